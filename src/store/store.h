@@ -1,0 +1,204 @@
+/* store.h: the only door to data. Every layer above reaches enrollments,
+ * identity bindings, the command queue, results, events and API keys through
+ * these functions; backends (store/sqlite.c now, store/pgsql.c later) implement
+ * them with the same semantics. A struct store is one connection: use it from
+ * one thread at a time (each HTTP worker owns one).
+ *
+ * Conventions: functions return STORE_OK (0) or a negative store_rc; functions
+ * that return memory say who frees it; times are Unix seconds (int64_t). */
+#ifndef STEWARD_STORE_H
+#define STEWARD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_rc {
+    STORE_OK = 0,
+    STORE_ERR = -1,         /* unexpected backend error (logged by the backend) */
+    STORE_NOTFOUND = -2,    /* no such row */
+    STORE_CONFLICT = -3,    /* uniqueness violated (duplicate command UUID, …) */
+    STORE_UNAVAILABLE = -4, /* busy or unreachable; the caller answers 503 */
+};
+
+struct store;
+
+/* dsn: "sqlite:/path/to/steward.db" (a bare path also means SQLite).
+ * Opens and applies migrations. On error returns a store_rc and sets *err
+ * (malloc'd, caller frees). */
+int store_open(const char *dsn, struct store **out, char **err);
+void store_close(struct store *s); /* accepts NULL */
+/* Cheap liveness check for /readyz. */
+int store_ping(struct store *s);
+/* Schema version after migrations. */
+int store_schema_version(struct store *s);
+
+/* Transactions. Nested begin is an error. Every write function below is
+ * atomic on its own; begin/commit group several. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+int store_rollback(struct store *s);
+
+/* ---- enrollments ---------------------------------------------------------
+ * id is the normalised enrollment id: UDID for the device channel, EnrollmentID
+ * for User Enrollment, and "<device id>:<UserID or EnrollmentUserID>" for a
+ * user channel. */
+
+enum store_enrollment_status {
+    ENROLLMENT_AUTHENTICATED = 1, /* Authenticate seen, no TokenUpdate yet */
+    ENROLLMENT_ENROLLED = 2,      /* TokenUpdate seen: may be pushed to */
+    ENROLLMENT_CHECKED_OUT = 3,   /* CheckOut seen, or unenrolled */
+};
+
+struct store_enrollment {
+    char *id;
+    char *parent_id;       /* user channel: the device channel's id; else NULL */
+    char *type;            /* "Device", "User", "User Enrollment (Device)", "User Enrollment" */
+    int status;            /* enum store_enrollment_status */
+    char *udid;            /* may be NULL (User Enrollment) */
+    char *enrollment_id;   /* User Enrollment's EnrollmentID, else NULL */
+    char *user_id;         /* UserID / EnrollmentUserID for user channels */
+    char *user_short_name;
+    char *user_long_name;
+    char *topic;
+    char *serial_number;
+    char *os_version;
+    char *build_version;
+    char *product_name;
+    char *model;
+    char *model_name;
+    char *device_name;
+    char *imei;
+    char *meid;
+    char *token_hex;       /* APNs token as lowercase hex */
+    char *push_magic;
+    uint8_t *unlock_token; /* may be NULL */
+    size_t unlock_token_len;
+    int awaiting_configuration;
+    char *cert_fp;         /* SHA-256 hex of the bound identity certificate */
+    int64_t created_at;
+    int64_t authenticated_at;
+    int64_t enrolled_at;      /* first TokenUpdate after the last Authenticate */
+    int64_t token_updated_at;
+    int64_t last_seen_at;
+    int64_t checked_out_at;
+};
+
+/* Frees the struct and every field; accepts NULL. */
+void store_enrollment_free(struct store_enrollment *e);
+
+/* Authenticate: inserts or updates the enrollment from e (id required; NULL
+ * fields leave stored values as they are), sets status AUTHENTICATED, clears
+ * token, push magic, unlock token and bootstrap token (a fresh enrollment),
+ * and binds e->cert_fp when not NULL. */
+int store_enrollment_authenticate(struct store *s, const struct store_enrollment *e, int64_t now);
+
+/* TokenUpdate: inserts (user channels have no Authenticate) or updates; copies
+ * the non-NULL fields of e (token_hex, push_magic, unlock_token, user names,
+ * awaiting_configuration always); status ENROLLED; enrolled_at set when the
+ * enrollment was not ENROLLED before. *first is set to 1 when this
+ * TokenUpdate completed the enrollment. */
+int store_enrollment_token_update(struct store *s, const struct store_enrollment *e, int64_t now,
+                                  int *first);
+
+/* CheckOut: status CHECKED_OUT for id and its user channels. NOTFOUND if unknown. */
+int store_enrollment_checkout(struct store *s, const char *id, int64_t now);
+
+/* Loads one enrollment (caller frees with store_enrollment_free). */
+int store_enrollment_get(struct store *s, const char *id, struct store_enrollment **out);
+
+/* Records that the enrollment was seen now (any authenticated request). */
+int store_enrollment_touch(struct store *s, const char *id, int64_t now);
+
+/* The enrollment (not CHECKED_OUT) bound to a certificate fingerprint.
+ * *id_out is malloc'd (caller frees). NOTFOUND when none. */
+int store_enrollment_by_cert(struct store *s, const char *cert_fp, char **id_out);
+
+struct store_enrollment_filter {
+    const char *search;   /* substring of id, serial number, device name, or NULL */
+    const char *serial_number;
+    int status;           /* 0 = any */
+    int64_t limit;        /* 0 = 100 */
+    int64_t offset;
+};
+
+/* Lists enrollments ordered by id. *out is a malloc'd array of *n pointers
+ * (free with store_enrollment_list_free). *total (may be NULL) counts all
+ * matching rows regardless of limit/offset. */
+int store_enrollment_list(struct store *s, const struct store_enrollment_filter *f,
+                          struct store_enrollment ***out, size_t *n, int64_t *total);
+void store_enrollment_list_free(struct store_enrollment **list, size_t n);
+
+/* Bootstrap token (SetBootstrapToken / GetBootstrapToken). data NULL removes it.
+ * get returns NOTFOUND when none; *out malloc'd. */
+int store_bootstrap_token_set(struct store *s, const char *id, const uint8_t *data, size_t len);
+int store_bootstrap_token_get(struct store *s, const char *id, uint8_t **out, size_t *len);
+
+/* ---- commands and the per-enrollment queue --------------------------------
+ * A command row holds the payload once; a queue row per target enrollment
+ * points at it. One command to many devices never copies the payload. */
+
+/* Stores a command. CONFLICT when the UUID exists. */
+int store_command_create(struct store *s, const char *uuid, const char *request_type,
+                         const uint8_t *payload, size_t len, int64_t now);
+
+/* Queues an existing command for an enrollment. NOTFOUND when either is
+ * unknown; CONFLICT when already queued for it. */
+int store_queue_add(struct store *s, const char *enrollment_id, const char *uuid, int64_t now);
+
+struct store_command {
+    char *uuid;
+    char *request_type;
+    uint8_t *payload; /* the full command plist as stored */
+    size_t payload_len;
+};
+void store_command_free(struct store_command *c); /* accepts NULL */
+
+/* The oldest command waiting for this enrollment: never answered, or (when
+ * include_notnow) last answered NotNow. NOTFOUND when the queue is empty.
+ * Marks it delivered (delivered_at, delivery count). */
+int store_queue_next(struct store *s, const char *enrollment_id, int include_notnow, int64_t now,
+                     struct store_command **out);
+
+/* A device's report on a command: stores a result row (status, raw response
+ * plist) and updates the queue row: NotNow keeps it waiting, any other status
+ * completes it. NOTFOUND when the command is not queued for this enrollment
+ * (the result is still not stored then). */
+int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now);
+
+struct store_queue_item {
+    char *uuid;
+    char *request_type;
+    char *status;          /* "Pending", "NotNow", "Acknowledged", "Error", "CommandFormatError", "Canceled" */
+    int64_t created_at;
+    int64_t delivered_at;  /* 0 = never sent */
+    int64_t updated_at;    /* last report */
+    int delivery_count;
+    uint8_t *result;       /* the last report's raw plist, or NULL */
+    size_t result_len;
+};
+void store_queue_items_free(struct store_queue_item *items, size_t n);
+
+/* The queue and the history of an enrollment, newest first, at most limit
+ * (0 = 100). *items malloc'd. */
+int store_queue_list(struct store *s, const char *enrollment_id, int64_t limit,
+                     struct store_queue_item **items, size_t *n);
+
+/* Removes a waiting command (never answered, or NotNow) from an enrollment's
+ * queue. NOTFOUND when it is not waiting there. */
+int store_queue_cancel(struct store *s, const char *enrollment_id, const char *uuid, int64_t now);
+
+/* Commands waiting across all enrollments (for /metrics). */
+int store_queue_depth(struct store *s, int64_t *depth);
+
+/* ---- events (an append-only record of what happened to an enrollment) --- */
+int store_event_add(struct store *s, const char *enrollment_id, const char *type,
+                    const char *detail, int64_t now);
+
+/* ---- API keys (stored as SHA-256 hex of the secret) ----------------------- */
+int store_apikey_add(struct store *s, const char *name, const char *hash, const char *role,
+                     int64_t now);
+/* *name and *role malloc'd (caller frees); NOTFOUND when no key has this hash. */
+int store_apikey_lookup(struct store *s, const char *hash, char **name, char **role);
+
+#endif
