@@ -1,0 +1,54 @@
+/* identity.c: the certificate ↔ enrollment binding rules behind identity.h.
+ * One certificate serves one enrollment; an enrollment answers only to the
+ * certificate it authenticated with. Re-enrollment (a fresh Authenticate)
+ * rebinds, since the device proved the new certificate chains to our CA. */
+#include "core/identity.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int identity_check_authenticate(struct store *s, const char *device_id, const char *cert_fp,
+                                int *store_rc)
+{
+    char *holder = NULL;
+    int rc = store_enrollment_by_cert(s, cert_fp, &holder);
+    if (rc == STORE_NOTFOUND)
+        return IDENTITY_OK;
+    if (rc != STORE_OK) {
+        *store_rc = rc;
+        return IDENTITY_STORE;
+    }
+    int same = strcmp(holder, device_id) == 0;
+    free(holder);
+    return same ? IDENTITY_OK : IDENTITY_IN_USE;
+}
+
+int identity_check(struct store *s, const char *binding_id, const char *cert_fp, int *store_rc)
+{
+    struct store_enrollment *e = NULL;
+    int rc = store_enrollment_get(s, binding_id, &e);
+    if (rc == STORE_NOTFOUND)
+        return IDENTITY_UNKNOWN;
+    if (rc != STORE_OK) {
+        *store_rc = rc;
+        return IDENTITY_STORE;
+    }
+    int result = IDENTITY_OK;
+    if (e->status == ENROLLMENT_CHECKED_OUT)
+        result = IDENTITY_UNKNOWN;
+    else if (!e->cert_fp || strcmp(e->cert_fp, cert_fp) != 0)
+        result = IDENTITY_MISMATCH;
+    store_enrollment_free(e);
+    return result;
+}
+
+const char *identity_reason(int rc)
+{
+    switch (rc) {
+    case IDENTITY_OK: return "ok";
+    case IDENTITY_UNKNOWN: return "unknown device: not enrolled";
+    case IDENTITY_MISMATCH: return "certificate is not the one bound to this enrollment";
+    case IDENTITY_IN_USE: return "certificate is bound to another enrollment";
+    default: return "identity check failed";
+    }
+}

@@ -1,0 +1,53 @@
+/* queue.h: the command queue service. Operators enqueue a command (a plist
+ * dict with Command.RequestType) once for many enrollments; devices drain it
+ * over the connect endpoint, one report and one next command per exchange.
+ * Called by api/ (enqueue, list, cancel) and mdm/connect.c (report, next). */
+#ifndef STEWARD_QUEUE_H
+#define STEWARD_QUEUE_H
+
+#include <plist/plist.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/ids.h"
+
+#define QUEUE_REQUEST_TYPE_MAX 128
+
+struct queue_enqueued {
+    char uuid[128];                          /* CommandUUID as stored */
+    char request_type[QUEUE_REQUEST_TYPE_MAX];
+    size_t queued;                           /* enrollments that got it */
+};
+
+/* Validates a command (dict with a Command dict holding a RequestType string;
+ * CommandUUID a non-empty string of at most 127 characters when present) and
+ * adds a fresh CommandUUID when absent. Takes no ownership. 0, or -1 with
+ * *err set to a static reason. */
+int queue_command_prepare(plist_t command, const char **err);
+
+/* Stores the (prepared) command once and queues it for each of ids[0..n).
+ * per_id[i] receives STORE_OK, STORE_NOTFOUND (unknown enrollment),
+ * STORE_CONFLICT (already queued) or a checked-out refusal (QUEUE_CHECKED_OUT).
+ * Returns STORE_OK when the command was stored (even if no id took it),
+ * STORE_CONFLICT when the CommandUUID exists, or another store_rc. */
+#define QUEUE_CHECKED_OUT (-100)
+int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
+                  struct queue_enqueued *out, int *per_id);
+
+/* Reads a connect-endpoint report and answers with the next command:
+ * status "Idle" → the oldest waiting command, NotNow'd ones included;
+ * any other valid status → stores the report (raw bytes as received), then
+ * the next waiting command, NotNow'd ones held back until the next Idle.
+ * *next is NULL when nothing waits. Returns STORE_OK, STORE_NOTFOUND when a
+ * report names a command not queued for this enrollment (then *next is still
+ * served), or another store_rc. */
+int queue_exchange(struct store *s, const char *enrollment_id, const char *status,
+                   const char *command_uuid, const uint8_t *raw, size_t raw_len, int64_t now,
+                   struct store_command **next);
+
+/* 1 when status is one of Apple's report statuses (Idle, Acknowledged, Error,
+ * CommandFormatError, NotNow). */
+int queue_status_valid(const char *status);
+
+#endif

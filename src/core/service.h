@@ -1,0 +1,26 @@
+/* service.h: what a request handler works with. A struct service holds what
+ * every thread shares, read-only after start (configuration, trust anchors);
+ * a struct worker is one handler thread's own state (its store connection).
+ * Built by app/serve.c, passed to the front ends (mdm/, api/). */
+#ifndef STEWARD_SERVICE_H
+#define STEWARD_SERVICE_H
+
+#include <time.h>
+
+struct config;
+struct pki_trust;
+struct store;
+
+struct service {
+    const struct config *cfg;
+    const struct pki_trust *trust; /* device identity trust anchors (steward's CA) */
+    time_t started;
+};
+
+struct worker {
+    const struct service *svc;
+    struct store *store; /* owned by this worker's thread */
+    int index;
+};
+
+#endif

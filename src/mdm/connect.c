@@ -1,0 +1,122 @@
+/* connect.c: the command endpoint (ServerURL). The device reports a Status
+ * (Idle, or the result of the last command) and gets the next command in the
+ * same HTTP exchange, or an empty 200 when its queue is drained, so one
+ * connection empties the queue. PROTOCOL.md §4. Also the single /mdm URL. */
+#include <string.h>
+#include <time.h>
+
+#include "core/identity.h"
+#include "core/queue.h"
+#include "mdm/mdm.h"
+#include "plist/pl.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+double mdm_elapsed(const struct request *req)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - req->start.tv_sec) + (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
+}
+
+void mdm_touch(struct worker *w, struct request *req, struct mdm_message *m)
+{
+    int rc = store_enrollment_touch(w->store, m->id, (int64_t)time(NULL));
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        log_warn("last-seen not recorded", "rid=%s rc=%d", req->id, rc);
+}
+
+static void log_report(struct request *req, struct mdm_message *m, const char *status,
+                       const char *uuid, int known)
+{
+    char qi[160], qu[160];
+    log_msg(known ? LOG_INFO : LOG_WARN, known ? "command report" : "report for unknown command",
+            "rid=%s id=%s status=%s uuid=%s", req->id, log_quote(qi, sizeof qi, m->id), status,
+            log_quote(qu, sizeof qu, uuid));
+}
+
+void mdm_connect_dispatch(struct worker *w, struct request *req, struct response *resp,
+                          struct mdm_message *m)
+{
+    const char *status = pl_str(m->root, "Status");
+    if (!queue_status_valid(status)) {
+        mdm_reply_error(req, resp, 400,
+                        status ? "Status is not one of Idle, Acknowledged, Error, "
+                                 "CommandFormatError, NotNow"
+                               : "command report has no Status");
+        return;
+    }
+    int idle = strcmp(status, "Idle") == 0;
+    const char *uuid = pl_str(m->root, "CommandUUID");
+    if (!idle && (!uuid || !*uuid)) {
+        mdm_reply_error(req, resp, 400, "command report has no CommandUUID");
+        return;
+    }
+    int store_rc = STORE_OK;
+    int irc = identity_check(w->store, m->device_id, m->cert_fp, &store_rc);
+    if (irc == IDENTITY_STORE) {
+        mdm_reply_store_error(req, resp, store_rc);
+        return;
+    }
+    if (irc != IDENTITY_OK) {
+        if (irc == IDENTITY_UNKNOWN)
+            mdm_reply_unrecognized(req, resp, identity_reason(irc));
+        else
+            mdm_reply_forbidden(req, resp, identity_reason(irc));
+        return;
+    }
+
+    struct store_command *next = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc = store_begin(w->store);
+    if (rc == STORE_OK) {
+        rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);
+        if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+            int crc = store_commit(w->store);
+            if (crc != STORE_OK)
+                rc = crc;
+        } else {
+            int rb = store_rollback(w->store);
+            (void)rb; /* the exchange's error is the one to report */
+        }
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        store_command_free(next);
+        mdm_reply_store_error(req, resp, rc);
+        return;
+    }
+    if (!idle)
+        log_report(req, m, status, uuid, rc == STORE_OK);
+    if (next) {
+        log_debug("command sent", "rid=%s uuid=%s type=%s", req->id, next->uuid, next->request_type);
+        response_set(resp, 200, "application/xml", next->payload, next->payload_len);
+        store_command_free(next);
+    } else {
+        response_set(resp, 200, "", NULL, 0);
+    }
+    mdm_touch(w, req, m);
+}
+
+void mdm_handle_connect(struct worker *w, struct request *req, struct response *resp)
+{
+    struct mdm_message m;
+    if (mdm_decode(w, req, resp, &m) < 0)
+        return;
+    mdm_connect_dispatch(w, req, resp, &m);
+    mdm_message_free(&m);
+    metrics_checkin(mdm_elapsed(req));
+}
+
+/* One URL for both: check-in messages carry MessageType, reports do not. */
+void mdm_handle_any(struct worker *w, struct request *req, struct response *resp)
+{
+    struct mdm_message m;
+    if (mdm_decode(w, req, resp, &m) < 0)
+        return;
+    if (plist_dict_get_item(m.root, "MessageType"))
+        mdm_checkin_dispatch(w, req, resp, &m);
+    else
+        mdm_connect_dispatch(w, req, resp, &m);
+    mdm_message_free(&m);
+    metrics_checkin(mdm_elapsed(req));
+}

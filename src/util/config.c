@@ -1,0 +1,240 @@
+/* config.c: the option table behind config.h and everything derived from it
+ * (defaults, INI parsing with inih, environment overrides, the documented
+ * file). Adding an option means adding a field and one table row. */
+#include "util/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum opt_type { OPT_STR, OPT_LONG };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    size_t size; /* for strings */
+    const char *def;
+    long min, max;
+    const char *doc;
+    int is_path; /* resolved against data_dir when relative */
+};
+
+#define S(field, def, path, doc) \
+    {#field, OPT_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), def, 0, 0, doc, path}
+#define L(field, def, lo, hi, doc) \
+    {#field, OPT_LONG, offsetof(struct config, field), 0, def, lo, hi, doc, 0}
+
+static const struct opt options[] = {
+    S(hostname, "localhost", 0,
+      "Host name devices use to reach steward; the server certificate is issued for it."),
+    S(listen_https, "127.0.0.1:8443", 0,
+      "HTTPS listener, address:port (port 0 picks a free port). Empty disables it."),
+    S(listen_http, "", 0,
+      "Plain-HTTP listener for deployments behind a TLS-terminating proxy. Empty disables it.\n"
+      "Device identity then comes from Mdm-Signature or, from trusted_proxies only, a Client-Cert header."),
+    S(database, "sqlite:steward.db", 0,
+      "Storage: sqlite:PATH (relative to the data dir). PostgreSQL comes in a later release."),
+    S(tls_cert, "tls/server.pem", 1, "Server certificate chain (PEM)."),
+    S(tls_key, "tls/server.key", 1, "Server private key (PEM, mode 0600)."),
+    S(ca_cert, "ca/ca.pem", 1, "CA certificate that device identity certificates chain to."),
+    S(ca_key, "ca/ca.key", 1, "CA private key (PEM, mode 0600)."),
+    S(trusted_proxies, "", 0,
+      "Comma-separated IP addresses of proxies allowed to send the RFC 9440 Client-Cert header.\n"
+      "The header is ignored from anyone else."),
+    S(log_level, "info", 0, "Log level: debug, info, warn or error."),
+    L(io_threads, "0", 0, 64, "Event-loop threads accepting connections; 0 = one per core."),
+    L(workers, "0", 0, 256, "Request handler threads (each owns a database connection); 0 = 4 per core."),
+    L(max_body_device, "4194304", 1024, 1073741824, "Largest request body on device routes, bytes."),
+    L(max_body_api, "16777216", 1024, 1073741824, "Largest request body on API routes, bytes."),
+    L(max_header, "16384", 1024, 1048576, "Largest request line plus headers, bytes."),
+    L(read_timeout, "30", 1, 3600, "Seconds a client may take to send a request."),
+    L(idle_timeout, "120", 1, 86400, "Seconds an idle keep-alive connection is kept."),
+    L(max_connections, "0", 0, 10000000, "Open connections per event-loop thread; 0 = no limit."),
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static const struct opt *opt_find(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcasecmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static char *err_fmt(const char *fmt, const char *a, const char *b)
+{
+    char *s = NULL;
+    if (asprintf(&s, fmt, a, b) < 0)
+        return NULL;
+    return s;
+}
+
+static int opt_set(struct config *c, const struct opt *o, const char *value, char **err)
+{
+    char *base = (char *)c;
+    if (o->type == OPT_STR) {
+        if (strlen(value) >= o->size) {
+            *err = err_fmt("option %s: value too long (%s)", o->name, "");
+            return -1;
+        }
+        memcpy(base + o->offset, value, strlen(value) + 1);
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < o->min || v > o->max) {
+        *err = err_fmt("option %s: invalid number '%s'", o->name, value);
+        return -1;
+    }
+    memcpy(base + o->offset, &v, sizeof v);
+    return 0;
+}
+
+void config_defaults(struct config *c, const char *data_dir)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir ? data_dir : "");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char *err = NULL;
+        if (opt_set(c, &options[i], options[i].def, &err) < 0)
+            free(err); /* table defaults are valid; nothing to report */
+    }
+}
+
+int config_set(struct config *c, const char *name, const char *value, char **err)
+{
+    const struct opt *o = opt_find(name);
+    if (!o) {
+        *err = err_fmt("unknown option '%s'%s", name, "");
+        return -1;
+    }
+    return opt_set(c, o, value, err);
+}
+
+struct ini_state {
+    struct config *c;
+    char *err;
+};
+
+static int config_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_state *st = user;
+    (void)section; /* options are unique across sections; [server] etc. are for people */
+    if (st->err)
+        return 0;
+    return config_set(st->c, name, value, &st->err) == 0;
+}
+
+int config_load_file(struct config *c, const char *path, char **err)
+{
+    struct ini_state st = {c, NULL};
+    int rc = ini_parse(path, config_ini_line, &st);
+    if (rc == 0)
+        return 0;
+    if (rc == -1) {
+        *err = err_fmt("cannot open config file %s: %s", path, strerror(errno));
+    } else if (st.err) {
+        char line[32];
+        snprintf(line, sizeof line, "%d", rc);
+        char *e = NULL;
+        if (asprintf(&e, "%s line %s: %s", path, line, st.err) < 0)
+            e = NULL;
+        free(st.err);
+        *err = e;
+    } else {
+        char line[32];
+        snprintf(line, sizeof line, "%d", rc);
+        *err = err_fmt("%s line %s: syntax error", path, line);
+    }
+    return -1;
+}
+
+int config_apply_env(struct config *c, char **err)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char var[96] = "STEWARD_";
+        size_t n = strlen(var);
+        for (const char *p = options[i].name; *p && n < sizeof var - 1; p++)
+            var[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        var[n] = '\0';
+        const char *v = getenv(var);
+        if (v && opt_set(c, &options[i], v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Rewrites dst (of size n) as prefix + dir + "/" + rest; leaves it unchanged
+ * when the result would not fit (the file then simply is not found). */
+static void prefix_path(char *dst, size_t n, const char *prefix, const char *dir, const char *rest)
+{
+    char tmp[CONFIG_STR * 3];
+    int len = snprintf(tmp, sizeof tmp, "%s%s/%s", prefix, dir, rest);
+    if (len < 0 || (size_t)len >= n)
+        return;
+    memcpy(dst, tmp, (size_t)len + 1);
+}
+
+void config_resolve_paths(struct config *c)
+{
+    char *base = (char *)c;
+    if (!c->data_dir[0])
+        return;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct opt *o = &options[i];
+        char *v = base + o->offset;
+        if (o->is_path && *v && v[0] != '/')
+            prefix_path(v, o->size, "", c->data_dir, v);
+    }
+    /* sqlite:relative → sqlite:<data_dir>/relative */
+    if (strncmp(c->database, "sqlite:", 7) == 0 && c->database[7] != '/')
+        prefix_path(c->database, sizeof c->database, "sqlite:", c->data_dir, c->database + 7);
+}
+
+static void write_doc(FILE *f, const char *doc)
+{
+    fputs("; ", f);
+    for (const char *p = doc; *p; p++) {
+        fputc(*p, f);
+        if (*p == '\n')
+            fputs("; ", f);
+    }
+    fputc('\n', f);
+}
+
+int config_write_file(const struct config *c, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    fputs("; steward.conf: steward's configuration. Every option is listed with its\n"
+          "; documentation. STEWARD_<OPTION> environment variables and --set option=value\n"
+          "; flags override this file. Relative paths are relative to the data dir.\n\n"
+          "[steward]\n",
+          f);
+    const char *base = (const char *)c;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct opt *o = &options[i];
+        write_doc(f, o->doc);
+        if (o->type == OPT_STR)
+            fprintf(f, "%s = %s\n\n", o->name, o->is_path ? o->def : base + o->offset);
+        else
+            fprintf(f, "%s = %ld\n\n", o->name, *(const long *)(base + o->offset));
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* config.h: steward's configuration. One table (config.c) names every option
+ * with its type, default and documentation; from it come the defaults, the
+ * INI file reader (inih), STEWARD_<NAME> environment overrides, --set flags,
+ * and the commented config file `steward init` writes. Read by app/. */
+#ifndef STEWARD_CONFIG_H
+#define STEWARD_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_STR 512
+
+struct config {
+    char data_dir[CONFIG_STR];
+    char hostname[CONFIG_STR];
+    char listen_https[CONFIG_STR];
+    char listen_http[CONFIG_STR];
+    char database[CONFIG_STR];
+    char tls_cert[CONFIG_STR];
+    char tls_key[CONFIG_STR];
+    char ca_cert[CONFIG_STR];
+    char ca_key[CONFIG_STR];
+    char trusted_proxies[CONFIG_STR];
+    char log_level[32];
+    long io_threads;
+    long workers;
+    long max_body_device;
+    long max_body_api;
+    long max_header;
+    long read_timeout;
+    long idle_timeout;
+    long max_connections;
+    long require_signature_or_mtls; /* reserved: device routes always need identity */
+};
+
+/* Defaults for a data dir ("" leaves paths relative). */
+void config_defaults(struct config *c, const char *data_dir);
+/* Reads an INI file over c. Returns 0, or -1 with *err (malloc'd) naming the line. */
+int config_load_file(struct config *c, const char *path, char **err);
+/* Applies STEWARD_<OPTION> environment variables. 0 or -1 with *err. */
+int config_apply_env(struct config *c, char **err);
+/* Sets one option by name from text ("workers", "8"). 0 or -1 with *err. */
+int config_set(struct config *c, const char *name, const char *value, char **err);
+/* Writes a commented config file documenting every option with c's values.
+ * Fails if the file exists. 0 or -1. */
+int config_write_file(const struct config *c, const char *path);
+/* Resolves relative paths against data_dir (after loading). */
+void config_resolve_paths(struct config *c);
+
+#endif

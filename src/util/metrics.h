@@ -1,0 +1,22 @@
+/* metrics.h: process-wide counters and histograms for /metrics (Prometheus
+ * text format). Lock-free atomics: any thread records, /metrics reads.
+ * This is the one clearly marked global in the library: counters only. */
+#ifndef STEWARD_METRICS_H
+#define STEWARD_METRICS_H
+
+#include "util/buf.h"
+
+/* Route labels are the router's route names ("/mdm/checkin", "/api/v1/devices", …);
+ * at most METRICS_MAX_ROUTES distinct names, later ones count as "other". */
+#define METRICS_MAX_ROUTES 48
+
+void metrics_request(const char *route, int status, double seconds);
+void metrics_checkin(double seconds);  /* one device round trip (check-in or connect) */
+void metrics_db(double seconds);       /* one storage call or transaction */
+
+/* Appends the Prometheus exposition of everything recorded, plus
+ * steward_queue_depth = queue_depth (a gauge read from the store by the caller;
+ * negative omits it). Returns 0 or -1. */
+int metrics_render(struct buf *out, long long queue_depth);
+
+#endif
