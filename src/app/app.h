@@ -1,0 +1,28 @@
+/* app.h: the steward program's subcommands (init, serve, ca, apikey) and the
+ * pieces they share: loading configuration for a data dir and the route
+ * table that composes the front ends. Only app/ has main(). */
+#ifndef STEWARD_APP_H
+#define STEWARD_APP_H
+
+#include "core/service.h"
+#include "http/http.h"
+#include "util/config.h"
+
+int app_init(int argc, char **argv);
+int app_serve(int argc, char **argv);
+int app_ca(int argc, char **argv);
+int app_apikey(int argc, char **argv);
+
+/* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
+ * then the --set overrides (name=value strings). 0 or -1 (message printed). */
+int app_load_config(struct config *cfg, const char *data_dir, char **sets, int nsets);
+
+/* Makes an API key: prints nothing, returns the secret in key (at least 72
+ * bytes) after storing its hash under name/role. 0 or -1. */
+struct store;
+int app_apikey_new(struct store *s, const char *name, const char *role, char *key, size_t keylen);
+
+/* The router: the http_handler_fn the server calls for every request. */
+void app_route(void *worker_ctx, struct request *req, struct response *resp);
+
+#endif

@@ -1,0 +1,54 @@
+/* main.c: the steward program. Dispatches the subcommand: `init` makes a
+ * data dir, `serve` runs the server, `ca issue` makes certificates by hand,
+ * `apikey create` adds an admin key. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/app.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: steward <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  init   --data-dir DIR [--hostname NAME] [--set option=value]…\n"
+          "         create the config file, a CA, the server certificate and an admin API key\n"
+          "  serve  --data-dir DIR [--set option=value]… [--ready-file FILE] [-v]\n"
+          "         run the server\n"
+          "  ca issue --data-dir DIR --cn NAME --out DIR [--key-type rsa|ec] [--days N]\n"
+          "         issue a device identity certificate from steward's CA\n"
+          "  apikey create --data-dir DIR --name NAME [--role admin] [--out FILE]\n"
+          "         create another admin API key (printed once)\n"
+          "  version\n"
+          "\n"
+          "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "init") == 0)
+        return app_init(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return app_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "ca") == 0)
+        return app_ca(argc - 1, argv + 1);
+    if (strcmp(cmd, "apikey") == 0)
+        return app_apikey(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("steward %s\n", STEWARD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "steward: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

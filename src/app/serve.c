@@ -1,0 +1,169 @@
+/* serve.c: `steward serve`. Loads configuration and trust anchors, migrates
+ * the database, starts the HTTP layer with one store connection per handler
+ * thread, and runs until SIGINT/SIGTERM. This is where the layers are
+ * composed (the router in router.c picks the front end per request). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "pki/pki.h"
+#include "store/store.h"
+#include "util/log.h"
+
+static void *worker_open(void *arg, int index)
+{
+    const struct service *svc = arg;
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    char *err = NULL;
+    if (store_open(svc->cfg->database, &w->store, &err) != STORE_OK) {
+        log_error("worker cannot open database", "index=%d err=\"%s\"", index, err ? err : "?");
+        free(err);
+        free(w);
+        return NULL;
+    }
+    w->svc = svc;
+    w->index = index;
+    return w;
+}
+
+static void worker_close(void *ctx)
+{
+    struct worker *w = ctx;
+    if (!w)
+        return;
+    store_close(w->store);
+    free(w);
+}
+
+static enum log_level parse_level(const char *s)
+{
+    if (strcmp(s, "debug") == 0) return LOG_DEBUG;
+    if (strcmp(s, "warn") == 0) return LOG_WARN;
+    if (strcmp(s, "error") == 0) return LOG_ERROR;
+    return LOG_INFO;
+}
+
+static int write_ready_file(const char *path, struct http_server *srv)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "https_port=%d\nhttp_port=%d\n", http_server_https_port(srv),
+            http_server_http_port(srv));
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path); /* readers never see a half-written file */
+}
+
+/* Runs migrations once, before any worker opens a connection. */
+static int migrate(const struct config *cfg)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    int rc = store_open(cfg->database, &s, &err);
+    if (rc != STORE_OK) {
+        log_error("cannot open database", "dsn=\"%s\" err=\"%s\"", cfg->database, err ? err : "?");
+        free(err);
+        return -1;
+    }
+    log_info("database ready", "schema_version=%d", store_schema_version(s));
+    store_close(s);
+    return 0;
+}
+
+int app_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, 0, 'd'}, {"set", required_argument, 0, 's'},
+        {"ready-file", required_argument, 0, 'r'}, {"verbose", no_argument, 0, 'v'},
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL, *ready = NULL;
+    char *sets[64];
+    int nsets = 0, verbose = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'r': ready = optarg; break;
+        case 'v': verbose = 1; break;
+        case 's':
+            if (nsets < 64)
+                sets[nsets++] = optarg;
+            break;
+        default: return 2;
+        }
+    }
+    if (!dir)
+        dir = getenv("STEWARD_DATA_DIR");
+    if (!dir) {
+        fputs("usage: steward serve --data-dir DIR [--set option=value]… [--ready-file FILE] [-v]\n",
+              stderr);
+        return 2;
+    }
+    struct config cfg;
+    if (app_load_config(&cfg, dir, sets, nsets) < 0)
+        return 1;
+    log_set_level(verbose ? LOG_DEBUG : parse_level(cfg.log_level));
+
+    char *err = NULL;
+    struct pki_trust *trust = pki_trust_new(cfg.ca_cert, &err);
+    if (!trust) {
+        log_error("cannot load CA", "file=\"%s\" err=\"%s\"", cfg.ca_cert, err ? err : "?");
+        free(err);
+        return 1;
+    }
+    if (migrate(&cfg) < 0) {
+        pki_trust_free(trust);
+        return 1;
+    }
+    struct service svc = {.cfg = &cfg, .trust = trust, .started = time(NULL)};
+
+    /* Signals are taken synchronously by this thread; block them before any
+     * other thread exists so none of them is interrupted. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    size_t max_body = (size_t)(cfg.max_body_device > cfg.max_body_api ? cfg.max_body_device
+                                                                       : cfg.max_body_api);
+    struct http_server_opts ho = {
+        .https_listen = cfg.listen_https, .http_listen = cfg.listen_http,
+        .tls_cert_file = cfg.tls_cert, .tls_key_file = cfg.tls_key, .client_ca_file = cfg.ca_cert,
+        .io_threads = (int)cfg.io_threads, .workers = (int)cfg.workers,
+        .max_body = max_body, .max_header = (size_t)cfg.max_header,
+        .read_timeout = (int)cfg.read_timeout, .idle_timeout = (int)cfg.idle_timeout,
+        .max_connections = (int)cfg.max_connections,
+        .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close, .arg = &svc,
+    };
+    struct http_server *srv = http_server_start(&ho, &err);
+    if (!srv) {
+        log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
+        free(err);
+        pki_trust_free(trust);
+        return 1;
+    }
+    log_info("steward serving", "version=%s https_port=%d http_port=%d data_dir=\"%s\"",
+             STEWARD_VERSION, http_server_https_port(srv), http_server_http_port(srv), dir);
+    if (ready && write_ready_file(ready, srv) < 0)
+        log_error("cannot write ready file", "file=\"%s\"", ready);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("stopping", "signal=%d", sig);
+    http_server_stop(srv);
+    pki_trust_free(trust);
+    log_info("stopped", "%s", "");
+    return 0;
+}
