@@ -3,6 +3,7 @@
  * certificate for the configured host name signed by that CA, the database,
  * and an admin API key printed once (stored hashed). */
 #include <errno.h>
+#include <openssl/pem.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
