@@ -46,7 +46,7 @@ static int id_valid(const char *s)
     return s[0] != '.';
 }
 
-static int decode_ids(struct mdm_message *m, const char **reason)
+int mdm_message_ids(struct mdm_message *m, const char **reason)
 {
     const char *udid = pl_str(m->root, "UDID");
     const char *eid = pl_str(m->root, "EnrollmentID");
@@ -95,7 +95,7 @@ int mdm_decode(struct worker *w, struct request *req, struct response *resp,
         mdm_reply_error(req, resp, 400, reason);
         return -1;
     }
-    if (decode_ids(m, &reason) < 0) {
+    if (mdm_message_ids(m, &reason) < 0) {
         mdm_reply_error(req, resp, 400, reason);
         mdm_message_free(m);
         return -1;

@@ -34,6 +34,9 @@ struct mdm_message {
 int mdm_decode(struct worker *w, struct request *req, struct response *resp,
                struct mdm_message *m);
 void mdm_message_free(struct mdm_message *m);
+/* Fills m's ids and type from m->root (UDID or EnrollmentID, UserID or
+ * EnrollmentUserID). 0, or -1 with *reason. */
+int mdm_message_ids(struct mdm_message *m, const char **reason);
 
 /* Finds the identity certificate of a request. 0 and fp filled, or -1 with
  * *reason. */
