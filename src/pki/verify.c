@@ -1,0 +1,388 @@
+/* verify.c: checks on device identity: the trust store of CA certificates,
+ * chain verification of device certificates (mutual TLS, RFC 9440 header)
+ * and the Mdm-Signature header (detached CMS over the request body), plus the
+ * signer used by the device simulator. Called by the http and mdm layers from
+ * many worker threads at once: a pki_trust is never modified after creation. */
+#include "pki/pki.h"
+
+#include "util/ids.h"
+
+#include <limits.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An Mdm-Signature is one signer certificate (maybe a chain) and a signature:
+ * a few KiB. The cap bounds the work an unauthenticated client can cause. */
+#define MAX_SIG_DER (64 * 1024)
+#define MAX_SIG_B64 (2 * MAX_SIG_DER) /* room for base64 growth and line breaks */
+
+struct pki_trust {
+    X509_STORE *store; /* read-only after pki_trust_new; X509_STORE locks its own lookups */
+};
+
+static void set_err(char **err, const char *what, const char *path)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *detail = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    if (!err)
+        return;
+    char *s = NULL;
+    if (asprintf(&s, "%s %s%s%s", what, path, detail ? ": " : "", detail ? detail : "") < 0)
+        s = NULL;
+    *err = s;
+}
+
+/* Adds every certificate of a PEM file; returns how many, or -1 on a read
+ * or parse error other than the normal end of the file. */
+static int add_pem_certs(X509_STORE *store, const char *path)
+{
+    BIO *in = BIO_new_file(path, "r");
+    if (!in)
+        return -1;
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+        int ok = X509_STORE_add_cert(store, x);
+        X509_free(x);
+        if (ok != 1) {
+            BIO_free(in);
+            return -1;
+        }
+        n++;
+    }
+    BIO_free(in);
+    /* PEM_read stops with "no start line" at the end of the file; any other
+     * error is a damaged certificate, which must not be skipped silently. */
+    unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+        ERR_clear_error();
+    else if (e)
+        return -1;
+    return n;
+}
+
+struct pki_trust *pki_trust_new(const char *ca_file, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (!ca_file) {
+        if (err)
+            *err = strdup("CA file is required");
+        return NULL;
+    }
+    struct pki_trust *t = calloc(1, sizeof *t);
+    if (!t || !(t->store = X509_STORE_new())) {
+        if (err)
+            *err = strdup("out of memory");
+        free(t);
+        return NULL;
+    }
+    int n = add_pem_certs(t->store, ca_file);
+    if (n <= 0) {
+        set_err(err, n == 0 ? "no certificate in" : "cannot read certificates from", ca_file);
+        pki_trust_free(t);
+        return NULL;
+    }
+    /* Every certificate in the file is an anchor, even one that is not
+     * self-signed (an enterprise issuing CA trusted without its root). */
+    X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN);
+    return t;
+}
+
+void pki_trust_free(struct pki_trust *t)
+{
+    if (!t)
+        return;
+    X509_STORE_free(t->store);
+    free(t);
+}
+
+/* ---- certificate chains ---- */
+
+enum cert_failure {
+    CF_NO_CHAIN,
+    CF_EXPIRED,
+    CF_NOT_YET_VALID,
+    CF_CA_EXPIRED,
+    CF_CA_NOT_YET_VALID,
+    CF_BAD_SIGNATURE,
+    CF_BAD_CHAIN,
+    CF_OTHER,
+    CF_COUNT
+};
+
+/* The same failures, worded for a device certificate and for the signer of
+ * an Mdm-Signature, so a log line says which check the device failed. */
+static const char *const device_reasons[CF_COUNT] = {
+    [CF_NO_CHAIN] = "certificate does not chain to steward's CA",
+    [CF_EXPIRED] = "certificate expired",
+    [CF_NOT_YET_VALID] = "certificate not yet valid",
+    [CF_CA_EXPIRED] = "issuing CA certificate expired",
+    [CF_CA_NOT_YET_VALID] = "issuing CA certificate not yet valid",
+    [CF_BAD_SIGNATURE] = "certificate signature is invalid",
+    [CF_BAD_CHAIN] = "certificate chain is not valid",
+    [CF_OTHER] = "certificate verification failed",
+};
+static const char *const signer_reasons[CF_COUNT] = {
+    [CF_NO_CHAIN] = "signer certificate does not chain to steward's CA",
+    [CF_EXPIRED] = "signer certificate expired",
+    [CF_NOT_YET_VALID] = "signer certificate not yet valid",
+    [CF_CA_EXPIRED] = "signer's issuing CA certificate expired",
+    [CF_CA_NOT_YET_VALID] = "signer's issuing CA certificate not yet valid",
+    [CF_BAD_SIGNATURE] = "signer certificate signature is invalid",
+    [CF_BAD_CHAIN] = "signer certificate chain is not valid",
+    [CF_OTHER] = "signer certificate verification failed",
+};
+
+static enum cert_failure classify(int code, int depth)
+{
+    switch (code) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return CF_NO_CHAIN;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return depth == 0 ? CF_EXPIRED : CF_CA_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return depth == 0 ? CF_NOT_YET_VALID : CF_CA_NOT_YET_VALID;
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+        return CF_BAD_SIGNATURE;
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+    case X509_V_ERR_INVALID_PURPOSE:
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+        return CF_BAD_CHAIN;
+    default:
+        return CF_OTHER;
+    }
+}
+
+/* X509_verify_cert already checks every certificate's dates; checking the
+ * leaf again keeps "within its validity" true whatever flags the store has. */
+static int leaf_dates(X509 *cert, enum cert_failure *why)
+{
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
+        *why = CF_NOT_YET_VALID;
+        return -1;
+    }
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+        *why = CF_EXPIRED;
+        return -1;
+    }
+    return 0;
+}
+
+/* Purpose ANY: identity certificates from other CAs or SCEP servers often
+ * lack the clientAuth EKU. No CRL flags: revocation is the store's job. */
+static int verify_chain(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *untrusted,
+                        enum cert_failure *why)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (!ctx) {
+        *why = CF_OTHER;
+        return -1;
+    }
+    int ok = X509_STORE_CTX_init(ctx, t->store, cert, untrusted) == 1 &&
+             X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY) == 1;
+    if (!ok) {
+        *why = CF_OTHER;
+    } else if (X509_verify_cert(ctx) != 1) {
+        ok = 0;
+        *why = classify(X509_STORE_CTX_get_error(ctx), X509_STORE_CTX_get_error_depth(ctx));
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    if (!ok)
+        return -1;
+    return leaf_dates(cert, why);
+}
+
+int pki_verify_device_cert(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *untrusted,
+                           const char **reason)
+{
+    if (!t || !cert) {
+        *reason = "no certificate";
+        return -1;
+    }
+    enum cert_failure why;
+    if (verify_chain(t, cert, untrusted, &why) != 0) {
+        *reason = device_reasons[why];
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Mdm-Signature ---- */
+
+/* Base64 → DER → CMS ContentInfo; bytes after the structure are refused. */
+static CMS_ContentInfo *decode_signature(const char *header_b64, const char **reason)
+{
+    size_t enc_len = strnlen(header_b64, MAX_SIG_B64 + 1);
+    if (enc_len > MAX_SIG_B64) {
+        *reason = "Mdm-Signature is too large";
+        return NULL;
+    }
+    size_t der_len = 0;
+    uint8_t *der = ids_b64_decode(header_b64, enc_len, &der_len);
+    if (!der || der_len == 0) {
+        free(der);
+        *reason = "Mdm-Signature is not valid base64";
+        return NULL;
+    }
+    if (der_len > MAX_SIG_DER) {
+        free(der);
+        *reason = "Mdm-Signature is too large";
+        return NULL;
+    }
+    const unsigned char *p = der;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)der_len);
+    if (cms && p != der + der_len) {
+        CMS_ContentInfo_free(cms);
+        cms = NULL;
+    }
+    free(der);
+    if (!cms)
+        *reason = "Mdm-Signature is not a CMS SignedData";
+    return cms;
+}
+
+/* SignedData, detached (the body travels as the HTTP body), one signer. */
+static int check_signature_shape(CMS_ContentInfo *cms, const char **reason)
+{
+    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+        *reason = "Mdm-Signature is not a CMS SignedData";
+        return -1;
+    }
+    if (CMS_is_detached(cms) != 1) {
+        *reason = "Mdm-Signature is not detached";
+        return -1;
+    }
+    STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+    if (!sis || sk_CMS_SignerInfo_num(sis) != 1) {
+        *reason = "Mdm-Signature must have exactly one signer";
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the signature over the exact body bytes (CMS_BINARY: no MIME line
+ * ending conversion). The signer certificate is checked afterwards, against
+ * steward's trust store, so CMS itself verifies no chain. SHA-1 digests pass:
+ * OpenSSL's security level governs TLS and chain building, not CMS digests. */
+static int check_signature_over_body(CMS_ContentInfo *cms, const uint8_t *body, size_t len,
+                                     const char **reason)
+{
+    static const uint8_t empty[1];
+    if (len > INT_MAX) {
+        *reason = "request body too large to verify";
+        return -1;
+    }
+    BIO *in = BIO_new_mem_buf(len ? body : empty, (int)len);
+    if (!in) {
+        *reason = "out of memory";
+        return -1;
+    }
+    int ok = CMS_verify(cms, NULL, NULL, in, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+    BIO_free(in);
+    if (ok != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_CMS &&
+            ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
+            *reason = "Mdm-Signature does not carry the signer certificate";
+        else
+            *reason = "signature does not match the body";
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+/* The single signer's certificate, with a new reference. */
+static X509 *signer_cert(CMS_ContentInfo *cms)
+{
+    STACK_OF(X509) *signers = CMS_get0_signers(cms);
+    X509 *x = NULL;
+    if (signers && sk_X509_num(signers) == 1) {
+        x = sk_X509_value(signers, 0);
+        if (X509_up_ref(x) != 1)
+            x = NULL;
+    }
+    sk_X509_free(signers);
+    return x;
+}
+
+int pki_verify_mdm_signature(const struct pki_trust *t, const char *header_b64,
+                             const uint8_t *body, size_t len, X509 **signer, const char **reason)
+{
+    *signer = NULL;
+    if (!t || !header_b64 || (!body && len)) {
+        *reason = "Mdm-Signature is missing";
+        return -1;
+    }
+    CMS_ContentInfo *cms = decode_signature(header_b64, reason);
+    if (!cms)
+        return -1;
+    int rc = -1;
+    X509 *x = NULL;
+    STACK_OF(X509) *certs = NULL;
+    if (check_signature_shape(cms, reason) || check_signature_over_body(cms, body, len, reason))
+        goto done;
+    x = signer_cert(cms);
+    if (!x) {
+        *reason = "Mdm-Signature does not carry the signer certificate";
+        goto done;
+    }
+    /* The other certificates in the CMS may be intermediates; the anchor
+     * must still come from steward's trust store. */
+    certs = CMS_get1_certs(cms);
+    enum cert_failure why;
+    if (verify_chain(t, x, certs, &why) != 0) {
+        *reason = signer_reasons[why];
+        goto done;
+    }
+    *signer = x;
+    x = NULL;
+    rc = 0;
+done:
+    sk_X509_pop_free(certs, X509_free);
+    X509_free(x);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rc;
+}
+
+char *pki_sign_mdm_signature(X509 *cert, EVP_PKEY *key, const uint8_t *body, size_t len)
+{
+    static const uint8_t empty[1];
+    if (!cert || !key || (!body && len) || len > INT_MAX)
+        return NULL;
+    const unsigned int flags = CMS_DETACHED | CMS_BINARY;
+    char *out = NULL;
+    unsigned char *der = NULL;
+    BIO *in = BIO_new_mem_buf(len ? body : empty, (int)len);
+    /* CMS_PARTIAL, then one explicit SHA-256 signer, rather than relying on
+     * CMS_sign's default digest. The signer certificate is included. */
+    CMS_ContentInfo *cms = CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL);
+    if (!in || !cms || !CMS_add1_signer(cms, cert, key, EVP_sha256(), flags) ||
+        CMS_final(cms, in, NULL, flags) != 1)
+        goto done;
+    int der_len = i2d_CMS_ContentInfo(cms, &der);
+    if (der_len > 0)
+        out = ids_b64_encode(der, (size_t)der_len);
+done:
+    OPENSSL_free(der);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    ERR_clear_error();
+    return out;
+}
