@@ -1,0 +1,185 @@
+/* migrations.c: the schema as an ordered list of SQL migrations, written once
+ * for both backends (TEXT, BIGINT, INTEGER, and two dialect tokens), plus the
+ * token expansion. Backends (sqlite.c now, pgsql.c later) apply the list at
+ * open; a released migration is never edited, only followed by a new one. */
+#include "store/migrations.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Times are BIGINT Unix seconds: SQLite gives BIGINT integer affinity (64-bit
+ * anyway), and PostgreSQL's INTEGER would be 32-bit. Enrollment ids are
+ * arbitrary device-supplied text and only ever reach SQL as bound values. */
+static const char migration_1[] =
+    "CREATE TABLE enrollments ("
+    " id TEXT PRIMARY KEY,"
+    " parent_id TEXT,"
+    " type TEXT,"
+    " status INTEGER NOT NULL,"
+    " udid TEXT,"
+    " enrollment_id TEXT,"
+    " user_id TEXT,"
+    " user_short_name TEXT,"
+    " user_long_name TEXT,"
+    " topic TEXT,"
+    " serial_number TEXT,"
+    " os_version TEXT,"
+    " build_version TEXT,"
+    " product_name TEXT,"
+    " model TEXT,"
+    " model_name TEXT,"
+    " device_name TEXT,"
+    " imei TEXT,"
+    " meid TEXT,"
+    " token_hex TEXT,"
+    " push_magic TEXT,"
+    " unlock_token {{BLOB}},"
+    " awaiting_configuration INTEGER NOT NULL DEFAULT 0,"
+    " cert_fp TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " authenticated_at BIGINT,"
+    " enrolled_at BIGINT,"
+    " token_updated_at BIGINT,"
+    " last_seen_at BIGINT,"
+    " checked_out_at BIGINT"
+    ");"
+    "CREATE INDEX enrollments_cert_fp ON enrollments (cert_fp);"
+    "CREATE INDEX enrollments_parent ON enrollments (parent_id);"
+    "CREATE INDEX enrollments_serial ON enrollments (serial_number);"
+
+    "CREATE TABLE bootstrap_tokens ("
+    " enrollment_id TEXT PRIMARY KEY REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " token {{BLOB}} NOT NULL"
+    ");"
+
+    /* One row per command: the payload is stored once however many
+     * enrollments it is queued for. */
+    "CREATE TABLE commands ("
+    " uuid TEXT PRIMARY KEY,"
+    " request_type TEXT NOT NULL,"
+    " payload {{BLOB}} NOT NULL,"
+    " created_at BIGINT NOT NULL"
+    ");"
+
+    /* status: NULL = never answered, 'NotNow', or the final status. active is
+     * 1 while the command still waits (NULL or NotNow), 0 once answered. */
+    "CREATE TABLE queue ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " command_uuid TEXT NOT NULL REFERENCES commands (uuid) ON DELETE CASCADE,"
+    " status TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " delivered_at BIGINT,"
+    " delivery_count INTEGER NOT NULL DEFAULT 0,"
+    " updated_at BIGINT,"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " PRIMARY KEY (enrollment_id, command_uuid)"
+    ");"
+    /* "Oldest waiting command for this enrollment" is a seek into this
+     * partial index; it stays small because answered rows leave it. It also
+     * serves the queue-depth count. */
+    "CREATE INDEX queue_next ON queue (enrollment_id, created_at) WHERE active = 1;"
+
+    "CREATE TABLE results ("
+    " id {{ID}},"
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " command_uuid TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " raw {{BLOB}},"
+    " received_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX results_command ON results (enrollment_id, command_uuid);"
+
+    /* Append-only history; no foreign key so it outlives what it describes. */
+    "CREATE TABLE events ("
+    " id {{ID}},"
+    " enrollment_id TEXT,"
+    " type TEXT NOT NULL,"
+    " detail TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX events_enrollment ON events (enrollment_id, created_at);"
+
+    "CREATE TABLE api_keys ("
+    " hash TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL"
+    ");";
+
+const struct store_migration store_migrations[] = {
+    {1, "initial schema", migration_1},
+};
+const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
+
+const char store_schema_version_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at BIGINT NOT NULL"
+    ")";
+
+int store_migrations_latest(void)
+{
+    return store_migrations[store_migrations_count - 1].version;
+}
+
+struct dialect_token {
+    const char *token;
+    const char *sqlite;
+    const char *postgres;
+};
+
+/* INTEGER PRIMARY KEY makes the column SQLite's rowid (64-bit, assigned on
+ * insert); PostgreSQL spells the same thing as an identity column. */
+static const struct dialect_token dialect_tokens[] = {
+    {"{{ID}}", "INTEGER PRIMARY KEY", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"},
+    {"{{BLOB}}", "BLOB", "BYTEA"},
+};
+
+static const struct dialect_token *token_at(const char *p)
+{
+    for (size_t i = 0; i < sizeof dialect_tokens / sizeof dialect_tokens[0]; i++)
+        if (strncmp(p, dialect_tokens[i].token, strlen(dialect_tokens[i].token)) == 0)
+            return &dialect_tokens[i];
+    return NULL;
+}
+
+/* Two passes over the same walk: the first measures, the second writes. */
+static size_t expand(const char *sql, enum store_dialect dialect, char *out, int *bad)
+{
+    size_t n = 0;
+    for (const char *p = sql; *p;) {
+        if (p[0] == '{' && p[1] == '{') {
+            const struct dialect_token *t = token_at(p);
+            if (!t) {
+                *bad = 1;
+                return 0;
+            }
+            const char *with = dialect == STORE_DIALECT_POSTGRES ? t->postgres : t->sqlite;
+            size_t wl = strlen(with);
+            if (out)
+                memcpy(out + n, with, wl);
+            n += wl;
+            p += strlen(t->token);
+            continue;
+        }
+        if (out)
+            out[n] = *p;
+        n++;
+        p++;
+    }
+    return n;
+}
+
+char *store_migration_render(const char *sql, enum store_dialect dialect)
+{
+    int bad = 0;
+    size_t n = expand(sql, dialect, NULL, &bad);
+    if (bad)
+        return NULL;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    expand(sql, dialect, out, &bad);
+    out[n] = '\0';
+    return out;
+}
