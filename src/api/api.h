@@ -1,0 +1,134 @@
+/* api.h: the admin REST API front end (docs/api.md): API-key authentication,
+ * device and command routes, the NanoMDM-compatible enqueue route, service
+ * routes (/version, /healthz, /readyz, /metrics), and the JSON <-> plist
+ * mapping they share. The router in app/ matches method and path, url-decodes
+ * path segments, calls api_authenticate for admin routes, then the handler. */
+#ifndef STEWARD_API_H
+#define STEWARD_API_H
+
+#include <jansson.h>
+#include <plist/plist.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/service.h"
+#include "http/http.h"
+#include "store/store.h"
+
+/* ---- authentication (auth.c) ------------------------------------------- */
+
+/* Checks the API key in `Authorization: Bearer <key>` or `Basic
+ * base64(user:key)` (any user name). Returns 0 when the key is known; else
+ * fills resp (401 with WWW-Authenticate, or 503/500 when the store fails),
+ * logs the refusal and returns -1. */
+int api_authenticate(struct worker *w, struct request *req, struct response *resp);
+
+/* ---- shared response helpers (system.c) -------------------------------- */
+
+/* Fills resp with `{"error": {"code": code, "message": message}}` as JSON. */
+void api_error(struct response *resp, int status, const char *code, const char *message);
+/* api_error plus one log line (request id, method, route, status, reason):
+ * what every handler uses for a 4xx/5xx answer. */
+void api_fail(const struct request *req, struct response *resp, int status, const char *code,
+              const char *message);
+/* Only the log line of api_fail, for answers whose body is not the error
+ * shape (the NanoMDM-compatible route). */
+void api_log_refusal(const struct request *req, int status, const char *code,
+                     const char *message);
+/* api_fail with more top-level members beside "error" (extra: an object,
+ * stolen, may be NULL), e.g. per-device reasons. */
+void api_fail_with(const struct request *req, struct response *resp, int status,
+                   const char *code, const char *message, json_t *extra);
+/* Maps a store_rc to an answer: NOTFOUND 404, CONFLICT 409, UNAVAILABLE 503,
+ * anything else 500. what names the operation for the log and message. */
+void api_fail_store(const struct request *req, struct response *resp, int rc, const char *what);
+/* Serialises j (compact) into resp with the given status; takes ownership of
+ * j (NULL means out of memory: answers 500). Returns 0 or -1. */
+int api_send_json(const struct request *req, struct response *resp, int status, json_t *j);
+
+/* A query parameter, percent-decoded into buf: 0 with *out NULL when
+ * absent, 0 with *out = buf when present, -1 after answering 400 when it
+ * does not fit in n bytes. */
+int api_query_text(const struct request *req, struct response *resp, const char *name,
+                   char *buf, size_t n, const char **out);
+/* A decimal query parameter in [min, max], def when absent. Returns 0, or
+ * -1 after answering 400 bad_request naming the parameter. */
+int api_query_int(const struct request *req, struct response *resp, const char *name,
+                  int64_t def, int64_t min, int64_t max, int64_t *out);
+
+/* ---- JSON <-> plist (json_plist.c) ------------------------------------- */
+
+/* Deepest nesting of arrays/objects accepted either way. */
+#define API_JSON_MAX_DEPTH 32
+
+/* Converts JSON to a plist as docs/api.md maps it: string, bool, integer
+ * (negative ones stored as their int64 bit pattern, as libplist 2.2 has only
+ * PLIST_UINT), real, object -> dict, array; {"$data": base64} -> data and
+ * {"$date": RFC 3339} -> date (objects with exactly that one key; dates keep
+ * fractions to about a microsecond, 1933-2069 as libplist 2.2 allows). null is
+ * refused (plists have no null). Returns a new plist (caller plist_free()s),
+ * or NULL with a reason in err. */
+plist_t json_to_plist(json_t *j, char *err, size_t errlen);
+
+/* The reverse: a new JSON value (caller json_decref()s), or NULL when p holds
+ * something JSON cannot carry (non-UTF-8 text, nesting beyond the limit) or
+ * memory ran out. Non-finite reals become null. */
+json_t *plist_to_json(plist_t p);
+
+/* An RFC 3339 UTC string for Unix time t, or JSON null when t is 0. */
+json_t *api_time_json(int64_t t);
+
+/* The public view of an enrollment (docs/api.md `<device>`). Never includes
+ * the unlock token, push magic or bootstrap token. NULL on out of memory. */
+json_t *api_device_json(const struct store_enrollment *e);
+
+/* "authenticated", "enrolled", "checked_out" for an enum store_enrollment_status
+ * (NULL when unknown), and back (0 when unknown). */
+const char *api_status_name(int status);
+int api_status_from_name(const char *name);
+
+/* ---- devices (devices.c) ------------------------------------------------ */
+
+/* GET /api/v1/devices?search=&serial=&status=&limit=&offset= */
+void api_devices_list(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id} */
+void api_devices_get(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
+
+/* ---- commands (commands.c) ---------------------------------------------- */
+
+/* Most devices one POST /api/v1/commands may name. */
+#define API_MAX_COMMAND_DEVICES 10000
+
+/* Runs queue_enqueue for a prepared command in one transaction (store_begin
+ * .. commit), keeping nothing when no id took it, so the same CommandUUID
+ * may be sent again. Returns STORE_OK with out and per_id filled, or the
+ * store_rc that stopped it (CONFLICT: the CommandUUID exists). Shared by
+ * both enqueue routes. */
+struct queue_enqueued;
+int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, size_t n,
+                   struct queue_enqueued *out, int *per_id);
+
+/* POST /api/v1/commands */
+void api_commands_create(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/commands?limit= */
+void api_device_commands_list(struct worker *w, struct request *req, struct response *resp,
+                              const char *id);
+/* DELETE /api/v1/devices/{id}/commands/{uuid} */
+void api_device_command_cancel(struct worker *w, struct request *req, struct response *resp,
+                               const char *id, const char *uuid);
+
+/* ---- NanoMDM-compatible enqueue (nanomdm.c) ----------------------------- */
+
+/* PUT /v1/enqueue/{ids}: ids is the one path segment, comma-separated. */
+void api_nanomdm_enqueue(struct worker *w, struct request *req, struct response *resp,
+                         const char *ids);
+
+/* ---- service routes (system.c), no key needed --------------------------- */
+
+void api_version(struct worker *w, struct request *req, struct response *resp);
+void api_healthz(struct worker *w, struct request *req, struct response *resp);
+void api_readyz(struct worker *w, struct request *req, struct response *resp);
+void api_metrics(struct worker *w, struct request *req, struct response *resp);
+
+#endif
