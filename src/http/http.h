@@ -24,7 +24,7 @@ struct http_header {
  * valid until the handler returns. */
 struct request {
     const char *method;          /* "GET", "PUT", … */
-    char *path;                  /* decoded path without the query, e.g. "/mdm/connect" */
+    char *path;                  /* raw (percent-encoded) path without the query, e.g. "/mdm/connect" */
     char *query;                 /* raw query string after '?', or NULL */
     struct http_header *headers; /* as received */
     size_t nheaders;

@@ -410,23 +410,18 @@ static const char *method_name(enum evhttp_cmd_type cmd)
     }
 }
 
-/* Copies headers, decoded path and raw query into one allocation. Returns 0,
- * 400 (bad path) or 500 (out of memory). */
+/* Copies headers, the raw (still percent-encoded) path and raw query into
+ * one allocation. The path stays encoded so an encoded '/' inside an id can
+ * never split a route's segments; the router decodes each segment. Returns 0
+ * or 500 (out of memory). */
 static int job_copy_target(struct job *job, struct evhttp_request *ev)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
-    const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (!raw_path || !*raw_path)
-        raw_path = "/";
-    size_t plen = 0;
-    char *path = evhttp_uridecode(raw_path, 0, &plen);
-    if (!path)
-        return 500;
-    if (strlen(path) != plen) { /* %00 in the path */
-        free(path);
-        return 400;
-    }
+    if (!path || !*path)
+        path = "/";
+    size_t plen = strlen(path);
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(ev);
     struct evkeyval *kv;
     size_t n = 0, bytes = plen + 1 + (query ? strlen(query) + 1 : 0);
@@ -435,10 +430,8 @@ static int job_copy_target(struct job *job, struct evhttp_request *ev)
         bytes += strlen(kv->key) + strlen(kv->value) + 2;
     }
     job->block = malloc(n * sizeof(struct http_header) + bytes);
-    if (!job->block) {
-        free(path);
+    if (!job->block)
         return 500;
-    }
     struct http_header *h = (struct http_header *)job->block;
     char *p = job->block + n * sizeof(struct http_header);
     size_t i = 0;
@@ -454,7 +447,6 @@ static int job_copy_target(struct job *job, struct evhttp_request *ev)
     job->req.nheaders = n;
     job->req.path = memcpy(p, path, plen + 1);
     p += plen + 1;
-    free(path);
     if (query)
         job->req.query = memcpy(p, query, strlen(query) + 1);
     return 0;

@@ -69,6 +69,7 @@ stop_server() {
 
 # Issues a device identity certificate: issue_cert NAME → $T/certs/NAME/{cert,key}.pem
 issue_cert() {
+  mkdir -p "$T/certs"
   "$BIN/steward" ca issue --data-dir "$DATA" --cn "$1" --out "$T/certs/$1" >/dev/null
 }
 

@@ -28,7 +28,8 @@ r=$(device_put /mdm/connect dev1 "$T/array.plist"); expect_eq "plist root not a 
 r=$(device_put /mdm/connect dev1 "$T/empty"); expect_eq "empty body" 400 "$(status_of "$r")"
 
 # 2. wrong content type, wrong method
-r=$(device_put /mdm/connect dev1 "$T/idle.plist" -H 'Content-Type: application/json')
+r=$(curl -sS --cacert "$CA" --cert "$T/certs/dev1/cert.pem" --key "$T/certs/dev1/key.pem" -X PUT \
+  -H 'Content-Type: application/json' --data-binary "@$T/idle.plist" -w '\nHTTP %{http_code}' "$URL/mdm/connect")
 expect_eq "wrong content type" 415 "$(status_of "$r")"
 r=$(curl -sS --cacert "$CA" --cert "$T/certs/dev1/cert.pem" --key "$T/certs/dev1/key.pem" -w '\nHTTP %{http_code}' "$URL/mdm/connect")
 expect_eq "GET on a device route" 405 "$(status_of "$r")"
@@ -89,7 +90,7 @@ sig=$(mdm_signature dev1 "$T/idle.plist")
 bad=$(printf '%s' "$sig" | sed 's/A/B/5; s/Q/R/20')
 r=$(curl -sS --cacert "$CA" -X PUT -H 'Content-Type: application/x-apple-aspen-mdm' -H "Mdm-Signature: $bad" --data-binary "@$T/idle.plist" -w '\nHTTP %{http_code}' "$URL/mdm/connect")
 expect_eq "tampered signature" 403 "$(status_of "$r")"
-connect_plist $A Idle '	<key>Extra</key><string>x</string>' >"$T/idle2.plist"
+connect_plist $A Idle "" '	<key>Extra</key><string>x</string>' >"$T/idle2.plist"
 r=$(curl -sS --cacert "$CA" -X PUT -H 'Content-Type: application/x-apple-aspen-mdm' -H "Mdm-Signature: $sig" --data-binary "@$T/idle2.plist" -w '\nHTTP %{http_code}' "$URL/mdm/connect")
 expect_eq "signature over a different body" 403 "$(status_of "$r")"
 r=$(curl -sS --cacert "$CA" -X PUT -H 'Content-Type: application/x-apple-aspen-mdm' -H "Mdm-Signature: %%%not-base64%%%" --data-binary "@$T/idle.plist" -w '\nHTTP %{http_code}' "$URL/mdm/connect")

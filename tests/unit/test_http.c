@@ -423,7 +423,7 @@ static void test_plain_http_and_ports(void **state)
     assert_int_equal(fetch(c, NULL, url, NULL, 0, hdrs, &r), CURLE_OK);
     assert_int_equal(r.status, 200);
     assert_field(&r, "method", "GET");
-    assert_field(&r, "path", "/hello world");
+    assert_field(&r, "path", "/hello%20world");
     assert_field(&r, "query", "a=x%20y&b=2");
     assert_field(&r, "q_a", "x y");
     assert_field(&r, "tls", "0");
