@@ -1,0 +1,158 @@
+/* devsim.h: the parts of steward-devsim shared between its files: options
+ * (main.c parses them), a simulated device (device.c), the HTTPS transport
+ * (transport.c), the protocol flows (flow.c) and the fleet runner with its
+ * report (load.c). Internal to src/devsim/. */
+#ifndef STEWARD_DEVSIM_H
+#define STEWARD_DEVSIM_H
+
+#include "devsim/answers.h"
+#include "util/buf.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pki_ca;
+
+enum devsim_verb { DEVSIM_ENROLL, DEVSIM_CONNECT, DEVSIM_CHECKOUT, DEVSIM_RUN };
+
+struct devsim_opts {
+    enum devsim_verb verb;
+    char *checkin_url; /* full URLs, malloc'd by main.c */
+    char *connect_url;
+    const char *ca_file;    /* verifies the server; also reported by CertificateList */
+    const char *cert_file;  /* one identity for every device */
+    const char *key_file;
+    const char *issue_from; /* steward data dir: issue per-device certs from its CA */
+    const char *state_dir;
+    const char *udid;       /* overrides for a single device */
+    const char *serial;
+    const char *topic;
+    const char *seed;       /* fleet seed; default random or from state */
+    int count;
+    int concurrency;
+    int idle_rounds;
+    int max_commands; /* per connect session, guards against a server loop */
+    int signature;
+    int mtls;
+    int insecure;
+    int ec_keys;
+    int json;
+    int verbose;
+    struct devsim_policy policy;
+};
+
+/* Material loaded once and shared read-only by all workers. */
+struct devsim_shared {
+    struct pki_ca *ca;   /* --issue-from, else NULL */
+    X509 *fixed_cert;    /* --cert/--key, else NULL */
+    EVP_PKEY *fixed_key;
+    uint8_t *ca_der;     /* reported by CertificateList; may be NULL */
+    size_t ca_der_len;
+    char ca_cn[128];
+    char seed[65];
+};
+
+struct devsim_device {
+    int index;
+    struct devsim_facts facts;
+    struct devsim_seen seen;
+    X509 *cert; /* identity, may be NULL (no mTLS, no signature) */
+    EVP_PKEY *key;
+    char *cert_pem; /* the same as PEM text, for libcurl blobs */
+    char *key_pem;
+    uint8_t *cert_der;
+    char dir[4096]; /* state directory, "" without --state */
+};
+
+/* device.c */
+/* Loads device `index` from its state directory or makes it (and its
+ * certificate) from the fleet seed. NULL with *err malloc'd. */
+struct devsim_device *devsim_device_open(const struct devsim_opts *o,
+                                         const struct devsim_shared *sh, int index, char **err);
+/* Writes the device's state (identity, push credentials, profiles). 0 or -1. */
+int devsim_device_save(const struct devsim_device *d);
+void devsim_device_free(struct devsim_device *d); /* accepts NULL */
+/* Loads --issue-from/--cert/--key/--ca material and the fleet seed. 0 or -1 with *err. */
+int devsim_shared_load(const struct devsim_opts *o, struct devsim_shared *sh, char **err);
+void devsim_shared_clear(struct devsim_shared *sh);
+
+/* transport.c */
+struct devsim_http;
+struct devsim_http_resp {
+    long status;      /* HTTP status, 0 on a transport failure */
+    struct buf body;  /* response body; caller buf_free()s */
+    char error[256];  /* transport failure text */
+};
+struct devsim_http *devsim_http_new(const struct devsim_opts *o, char **err);
+void devsim_http_free(struct devsim_http *h); /* accepts NULL */
+/* PUTs body as device d (client cert and/or Mdm-Signature per options).
+ * Returns 0 when an HTTP response arrived (any status), -1 otherwise. */
+int devsim_http_put(struct devsim_http *h, const struct devsim_device *d, const char *url,
+                    const char *content_type, const char *body, size_t len,
+                    struct devsim_http_resp *resp);
+
+/* load.c: what happened, for the summary. One per worker, merged at the end. */
+struct devsim_cmd_rec {
+    char udid[64];
+    char command_uuid[64];
+    char request_type[64];
+    const char *status;
+};
+
+struct devsim_err_rec {
+    char udid[64];
+    char phase[16];
+    long http_status;
+    char *message; /* malloc'd */
+};
+
+struct devsim_dev_rec {
+    int index;
+    int ok;
+    char udid[64];
+    char serial[24];
+};
+
+#define DEVSIM_MAX_CODES 16
+
+struct devsim_report {
+    size_t devices, devices_failed, requests;
+    long codes[DEVSIM_MAX_CODES];
+    size_t code_counts[DEVSIM_MAX_CODES];
+    size_t n_codes;
+    struct devsim_cmd_rec *cmds;
+    size_t n_cmds, cap_cmds;
+    struct devsim_err_rec *errs;
+    size_t n_errs, cap_errs;
+    struct devsim_dev_rec *devs;
+    size_t n_devs, cap_devs;
+};
+
+void devsim_report_http(struct devsim_report *r, long status);
+int devsim_report_cmd(struct devsim_report *r, const char *udid, const struct devsim_result *res);
+int devsim_report_err(struct devsim_report *r, const char *udid, const char *phase,
+                      long http_status, const char *message);
+int devsim_report_dev(struct devsim_report *r, const struct devsim_device *d, int index, int ok);
+/* Moves everything from src into dst (src is left empty). 0 or -1. */
+int devsim_report_merge(struct devsim_report *dst, struct devsim_report *src);
+void devsim_report_free(struct devsim_report *r);
+
+/* Runs the verb for every device; fills *rep and *elapsed. 0 when every
+ * request got 200, 1 when some did not, -1 on a setup failure (*err). */
+int devsim_run_fleet(const struct devsim_opts *o, struct devsim_report *rep, double *elapsed,
+                     char **err);
+/* Prints the JSON summary to stdout. 0 or -1. */
+int devsim_print_json(const struct devsim_opts *o, const struct devsim_report *rep,
+                      double elapsed);
+
+/* flow.c: one device's conversation. 0 when every request got 200. */
+int devsim_flow_enroll(const struct devsim_opts *o, struct devsim_http *h,
+                       struct devsim_device *d, struct devsim_report *r);
+int devsim_flow_connect(const struct devsim_opts *o, struct devsim_http *h,
+                        struct devsim_device *d, struct devsim_report *r);
+int devsim_flow_checkout(const struct devsim_opts *o, struct devsim_http *h,
+                         struct devsim_device *d, struct devsim_report *r);
+
+#endif
