@@ -1,0 +1,166 @@
+/* devices.c: `stewardctl devices list` and `devices show`: GET
+ * /api/v1/devices (filters and paging as query parameters) and GET
+ * /api/v1/devices/{id}, printed as a table or key: value lines.
+ * Called by main.c's dispatch. */
+#include "ctl/ctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct ctl_optspec ctl_devices_list_opts[] = {
+    {"search", 1}, {"status", 1}, {"serial", 1}, {"limit", 1}, {"offset", 1}, {NULL, 0},
+};
+
+static const char *const LIST_HEADERS[] = {"ID", "TYPE", "STATUS", "SERIAL",
+                                           "OS", "PRODUCT", "NAME", "LAST SEEN"};
+static const char *const LIST_FIELDS[] = {"id", "type", "status", "serial_number",
+                                          "os_version", "product_name", "device_name",
+                                          "last_seen_at"};
+#define LIST_NCOLS (sizeof LIST_HEADERS / sizeof LIST_HEADERS[0])
+
+static int valid_status(const char *s)
+{
+    return strcmp(s, "authenticated") == 0 || strcmp(s, "enrolled") == 0 ||
+           strcmp(s, "checked_out") == 0;
+}
+
+/* Checks the flags and builds the request path. Returns CTL_EXIT_OK, or
+ * the exit code after printing why (usage error, out of memory). */
+static int list_path(struct ctl *c, const struct ctl_args *a, struct buf *path)
+{
+    const char *status = ctl_args_get(a, "status");
+    if (a->npos) {
+        ctl_fail(c, "devices list takes no arguments (got \"%s\")", a->pos[0]);
+        return CTL_EXIT_USAGE;
+    }
+    if (status && !valid_status(status)) {
+        ctl_fail(c, "--status must be authenticated, enrolled or checked_out");
+        return CTL_EXIT_USAGE;
+    }
+    static const char *const counts[] = {"limit", "offset"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = ctl_args_get(a, counts[i]);
+        if (v && !ctl_is_count(v)) {
+            ctl_fail(c, "--%s wants a whole number (got \"%s\")", counts[i], v);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    static const char *const params[] = {"search", "status", "serial", "limit", "offset"};
+    int rc = buf_puts(path, "/api/v1/devices");
+    for (size_t i = 0; rc == 0 && i < sizeof params / sizeof params[0]; i++) {
+        const char *v = ctl_args_get(a, params[i]);
+        if (v)
+            rc = ctl_query_add(path, params[i], v);
+    }
+    if (rc < 0) {
+        ctl_fail(c, "out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* One table row from a <device> object. */
+static int add_device_row(struct ctl_table *t, const json_t *dev)
+{
+    char *cells[LIST_NCOLS];
+    for (size_t i = 0; i < LIST_NCOLS; i++)
+        cells[i] = ctl_json_text(json_object_get(dev, LIST_FIELDS[i]));
+    int rc = ctl_table_add(t, (const char *const *)cells);
+    for (size_t i = 0; i < LIST_NCOLS; i++)
+        free(cells[i]);
+    return rc;
+}
+
+/* The closing line: "3 of 3 devices", with the offset when paging. */
+static int count_line(struct buf *b, size_t shown, const json_t *answer)
+{
+    json_int_t total = json_integer_value(json_object_get(answer, "total"));
+    json_int_t offset = json_integer_value(json_object_get(answer, "offset"));
+    if (shown == 0) {
+        if (total > 0)
+            return buf_printf(b, "No devices at offset %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+                                 " in total).\n", offset, total);
+        return buf_puts(b, "No devices.\n");
+    }
+    if (buf_printf(b, "%zu of %" JSON_INTEGER_FORMAT " device%s", shown, total,
+                   total == 1 ? "" : "s") < 0)
+        return -1;
+    if (offset > 0 && buf_printf(b, " (from offset %" JSON_INTEGER_FORMAT ")", offset) < 0)
+        return -1;
+    return buf_puts(b, "\n");
+}
+
+/* Renders the list answer; exposed to the unit test through the .c file. */
+static int render_device_list(const json_t *answer, struct buf *out)
+{
+    const json_t *devices = json_object_get(answer, "devices");
+    if (!json_is_array(devices))
+        return -1;
+    struct ctl_table *t = ctl_table_new(LIST_NCOLS, LIST_HEADERS);
+    int rc = t ? 0 : -1;
+    size_t i;
+    const json_t *dev;
+    json_array_foreach(devices, i, dev) {
+        if (rc == 0)
+            rc = json_is_object(dev) ? add_device_row(t, dev) : -1;
+    }
+    if (rc == 0 && json_array_size(devices) > 0)
+        rc = ctl_table_render(t, out);
+    if (rc == 0)
+        rc = count_line(out, json_array_size(devices), answer);
+    ctl_table_free(t);
+    return rc;
+}
+
+int ctl_devices_list(struct ctl *c, const struct ctl_args *a)
+{
+    struct buf path = {0};
+    int rc = list_path(c, a, &path);
+    if (rc != CTL_EXIT_OK) {
+        buf_free(&path);
+        return rc;
+    }
+    struct ctl_response r;
+    rc = ctl_call(c, "GET", path.data, NULL, &r);
+    buf_free(&path);
+    if (rc == CTL_EXIT_OK && !c->opts.json) {
+        struct buf out = {0};
+        if (!json_is_object(r.json) || render_device_list(r.json, &out) < 0)
+            rc = ctl_unexpected(c, &r);
+        else if (ctl_write(c, &out) < 0)
+            rc = CTL_EXIT_FAIL;
+        buf_free(&out);
+    }
+    ctl_response_free(&r);
+    return rc;
+}
+
+int ctl_devices_show(struct ctl *c, const struct ctl_args *a)
+{
+    if (a->npos != 1) {
+        ctl_fail(c, "devices show wants exactly one device id");
+        return CTL_EXIT_USAGE;
+    }
+    struct buf path = {0};
+    char *id = ctl_url_encode(a->pos[0]);
+    if (!id || buf_printf(&path, "/api/v1/devices/%s", id) < 0) {
+        free(id);
+        buf_free(&path);
+        ctl_fail(c, "out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    free(id);
+    struct ctl_response r;
+    int rc = ctl_call(c, "GET", path.data, NULL, &r);
+    buf_free(&path);
+    if (rc == CTL_EXIT_OK && !c->opts.json) {
+        struct buf out = {0};
+        if (!json_is_object(r.json) || ctl_render_keyvalues(r.json, &out) < 0)
+            rc = ctl_unexpected(c, &r);
+        else if (ctl_write(c, &out) < 0)
+            rc = CTL_EXIT_FAIL;
+        buf_free(&out);
+    }
+    ctl_response_free(&r);
+    return rc;
+}

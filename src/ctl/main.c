@@ -1,0 +1,218 @@
+/* main.c: stewardctl's entry point: finds the command words, parses global
+ * and command flags (args.c), prints help, checks the API key is there for
+ * API routes, and runs the handler. Exit codes: 0 ok, 1 failure (server
+ * error, network, partial success), 2 usage error. */
+#include "ctl/ctl.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef STEWARD_VERSION
+#define STEWARD_VERSION "0.0.0-dev" /* CMake defines the real one */
+#endif
+
+struct command {
+    const char *group;
+    const char *action; /* NULL for one-word commands */
+    const struct ctl_optspec *opts;
+    int needs_key;
+    int (*run)(struct ctl *c, const struct ctl_args *a);
+    const char *summary;
+    const char *usage; /* the lines after "usage: stewardctl " */
+};
+
+static const struct command COMMANDS[] = {
+    {"devices", "list", ctl_devices_list_opts, 1, ctl_devices_list,
+     "List enrollments (devices, user channels)",
+     "devices list [--search S] [--status authenticated|enrolled|checked_out]\n"
+     "                  [--serial S] [--limit N] [--offset N]\n\n"
+     "  --search S   substring of the id, serial number or device name\n"
+     "  --status S   authenticated, enrolled or checked_out\n"
+     "  --serial S   exact serial number\n"
+     "  --limit N    at most N devices (1-1000, server default 100)\n"
+     "  --offset N   skip the first N devices\n"},
+    {"devices", "show", NULL, 1, ctl_devices_show, "Show one enrollment",
+     "devices show ID\n\n"
+     "  ID   a UDID, an EnrollmentID or \"<device id>:<UserID>\"\n"},
+    {"commands", "send", ctl_commands_send_opts, 1, ctl_commands_send,
+     "Queue an MDM command for one or more devices",
+     "commands send --device ID [--device ID ...]\n"
+     "                  (--type RequestType [--set Key=Value ...] [--queries Q1,Q2]\n"
+     "                   | --json-file FILE | --plist FILE) [--uuid UUID]\n\n"
+     "  --device ID        a target enrollment; repeat for more\n"
+     "  --type T           the RequestType, e.g. DeviceInformation, ProfileList\n"
+     "  --set Key=Value    a command key: true/false become booleans, integers\n"
+     "                     (no leading zero) numbers, anything else a string;\n"
+     "                     A.B=V nests\n"
+     "  --queries Q1,Q2    the Queries array (DeviceInformation)\n"
+     "  --json-file FILE   the \"command\" object as JSON (- reads stdin)\n"
+     "  --plist FILE       a full command plist (Command, optional CommandUUID)\n"
+     "  --uuid UUID        the CommandUUID to use (generated when absent)\n"},
+    {"commands", "list", ctl_commands_list_opts, 1, ctl_commands_list,
+     "A device's command queue and history, newest first",
+     "commands list ID [--limit N]\n\n"
+     "  --limit N   at most N commands (server default 100)\n"},
+    {"commands", "cancel", NULL, 1, ctl_commands_cancel,
+     "Remove a command still waiting for a device", "commands cancel ID UUID\n"},
+    {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
+     "version\n"},
+    {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static const char GLOBAL_HELP[] =
+    "Global flags (before or after the command):\n"
+    "  --url URL       server base URL (env STEWARD_URL, default " CTL_DEFAULT_URL ")\n"
+    "  --api-key KEY   API key for /api routes (env STEWARD_API_KEY; the variable\n"
+    "                  keeps the key out of the process list)\n"
+    "  --cacert FILE   CA that signed the server certificate (env STEWARD_CACERT),\n"
+    "                  e.g. <data dir>/ca/ca.pem\n"
+    "  --insecure      do not verify the server certificate\n"
+    "  --json          print the server's JSON answer, pretty, for scripts\n"
+    "  --timeout SEC   give up on a request after SEC seconds (default 30)\n"
+    "  -h, --help      this help, or a command's\n"
+    "\nExit status: 0 success, 1 failure (server error, network, partial success),\n"
+    "2 usage error.\n";
+
+static void print_overview(FILE *f, const char *group)
+{
+    fprintf(f, "usage: stewardctl [flags] <command> [command flags]\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct command *k = &COMMANDS[i];
+        if (group && strcmp(group, k->group) != 0)
+            continue;
+        char name[40];
+        snprintf(name, sizeof name, "%s%s%s", k->group, k->action ? " " : "",
+                 k->action ? k->action : "");
+        fprintf(f, "  %-17s%s\n", name, k->summary);
+    }
+    fprintf(f, "\n%s", GLOBAL_HELP);
+}
+
+static void print_command_help(FILE *f, const struct command *k)
+{
+    fprintf(f, "%s.\n\nusage: stewardctl %s\n%s", k->summary, k->usage, GLOBAL_HELP);
+}
+
+static int group_exists(const char *group)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i].group, group) == 0)
+            return 1;
+    return 0;
+}
+
+static int group_has_actions(const char *group)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i].group, group) == 0)
+            return COMMANDS[i].action != NULL;
+    return 0;
+}
+
+static const struct command *find_command(const char *group, const char *action)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct command *k = &COMMANDS[i];
+        if (strcmp(k->group, group) == 0 &&
+            (!k->action || (action && strcmp(k->action, action) == 0)))
+            return k;
+    }
+    return NULL;
+}
+
+static int asks_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+/* Resolves the command words; prints help or a usage error when they do not
+ * name a command. Returns the command, or NULL with *exit_code set. */
+static const struct command *resolve(int argc, char **argv, int *idx, size_t nwords,
+                                     int *exit_code)
+{
+    const char *group = nwords > 0 ? argv[idx[0]] : NULL;
+    const char *action = nwords > 1 ? argv[idx[1]] : NULL;
+    if (!group || strcmp(group, "help") == 0) {
+        struct ctl_opts o;
+        struct ctl_args a;
+        ctl_opts_defaults(&o);
+        if (!group && ctl_args_parse(argc, argv, idx, nwords, NULL, &o, &a, stderr) < 0) {
+            *exit_code = CTL_EXIT_USAGE; /* e.g. "--url" without its value */
+            return NULL;
+        }
+        if (!group)
+            ctl_args_free(&a);
+        int help = group || asks_help(argc, argv);
+        print_overview(help ? stdout : stderr, NULL);
+        *exit_code = help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+        return NULL;
+    }
+    if (!group_exists(group)) {
+        fprintf(stderr, "stewardctl: unknown command \"%s\" (see stewardctl --help)\n", group);
+        *exit_code = CTL_EXIT_USAGE;
+        return NULL;
+    }
+    const struct command *k = find_command(group, action);
+    if (!k && !action && asks_help(argc, argv)) {
+        print_overview(stdout, group);
+        *exit_code = CTL_EXIT_OK;
+        return NULL;
+    }
+    if (!k) {
+        if (action)
+            fprintf(stderr, "stewardctl: unknown command \"%s %s\"\n\n", group, action);
+        else
+            fprintf(stderr, "stewardctl: \"%s\" needs a subcommand\n\n", group);
+        print_overview(stderr, group);
+        *exit_code = CTL_EXIT_USAGE;
+    }
+    return k;
+}
+
+static int run(int argc, char **argv)
+{
+    struct ctl c = {.out = stdout, .err = stderr};
+    ctl_opts_defaults(&c.opts);
+    int idx[2];
+    const struct ctl_optspec *all[NCOMMANDS + 1] = {0};
+    for (size_t i = 0, n = 0; i < NCOMMANDS; i++)
+        if (COMMANDS[i].opts)
+            all[n++] = COMMANDS[i].opts;
+    size_t nwords = ctl_args_words(argc, argv, 2, idx, all);
+    int exit_code = CTL_EXIT_USAGE;
+    const struct command *k = resolve(argc, argv, idx, nwords, &exit_code);
+    if (!k)
+        return exit_code;
+    size_t used = group_has_actions(k->group) ? 2 : 1;
+    struct ctl_args a;
+    if (ctl_args_parse(argc, argv, idx, used, k->opts, &c.opts, &a, stderr) < 0)
+        return CTL_EXIT_USAGE;
+    if (c.opts.help) {
+        print_command_help(stdout, k);
+        exit_code = CTL_EXIT_OK;
+    } else if (k->needs_key && !c.opts.api_key) {
+        ctl_fail(&c, "no API key: give --api-key KEY or set STEWARD_API_KEY");
+        exit_code = CTL_EXIT_USAGE;
+    } else {
+        exit_code = k->run(&c, &a);
+    }
+    ctl_args_free(&a);
+    ctl_client_free(c.client);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "stewardctl: cannot initialise libcurl\n");
+        return CTL_EXIT_FAIL;
+    }
+    int rc = run(argc, argv);
+    curl_global_cleanup();
+    return rc;
+}
