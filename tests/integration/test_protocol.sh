@@ -127,6 +127,8 @@ r=$(curl -sS --cacert "$CA" "$URL/metrics")
 expect_contains "metrics requests" 'steward_http_requests_total{route="/mdm/connect",status="200"}' "$r"
 expect_contains "metrics histogram" 'steward_checkin_duration_seconds_bucket' "$r"
 expect_contains "metrics queue depth" 'steward_queue_depth' "$r"
+dbcount=$(printf '%s\n' "$r" | sed -n 's/^steward_db_duration_seconds_count \([0-9]*\).*/\1/p')
+if [ "${dbcount:-0}" -gt 10 ]; then pass; else fail "database latency not measured (count=${dbcount:-none})"; fi
 r=$(curl -sS --cacert "$CA" "$URL/readyz"); expect_contains "ready" "ready" "$r"
 r=$(curl -sS --cacert "$CA" "$URL/version"); expect_contains "version" '"version"' "$r"
 finish
