@@ -33,10 +33,15 @@ plist_t pl_parse(const uint8_t *data, size_t len, const char **err)
     if (len >= 8 && memcmp(data, "bplist00", 8) == 0) {
         plist_from_bin((const char *)data, (uint32_t)len, &root);
     } else if (looks_like_xml(data, len)) {
-        /* libplist's XML reader wants no embedded NUL before the end. */
+        /* libplist's XML reader wants no embedded NUL before the end, and
+         * refuses a UTF-8 byte order mark, which some tools write. */
         if (memchr(data, '\0', len)) {
             *err = "plist contains a NUL byte";
             return NULL;
+        }
+        if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
+            data += 3;
+            len -= 3;
         }
         plist_from_xml((const char *)data, (uint32_t)len, &root);
     } else {

@@ -1,0 +1,227 @@
+/* test_core.c: the core services over a real SQLite store: the identity
+ * binding rules (core/identity.c), command preparation and enqueueing, and
+ * the connect exchange's NotNow rule (core/queue.c), plus the check-in
+ * services' event rows (core/enrollment.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/enrollment.h"
+#include "core/identity.h"
+#include "core/queue.h"
+#include "plist/pl.h"
+#include "store/store.h"
+
+#define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+struct fx {
+    char dir[64];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_core.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char dsn[128], *err = NULL;
+    snprintf(dsn, sizeof dsn, "sqlite:%s/steward.db", f->dir);
+    if (store_open(dsn, &f->s, &err) != STORE_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void enroll(struct store *s, const char *udid, const char *fp)
+{
+    struct store_enrollment e = {.id = (char *)udid, .udid = (char *)udid, .type = "Device",
+                                 .cert_fp = (char *)fp};
+    assert_int_equal(enrollment_authenticate(s, &e, 100), STORE_OK);
+    e.token_hex = "00ff";
+    e.push_magic = "magic";
+    int first = 0;
+    assert_int_equal(enrollment_token_update(s, &e, 101, &first), STORE_OK);
+    assert_int_equal(first, 1);
+}
+
+static plist_t command(const char *type, const char *uuid)
+{
+    plist_t c = plist_new_dict();
+    plist_t inner = plist_new_dict();
+    plist_dict_set_item(inner, "RequestType", plist_new_string(type));
+    plist_dict_set_item(c, "Command", inner);
+    if (uuid)
+        plist_dict_set_item(c, "CommandUUID", plist_new_string(uuid));
+    return c;
+}
+
+static void test_identity_rules(void **state)
+{
+    struct fx *f = *state;
+    int src = 0;
+    /* nobody holds FP_A: Authenticate may bind it */
+    assert_int_equal(identity_check_authenticate(f->s, "DEV1", FP_A, &src), IDENTITY_OK);
+    enroll(f->s, "DEV1", FP_A);
+    assert_int_equal(identity_check(f->s, "DEV1", FP_A, &src), IDENTITY_OK);
+    /* another certificate for DEV1 */
+    assert_int_equal(identity_check(f->s, "DEV1", FP_B, &src), IDENTITY_MISMATCH);
+    /* FP_A reused for a second UDID */
+    assert_int_equal(identity_check_authenticate(f->s, "DEV2", FP_A, &src), IDENTITY_IN_USE);
+    /* the same device re-authenticating with its own certificate */
+    assert_int_equal(identity_check_authenticate(f->s, "DEV1", FP_A, &src), IDENTITY_OK);
+    /* unknown device */
+    assert_int_equal(identity_check(f->s, "NOPE", FP_A, &src), IDENTITY_UNKNOWN);
+    /* checked out: unknown from then on, and the certificate is free again */
+    assert_int_equal(enrollment_checkout(f->s, "DEV1", 200), STORE_OK);
+    assert_int_equal(identity_check(f->s, "DEV1", FP_A, &src), IDENTITY_UNKNOWN);
+    assert_int_equal(identity_check_authenticate(f->s, "DEV2", FP_A, &src), IDENTITY_OK);
+    /* re-enrollment with a new certificate rebinds */
+    enroll(f->s, "DEV1", FP_B);
+    assert_int_equal(identity_check(f->s, "DEV1", FP_B, &src), IDENTITY_OK);
+    assert_int_equal(identity_check(f->s, "DEV1", FP_A, &src), IDENTITY_MISMATCH);
+    assert_string_equal(identity_reason(IDENTITY_IN_USE), "certificate is bound to another enrollment");
+}
+
+static void test_command_prepare(void **state)
+{
+    (void)state;
+    const char *err = NULL;
+    plist_t c = command("DeviceInformation", NULL);
+    assert_int_equal(queue_command_prepare(c, &err), 0);
+    const char *uuid = pl_str(c, "CommandUUID");
+    assert_non_null(uuid);
+    assert_int_equal(strlen(uuid), 36); /* a fresh UUID was added */
+    plist_free(c);
+
+    c = command("ProfileList", "my-own-uuid");
+    assert_int_equal(queue_command_prepare(c, &err), 0);
+    assert_string_equal(pl_str(c, "CommandUUID"), "my-own-uuid");
+    plist_free(c);
+
+    c = plist_new_dict(); /* no Command */
+    assert_int_equal(queue_command_prepare(c, &err), -1);
+    assert_string_equal(err, "command has no Command dictionary");
+    plist_free(c);
+
+    c = command("", NULL); /* empty RequestType */
+    assert_int_equal(queue_command_prepare(c, &err), -1);
+    plist_free(c);
+
+    c = command("X", NULL);
+    plist_dict_set_item(c, "CommandUUID", plist_new_uint(5)); /* wrong type */
+    assert_int_equal(queue_command_prepare(c, &err), -1);
+    plist_free(c);
+
+    plist_t arr = plist_new_array();
+    assert_int_equal(queue_command_prepare(arr, &err), -1);
+    plist_free(arr);
+}
+
+static void test_enqueue_results_per_device(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    enroll(f->s, "DEV2", FP_B);
+    assert_int_equal(enrollment_checkout(f->s, "DEV2", 150), STORE_OK);
+    plist_t c = command("SecurityInfo", "U1");
+    const char *err = NULL;
+    assert_int_equal(queue_command_prepare(c, &err), 0);
+    const char *ids[] = {"DEV1", "DEV2", "GHOST"};
+    int per[3];
+    struct queue_enqueued out;
+    assert_int_equal(queue_enqueue(f->s, c, ids, 3, 300, &out, per), STORE_OK);
+    assert_int_equal(per[0], STORE_OK);
+    assert_int_equal(per[1], QUEUE_CHECKED_OUT);
+    assert_int_equal(per[2], STORE_NOTFOUND);
+    assert_int_equal(out.queued, 1);
+    assert_string_equal(out.uuid, "U1");
+    assert_string_equal(out.request_type, "SecurityInfo");
+    /* the same UUID again is a conflict, not a second command */
+    assert_int_equal(queue_enqueue(f->s, c, ids, 1, 301, &out, per), STORE_CONFLICT);
+    plist_free(c);
+}
+
+/* Idle → command; NotNow → held back within the exchange; Idle → again. */
+static void test_exchange_notnow(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    const char *ids[] = {"DEV1"};
+    int per[1];
+    struct queue_enqueued out;
+    const char *err = NULL;
+    plist_t c1 = command("DeviceInformation", "C1"), c2 = command("ProfileList", "C2");
+    assert_int_equal(queue_command_prepare(c1, &err), 0);
+    assert_int_equal(queue_command_prepare(c2, &err), 0);
+    assert_int_equal(queue_enqueue(f->s, c1, ids, 1, 10, &out, per), STORE_OK);
+    assert_int_equal(queue_enqueue(f->s, c2, ids, 1, 11, &out, per), STORE_OK);
+    plist_free(c1);
+    plist_free(c2);
+
+    struct store_command *next = NULL;
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 20, &next), STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "C1");
+    /* the payload is the stored plist with its CommandUUID */
+    const char *perr = NULL;
+    plist_t p = pl_parse_dict(next->payload, next->payload_len, &perr);
+    assert_non_null(p);
+    assert_string_equal(pl_str(p, "CommandUUID"), "C1");
+    plist_free(p);
+    store_command_free(next);
+
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    assert_int_equal(queue_exchange(f->s, "DEV1", "NotNow", "C1", raw, sizeof raw - 1, 21, &next), STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "C2"); /* C1 held back, C2 offered */
+    store_command_free(next);
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "C2", raw, sizeof raw - 1, 22, &next), STORE_OK);
+    assert_null(next); /* only the NotNow'd C1 is left: not within this exchange */
+
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 30, &next), STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "C1"); /* redelivered on the next Idle */
+    store_command_free(next);
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "C1", raw, sizeof raw - 1, 31, &next), STORE_OK);
+    assert_null(next);
+
+    /* a report for a command this device never had: NOTFOUND, nothing served */
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "ZZ", raw, sizeof raw - 1, 32, &next),
+                     STORE_NOTFOUND);
+    assert_null(next);
+    assert_true(queue_status_valid("CommandFormatError"));
+    assert_false(queue_status_valid("Done"));
+    assert_false(queue_status_valid(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_identity_rules, setup, teardown),
+        cmocka_unit_test(test_command_prepare),
+        cmocka_unit_test_setup_teardown(test_enqueue_results_per_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
