@@ -144,7 +144,6 @@ int app_serve(int argc, char **argv)
         .io_threads = (int)cfg.io_threads, .workers = (int)cfg.workers,
         .max_body = max_body, .max_header = (size_t)cfg.max_header,
         .read_timeout = (int)cfg.read_timeout, .idle_timeout = (int)cfg.idle_timeout,
-        .max_connections = (int)cfg.max_connections,
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close, .arg = &svc,
     };
     struct http_server *srv = http_server_start(&ho, &err);

@@ -80,7 +80,6 @@ struct http_server_opts {
     size_t max_header;            /* bytes of request line + headers; larger get 431/400 */
     int read_timeout;             /* seconds a request may take to arrive */
     int idle_timeout;             /* seconds a keep-alive connection may sit idle */
-    int max_connections;          /* per I/O thread; 0 = unlimited */
     http_handler_fn handler;
     http_worker_init_fn worker_init;
     http_worker_fini_fn worker_fini;

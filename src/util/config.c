@@ -55,7 +55,6 @@ static const struct opt options[] = {
     L(max_header, "16384", 1024, 1048576, "Largest request line plus headers, bytes."),
     L(read_timeout, "30", 1, 3600, "Seconds a client may take to send a request."),
     L(idle_timeout, "120", 1, 86400, "Seconds an idle keep-alive connection is kept."),
-    L(max_connections, "0", 0, 10000000, "Open connections per event-loop thread; 0 = no limit."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -28,8 +28,6 @@ struct config {
     long max_header;
     long read_timeout;
     long idle_timeout;
-    long max_connections;
-    long require_signature_or_mtls; /* reserved: device routes always need identity */
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
