@@ -48,6 +48,15 @@ static const struct opt options[] = {
       "Comma-separated IP addresses of proxies allowed to send the RFC 9440 Client-Cert header.\n"
       "The header is ignored from anyone else."),
     S(log_level, "info", 0, "Log level: debug, info, warn or error."),
+    S(scep_challenge, "dynamic", 0,
+      "SCEP challenge mode: dynamic (one-time challenges from the API and the enrollment flow),\n"
+      "static (scep_static_challenge for every device) or none (no challenge: a lab only)."),
+    S(scep_static_challenge, "", 0, "The shared challenge when scep_challenge = static."),
+    L(scep_challenge_ttl, "3600", 60, 2592000, "Seconds a dynamic SCEP challenge stays valid."),
+    L(scep_cert_days, "365", 1, 3650, "Validity of device identity certificates, days."),
+    L(scep_allow_ec, "1", 0, 1, "1 lets CSRs carry ECDSA P-256/P-384 keys besides RSA 2048-4096."),
+    L(scep_manual_approval, "0", 0, 1,
+      "1 holds every SCEP request as pending until an operator approves it (stewardctl certs approve)."),
     L(io_threads, "0", 0, 64, "Event-loop threads accepting connections; 0 = one per core."),
     L(workers, "0", 0, 256, "Request handler threads (each owns a database connection); 0 = 4 per core."),
     L(max_body_device, "4194304", 1024, 1073741824, "Largest request body on device routes, bytes."),

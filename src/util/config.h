@@ -21,6 +21,12 @@ struct config {
     char ca_key[CONFIG_STR];
     char trusted_proxies[CONFIG_STR];
     char log_level[32];
+    char scep_challenge[32];
+    char scep_static_challenge[CONFIG_STR];
+    long scep_challenge_ttl;
+    long scep_cert_days;
+    long scep_allow_ec;
+    long scep_manual_approval;
     long io_threads;
     long workers;
     long max_body_device;
