@@ -8,12 +8,14 @@
 #include <time.h>
 
 struct config;
+struct pki_ca;
 struct pki_trust;
 struct store;
 
 struct service {
     const struct config *cfg;
     const struct pki_trust *trust; /* device identity trust anchors (steward's CA) */
+    const struct pki_ca *ca;       /* steward's CA: issues device certificates, signs CertReps and CRLs */
     time_t started;
 };
 
