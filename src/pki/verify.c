@@ -5,10 +5,9 @@
  * many worker threads at once: a pki_trust is never modified after creation. */
 #include "pki/pki.h"
 
+#include "pki/cms.h"
 #include "util/ids.h"
 
-#include <limits.h>
-#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -224,165 +223,92 @@ int pki_verify_device_cert(const struct pki_trust *t, X509 *cert, STACK_OF(X509)
 
 /* ---- Mdm-Signature ---- */
 
-/* Base64 → DER → CMS ContentInfo; bytes after the structure are refused. */
-static CMS_ContentInfo *decode_signature(const char *header_b64, const char **reason)
+/* Base64 → DER, size-capped before and after decoding. Malloc'd, or NULL. */
+static uint8_t *decode_signature(const char *header_b64, size_t *der_len, const char **reason)
 {
     size_t enc_len = strnlen(header_b64, MAX_SIG_B64 + 1);
     if (enc_len > MAX_SIG_B64) {
         *reason = "Mdm-Signature is too large";
         return NULL;
     }
-    size_t der_len = 0;
-    uint8_t *der = ids_b64_decode(header_b64, enc_len, &der_len);
-    if (!der || der_len == 0) {
+    uint8_t *der = ids_b64_decode(header_b64, enc_len, der_len);
+    if (!der || *der_len == 0) {
         free(der);
         *reason = "Mdm-Signature is not valid base64";
         return NULL;
     }
-    if (der_len > MAX_SIG_DER) {
+    if (*der_len > MAX_SIG_DER) {
         free(der);
         *reason = "Mdm-Signature is too large";
         return NULL;
     }
-    const unsigned char *p = der;
-    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)der_len);
-    if (cms && p != der + der_len) {
-        CMS_ContentInfo_free(cms);
-        cms = NULL;
-    }
-    free(der);
-    if (!cms)
-        *reason = "Mdm-Signature is not a CMS SignedData";
-    return cms;
+    return der;
 }
 
-/* SignedData, detached (the body travels as the HTTP body), one signer. */
-static int check_signature_shape(CMS_ContentInfo *cms, const char **reason)
+/* cms_verify's reasons, worded for the Mdm-Signature header so a log line
+ * says which check the device failed. */
+static const char *signature_reason(const char *cms_reason)
 {
-    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
-        *reason = "Mdm-Signature is not a CMS SignedData";
-        return -1;
-    }
-    if (CMS_is_detached(cms) != 1) {
-        *reason = "Mdm-Signature is not detached";
-        return -1;
-    }
-    STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
-    if (!sis || sk_CMS_SignerInfo_num(sis) != 1) {
-        *reason = "Mdm-Signature must have exactly one signer";
-        return -1;
-    }
-    return 0;
-}
-
-/* Checks the signature over the exact body bytes (CMS_BINARY: no MIME line
- * ending conversion). The signer certificate is checked afterwards, against
- * steward's trust store, so CMS itself verifies no chain. SHA-1 digests pass:
- * OpenSSL's security level governs TLS and chain building, not CMS digests. */
-static int check_signature_over_body(CMS_ContentInfo *cms, const uint8_t *body, size_t len,
-                                     const char **reason)
-{
-    static const uint8_t empty[1];
-    if (len > INT_MAX) {
-        *reason = "request body too large to verify";
-        return -1;
-    }
-    BIO *in = BIO_new_mem_buf(len ? body : empty, (int)len);
-    if (!in) {
-        *reason = "out of memory";
-        return -1;
-    }
-    int ok = CMS_verify(cms, NULL, NULL, in, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
-    BIO_free(in);
-    if (ok != 1) {
-        unsigned long e = ERR_peek_last_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_CMS &&
-            ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
-            *reason = "Mdm-Signature does not carry the signer certificate";
-        else
-            *reason = "signature does not match the body";
-        ERR_clear_error();
-        return -1;
-    }
-    return 0;
-}
-
-/* The single signer's certificate, with a new reference. */
-static X509 *signer_cert(CMS_ContentInfo *cms)
-{
-    STACK_OF(X509) *signers = CMS_get0_signers(cms);
-    X509 *x = NULL;
-    if (signers && sk_X509_num(signers) == 1) {
-        x = sk_X509_value(signers, 0);
-        if (X509_up_ref(x) != 1)
-            x = NULL;
-    }
-    sk_X509_free(signers);
-    return x;
+    if (cms_reason == cms_reason_malformed || cms_reason == cms_reason_not_signed)
+        return "Mdm-Signature is not a CMS SignedData";
+    if (cms_reason == cms_reason_attached)
+        return "Mdm-Signature is not detached";
+    if (cms_reason == cms_reason_signers)
+        return "Mdm-Signature must have exactly one signer";
+    if (cms_reason == cms_reason_no_signer_cert)
+        return "Mdm-Signature does not carry the signer certificate";
+    if (cms_reason == cms_reason_bad_signature)
+        return "signature does not match the body";
+    return cms_reason;
 }
 
 int pki_verify_mdm_signature(const struct pki_trust *t, const char *header_b64,
                              const uint8_t *body, size_t len, X509 **signer, const char **reason)
 {
+    static const uint8_t empty[1];
     *signer = NULL;
     if (!t || !header_b64 || (!body && len)) {
         *reason = "Mdm-Signature is missing";
         return -1;
     }
-    CMS_ContentInfo *cms = decode_signature(header_b64, reason);
-    if (!cms)
+    size_t der_len = 0;
+    uint8_t *der = decode_signature(header_b64, &der_len, reason);
+    if (!der)
         return -1;
-    int rc = -1;
     X509 *x = NULL;
-    STACK_OF(X509) *certs = NULL;
-    if (check_signature_shape(cms, reason) || check_signature_over_body(cms, body, len, reason))
-        goto done;
-    x = signer_cert(cms);
-    if (!x) {
-        *reason = "Mdm-Signature does not carry the signer certificate";
-        goto done;
+    STACK_OF(X509) *others = NULL;
+    const char *why = NULL;
+    /* Detached over the exact body bytes (an empty body is still "given"). */
+    int rc = cms_verify(der, der_len, len ? body : empty, len, NULL, NULL, &x, &others, &why);
+    free(der);
+    if (rc != 0) {
+        *reason = signature_reason(why);
+        return -1;
     }
     /* The other certificates in the CMS may be intermediates; the anchor
      * must still come from steward's trust store. */
-    certs = CMS_get1_certs(cms);
-    enum cert_failure why;
-    if (verify_chain(t, x, certs, &why) != 0) {
-        *reason = signer_reasons[why];
-        goto done;
+    enum cert_failure cf;
+    if (verify_chain(t, x, others, &cf) != 0) {
+        *reason = signer_reasons[cf];
+        rc = -1;
+        X509_free(x);
+    } else {
+        *signer = x;
     }
-    *signer = x;
-    x = NULL;
-    rc = 0;
-done:
-    sk_X509_pop_free(certs, X509_free);
-    X509_free(x);
-    CMS_ContentInfo_free(cms);
-    ERR_clear_error();
+    sk_X509_pop_free(others, X509_free);
     return rc;
 }
 
 char *pki_sign_mdm_signature(X509 *cert, EVP_PKEY *key, const uint8_t *body, size_t len)
 {
-    static const uint8_t empty[1];
-    if (!cert || !key || (!body && len) || len > INT_MAX)
+    if (!cert || !key || (!body && len))
         return NULL;
-    const unsigned int flags = CMS_DETACHED | CMS_BINARY;
-    char *out = NULL;
-    unsigned char *der = NULL;
-    BIO *in = BIO_new_mem_buf(len ? body : empty, (int)len);
-    /* CMS_PARTIAL, then one explicit SHA-256 signer, rather than relying on
-     * CMS_sign's default digest. The signer certificate is included. */
-    CMS_ContentInfo *cms = CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL);
-    if (!in || !cms || !CMS_add1_signer(cms, cert, key, EVP_sha256(), flags) ||
-        CMS_final(cms, in, NULL, flags) != 1)
-        goto done;
-    int der_len = i2d_CMS_ContentInfo(cms, &der);
-    if (der_len > 0)
-        out = ids_b64_encode(der, (size_t)der_len);
-done:
-    OPENSSL_free(der);
-    CMS_ContentInfo_free(cms);
-    BIO_free(in);
-    ERR_clear_error();
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    /* Detached SHA-256 with the signer certificate included, as devices do. */
+    if (cms_sign(cert, key, NULL, EVP_sha256(), body, len, 1, &der, &der_len) != 0)
+        return NULL;
+    char *out = ids_b64_encode(der, der_len);
+    free(der);
     return out;
 }

@@ -100,4 +100,14 @@ int scep_certrep_read(const uint8_t *der, size_t len, X509 *ca_cert, X509 *signe
                       EVP_PKEY *signer_key, const char *transaction_id, const uint8_t nonce[16],
                       int *status, int *fail_info, X509 **issued, const char **reason);
 
+/* ---- addition: scep_certpoll_build generates a senderNonce but cannot
+ * return it, and scep_certrep_read needs it to check the recipientNonce.
+ * This variant returns it; scep_certpoll_build calls it. ---- */
+int scep_certpoll_build_nonce(X509 *signer, EVP_PKEY *signer_key, X509 *ca_cert,
+                              const char *transaction_id, X509_NAME *subject,
+                              uint8_t nonce[16], uint8_t **der, size_t *len);
+
+/* The largest pkiMessage scep_request_parse reads (refused before parsing). */
+#define SCEP_MESSAGE_MAX (256 * 1024)
+
 #endif
