@@ -131,4 +131,21 @@ void api_healthz(struct worker *w, struct request *req, struct response *resp);
 void api_readyz(struct worker *w, struct request *req, struct response *resp);
 void api_metrics(struct worker *w, struct request *req, struct response *resp);
 
+/* ---- certificates and SCEP challenges (certs.c) ------------------------- */
+
+/* POST /api/v1/scep/challenges: a one-time challenge, shown once. */
+void api_scep_challenge_create(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/certs?status=&expiring_within_days=&device=&limit=&offset= */
+void api_certs_list(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/certs/{serial} */
+void api_certs_get(struct worker *w, struct request *req, struct response *resp,
+                   const char *serial);
+/* POST /api/v1/certs/{serial}/revoke, /approve and /reject */
+void api_certs_revoke(struct worker *w, struct request *req, struct response *resp,
+                      const char *serial);
+void api_certs_approve(struct worker *w, struct request *req, struct response *resp,
+                       const char *serial);
+void api_certs_reject(struct worker *w, struct request *req, struct response *resp,
+                      const char *serial);
+
 #endif

@@ -121,11 +121,21 @@ int app_serve(int argc, char **argv)
         free(err);
         return 1;
     }
-    if (migrate(&cfg) < 0) {
+    /* The CA issues device certificates (SCEP, approvals) and signs CRLs. */
+    struct pki_ca *ca = pki_ca_load(cfg.ca_cert, cfg.ca_key, &err);
+    if (!ca) {
+        log_error("cannot load CA key pair", "cert=\"%s\" key=\"%s\" err=\"%s\"", cfg.ca_cert,
+                  cfg.ca_key, err ? err : "?");
+        free(err);
         pki_trust_free(trust);
         return 1;
     }
-    struct service svc = {.cfg = &cfg, .trust = trust, .started = time(NULL)};
+    if (migrate(&cfg) < 0) {
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
+    struct service svc = {.cfg = &cfg, .trust = trust, .ca = ca, .started = time(NULL)};
 
     /* Signals are taken synchronously by this thread; block them before any
      * other thread exists so none of them is interrupted. */
@@ -150,6 +160,7 @@ int app_serve(int argc, char **argv)
     if (!srv) {
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
+        pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
     }
@@ -162,6 +173,7 @@ int app_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
+    pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");
     return 0;

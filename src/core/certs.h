@@ -93,4 +93,30 @@ int certs_check_not_revoked(struct store *s, const char *fp, const char **reason
 int certs_rebind_renewed(struct store *s, const char *device_id, const char *fp, int64_t now,
                          int *store_rc);
 
+/* ---- additions: binding, approval, serials ---- */
+/* Authenticate: records that enrollment_id uses certificate fp, when fp is a
+ * certificate we issued; CERTS_OK too (nothing to do) for a certificate of
+ * another CA. Runs inside the caller's transaction if one is open. */
+int certs_note_binding(struct store *s, const char *fp, const char *enrollment_id, int *store_rc);
+
+/* Manual approval: issues the certificate for a pending request (serial_hex
+ * in any form certs_serial_normalize accepts) with policy->days from now.
+ * *issued may be NULL when the caller does not want it. CERTS_NOTFOUND when
+ * unknown, CERTS_BAD_REQUEST with *reason when it is not pending. */
+int certs_approve(struct store *s, const struct pki_ca *ca, const struct certs_policy *policy,
+                  const char *serial_hex, int64_t now, X509 **issued, const char **reason,
+                  int *store_rc);
+/* Refuses a pending request: CertPoll then answers NOTFOUND. CERTS_NOTFOUND
+ * when unknown, CERTS_BAD_REQUEST when it is not pending. */
+int certs_reject(struct store *s, const char *serial_hex, int64_t now, int *store_rc);
+
+/* The stored form of a serial typed by an operator: hex digits (either case,
+ * ':' separators and a leading "0x" allowed) to lowercase hex with no leading
+ * zero bytes. 0, or -1 when it is not a positive hex number or does not fit
+ * in n bytes. */
+int certs_serial_normalize(const char *in, char *out, size_t n);
+/* The stored form of a certificate's serial (41 bytes hold RFC 5280's 20
+ * octets). 0, or -1 when negative or too long. */
+int certs_serial_hex(const ASN1_INTEGER *serial, char out[41]);
+
 #endif

@@ -3,6 +3,7 @@
  * API routes, and runs the handler. Exit codes: 0 ok, 1 failure (server
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
+#include "ctl/certs.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -55,6 +56,35 @@ static const struct command COMMANDS[] = {
      "  --limit N   at most N commands (server default 100)\n"},
     {"commands", "cancel", NULL, 1, ctl_commands_cancel,
      "Remove a command still waiting for a device", "commands cancel ID UUID\n"},
+    {"certs", "list", ctl_certs_list_opts, 1, ctl_certs_list,
+     "List device certificates and certificate requests",
+     "certs list [--status pending|issued|rejected|revoked] [--expiring DAYS]\n"
+     "                  [--device ID] [--limit N] [--offset N]\n\n"
+     "  --status S       pending, issued, rejected or revoked\n"
+     "  --expiring DAYS  only certificates still valid that expire within DAYS days\n"
+     "  --device ID      only the certificates of this enrollment\n"
+     "  --limit N        at most N certificates (1-1000, server default 100)\n"
+     "  --offset N       skip the first N certificates\n"},
+    {"certs", "show", NULL, 1, ctl_certs_show, "Show one certificate record",
+     "certs show SERIAL\n\n"
+     "  SERIAL   hex, as `certs list` shows it (case and ':' separators do not matter)\n"},
+    {"certs", "revoke", ctl_certs_revoke_opts, 1, ctl_certs_revoke,
+     "Revoke an issued certificate (the device can no longer check in)",
+     "certs revoke SERIAL [--reason TEXT]\n\n"
+     "  --reason TEXT   why, kept with the record\n"},
+    {"certs", "expiring", ctl_certs_expiring_opts, 1, ctl_certs_expiring,
+     "Issued certificates that expire soon",
+     "certs expiring [--days N] [--limit N] [--offset N]\n\n"
+     "  --days N   the window, in days (default 30)\n"},
+    {"certs", "approve", NULL, 1, ctl_certs_approve,
+     "Approve a pending SCEP request: the certificate is issued", "certs approve SERIAL\n"},
+    {"certs", "reject", NULL, 1, ctl_certs_reject,
+     "Reject a pending SCEP request", "certs reject SERIAL\n"},
+    {"scep", "challenge", ctl_scep_challenge_opts, 1, ctl_scep_challenge,
+     "Make a one-time SCEP challenge password",
+     "scep challenge [--ttl SECONDS] [--for TEXT]\n\n"
+     "  --ttl SECONDS   how long it stays valid (server default scep_challenge_ttl)\n"
+     "  --for TEXT      a note on who it is for, kept with it\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

@@ -106,8 +106,45 @@ static const char migration_1[] =
     " created_at BIGINT NOT NULL"
     ");";
 
+/* Certificates (issued, pending, rejected, revoked) keyed by serial, which a
+ * pending request already has; the fingerprint arrives with the certificate,
+ * and UNIQUE lets NULL repeat in both dialects. The (status, not_after)
+ * index serves expiry listings and the CRL; challenges are looked up by the
+ * hash of their clear text only. */
+static const char migration_2[] =
+    "CREATE TABLE certs ("
+    " serial TEXT PRIMARY KEY,"
+    " fingerprint TEXT UNIQUE,"
+    " subject TEXT NOT NULL,"
+    " not_before BIGINT,"
+    " not_after BIGINT,"
+    " enrollment_id TEXT,"
+    " status TEXT NOT NULL,"
+    " revoked_at BIGINT,"
+    " revoke_reason TEXT,"
+    " transaction_id TEXT,"
+    " renewed_from TEXT,"
+    " der {{BLOB}},"
+    " csr {{BLOB}},"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX certs_transaction ON certs (transaction_id);"
+    "CREATE INDEX certs_status_expiry ON certs (status, not_after);"
+    "CREATE INDEX certs_enrollment ON certs (enrollment_id);"
+    "CREATE INDEX certs_created ON certs (created_at);"
+
+    "CREATE TABLE challenges ("
+    " hash TEXT PRIMARY KEY,"
+    " created_for TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " used_at BIGINT"
+    ");"
+    "CREATE INDEX challenges_expiry ON challenges (expires_at);";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
+    {2, "certificates and challenges", migration_2},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

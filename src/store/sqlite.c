@@ -54,6 +54,21 @@ enum stmt_id {
     ST_EVENT_ADD,
     ST_APIKEY_ADD,
     ST_APIKEY_LOOKUP,
+    ST_CERT_ADD,
+    ST_CERT_BY_FP,
+    ST_CERT_BY_SERIAL,
+    ST_CERT_BY_TID,
+    ST_CERT_LIST,
+    ST_CERT_COUNT,
+    ST_CERT_STATUS,
+    ST_CERT_REVOKE,
+    ST_CERT_APPROVE,
+    ST_CERT_REJECT,
+    ST_CERT_SET_ENROLLMENT,
+    ST_CHAL_ADD,
+    ST_CHAL_CONSUME,
+    ST_CHAL_STATE,
+    ST_ENR_REBIND,
     ST_COUNT
 };
 
@@ -82,6 +97,20 @@ enum stmt_id {
     " WHERE (?1 IS NULL OR id LIKE ?1 ESCAPE '\\' OR serial_number LIKE ?1 ESCAPE '\\'"           \
     " OR device_name LIKE ?1 ESCAPE '\\')"                                                        \
     " AND (?2 IS NULL OR serial_number = ?2) AND (?3 = 0 OR status = ?3)"
+
+#define CERT_COLS_BUT_BLOBS                                                                       \
+    "serial, subject, fingerprint, COALESCE(not_before, 0), COALESCE(not_after, 0),"              \
+    " enrollment_id, status, COALESCE(revoked_at, 0), revoke_reason, transaction_id,"             \
+    " renewed_from, created_at"
+#define CERT_COLS CERT_COLS_BUT_BLOBS ", der, csr"
+#define CERT_LIST_COLS CERT_COLS_BUT_BLOBS ", NULL, NULL"
+
+/* status (?1 or NULL), expiring before (?2, 0 = any), unexpired at (?3, 0 =
+ * any), enrollment (?4 or NULL). */
+#define CERT_FILTER                                                                               \
+    " WHERE (?1 IS NULL OR status = ?1)"                                                          \
+    " AND (?2 = 0 OR (not_after IS NOT NULL AND not_after < ?2))"                                 \
+    " AND (?3 = 0 OR not_after > ?3) AND (?4 IS NULL OR enrollment_id = ?4)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     /* IMMEDIATE takes the write lock up front: a deferred transaction that
@@ -166,6 +195,39 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " VALUES (?1, ?2, ?3, ?4)",
     [ST_APIKEY_ADD] = "INSERT INTO api_keys (hash, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
     [ST_APIKEY_LOOKUP] = "SELECT name, role FROM api_keys WHERE hash = ?1",
+    /* Times that do not apply yet (a pending request's validity, revoked_at
+     * of a live certificate) are stored as NULL, read back as 0. */
+    [ST_CERT_ADD] =
+        "INSERT INTO certs (serial, fingerprint, subject, not_before, not_after, enrollment_id,"
+        " status, revoked_at, revoke_reason, transaction_id, renewed_from, der, csr, created_at)"
+        " VALUES (?1, ?2, ?3, NULLIF(?4, 0), NULLIF(?5, 0), ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11,"
+        " ?12, ?13, ?14)",
+    [ST_CERT_BY_FP] = "SELECT " CERT_COLS " FROM certs WHERE fingerprint = ?1",
+    [ST_CERT_BY_SERIAL] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
+    /* A client may reuse a transaction id (a retried request); the newest
+     * record is the one it is waiting for. */
+    [ST_CERT_BY_TID] = "SELECT " CERT_COLS " FROM certs WHERE transaction_id = ?1"
+                       " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+    [ST_CERT_LIST] = "SELECT " CERT_LIST_COLS " FROM certs" CERT_FILTER
+                     " ORDER BY created_at DESC, serial DESC LIMIT ?5 OFFSET ?6",
+    [ST_CERT_COUNT] = "SELECT count(*) FROM certs" CERT_FILTER,
+    [ST_CERT_STATUS] = "SELECT status FROM certs WHERE serial = ?1",
+    [ST_CERT_REVOKE] = "UPDATE certs SET status = 'revoked', revoked_at = ?2, revoke_reason = ?3"
+                       " WHERE serial = ?1 AND status = 'issued'",
+    [ST_CERT_APPROVE] =
+        "UPDATE certs SET status = 'issued', fingerprint = ?2, der = ?3, not_before = ?4,"
+        " not_after = ?5, csr = NULL WHERE serial = ?1 AND status = 'pending'",
+    [ST_CERT_REJECT] = "UPDATE certs SET status = 'rejected', csr = NULL"
+                       " WHERE serial = ?1 AND status = 'pending'",
+    [ST_CERT_SET_ENROLLMENT] = "UPDATE certs SET enrollment_id = ?2 WHERE fingerprint = ?1",
+    [ST_CHAL_ADD] = "INSERT INTO challenges (hash, created_for, created_at, expires_at)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+    /* One UPDATE both checks and consumes, so two requests racing with the
+     * same challenge cannot both win. */
+    [ST_CHAL_CONSUME] = "UPDATE challenges SET used_at = ?2"
+                        " WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+    [ST_CHAL_STATE] = "SELECT used_at IS NOT NULL FROM challenges WHERE hash = ?1",
+    [ST_ENR_REBIND] = "UPDATE enrollments SET cert_fp = ?3 WHERE id = ?1 AND cert_fp = ?2",
 };
 
 struct store {
@@ -1360,4 +1422,374 @@ int store_apikey_lookup(struct store *s, const char *hash, char **name, char **r
         return out_of_memory("apikey_lookup");
     }
     return STORE_OK;
+}
+
+/* ---- certificates ------------------------------------------------------------ */
+
+void store_cert_free(struct store_cert *c)
+{
+    if (!c)
+        return;
+    free(c->serial_hex);
+    free(c->subject);
+    free(c->fingerprint);
+    free(c->enrollment_id);
+    free(c->status);
+    free(c->revoke_reason);
+    free(c->transaction_id);
+    free(c->renewed_from);
+    free(c->der);
+    free(c->csr);
+    free(c);
+}
+
+int store_cert_add(struct store *s, const struct store_cert *c)
+{
+    if (!c || !c->serial_hex || !c->subject || !c->status)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_ADD, "cert_add", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, c->serial_hex, &code);
+    bind_text(st, 2, c->fingerprint, &code);
+    bind_text(st, 3, c->subject, &code);
+    bind_int(st, 4, c->not_before, &code);
+    bind_int(st, 5, c->not_after, &code);
+    bind_text(st, 6, c->enrollment_id, &code);
+    bind_text(st, 7, c->status, &code);
+    bind_int(st, 8, c->revoked_at, &code);
+    bind_text(st, 9, c->revoke_reason, &code);
+    bind_text(st, 10, c->transaction_id, &code);
+    bind_text(st, 11, c->renewed_from, &code);
+    bind_blob(st, 12, c->der, c->der_len, &code);
+    bind_blob(st, 13, c->csr, c->csr_len, &code);
+    bind_int(st, 14, c->created_at, &code);
+    return exec_stmt(s, st, "cert_add", code);
+}
+
+/* Builds a record from a row of CERT_COLS (or CERT_LIST_COLS). NULL when out
+ * of memory. */
+static struct store_cert *cert_from_row(sqlite3_stmt *st)
+{
+    struct store_cert *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    int oom = 0;
+    c->serial_hex = column_strdup(st, 0, &oom);
+    c->subject = column_strdup(st, 1, &oom);
+    c->fingerprint = column_strdup(st, 2, &oom);
+    c->not_before = column_time(st, 3);
+    c->not_after = column_time(st, 4);
+    c->enrollment_id = column_strdup(st, 5, &oom);
+    c->status = column_strdup(st, 6, &oom);
+    c->revoked_at = column_time(st, 7);
+    c->revoke_reason = column_strdup(st, 8, &oom);
+    c->transaction_id = column_strdup(st, 9, &oom);
+    c->renewed_from = column_strdup(st, 10, &oom);
+    c->created_at = column_time(st, 11);
+    c->der = column_blobdup(st, 12, &c->der_len, &oom);
+    c->csr = column_blobdup(st, 13, &c->csr_len, &oom);
+    if (oom) {
+        store_cert_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The one-row lookups share this: key bound as ?1. */
+static int cert_get(struct store *s, enum stmt_id id, const char *key, const char *op,
+                    struct store_cert **out)
+{
+    *out = NULL;
+    if (!key)
+        return STORE_NOTFOUND;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, id, op, &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, key, &code);
+    rc = first_row(s, st, op, code);
+    if (rc != STORE_OK)
+        return rc;
+    *out = cert_from_row(st);
+    stmt_done(st);
+    return *out ? STORE_OK : out_of_memory(op);
+}
+
+int store_cert_get_by_fingerprint(struct store *s, const char *fp, struct store_cert **out)
+{
+    return cert_get(s, ST_CERT_BY_FP, fp, "cert_get_by_fingerprint", out);
+}
+
+int store_cert_get_by_serial(struct store *s, const char *serial_hex, struct store_cert **out)
+{
+    return cert_get(s, ST_CERT_BY_SERIAL, serial_hex, "cert_get_by_serial", out);
+}
+
+int store_cert_get_by_transaction(struct store *s, const char *transaction_id,
+                                  struct store_cert **out)
+{
+    return cert_get(s, ST_CERT_BY_TID, transaction_id, "cert_get_by_transaction", out);
+}
+
+static void bind_cert_filter(sqlite3_stmt *st, const struct store_cert_filter *f, int *code)
+{
+    bind_text(st, 1, f->status, code);
+    bind_int(st, 2, f->expiring_before, code);
+    bind_int(st, 3, f->valid_at, code);
+    bind_text(st, 4, f->enrollment_id, code);
+}
+
+static int count_certs(struct store *s, const struct store_cert_filter *f, int64_t *total)
+{
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_COUNT, "cert_list", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_cert_filter(st, f, &code);
+    rc = first_row(s, st, "cert_list", code);
+    if (rc != STORE_OK)
+        return rc == STORE_NOTFOUND ? STORE_ERR : rc;
+    *total = sqlite3_column_int64(st, 0);
+    stmt_done(st);
+    return STORE_OK;
+}
+
+static int cert_list_push(struct store_cert ***list, size_t *n, size_t *cap, struct store_cert *c)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct store_cert **grown = realloc(*list, ncap * sizeof *grown);
+        if (!grown)
+            return -1;
+        *list = grown;
+        *cap = ncap;
+    }
+    (*list)[(*n)++] = c;
+    return 0;
+}
+
+static int select_certs(struct store *s, const struct store_cert_filter *f,
+                        struct store_cert ***out, size_t *n)
+{
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_LIST, "cert_list", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_cert_filter(st, f, &code);
+    /* SQLite reads a negative LIMIT as "no limit". */
+    bind_int(st, 5, f->limit == 0 ? DEFAULT_LIMIT : f->limit < 0 ? -1 : f->limit, &code);
+    bind_int(st, 6, f->offset > 0 ? f->offset : 0, &code);
+    size_t cap = 0;
+    while (code == SQLITE_OK && (code = timed_step(st)) == SQLITE_ROW) {
+        struct store_cert *c = cert_from_row(st);
+        if (!c || cert_list_push(out, n, &cap, c) < 0) {
+            store_cert_free(c);
+            stmt_done(st);
+            return out_of_memory("cert_list");
+        }
+        code = SQLITE_OK;
+    }
+    rc = code == SQLITE_DONE ? STORE_OK : fail(s, "cert_list", code);
+    stmt_done(st);
+    return rc;
+}
+
+int store_cert_list(struct store *s, const struct store_cert_filter *f, struct store_cert ***out,
+                    size_t *n, int64_t *total)
+{
+    static const struct store_cert_filter no_filter = {0};
+    *out = NULL;
+    *n = 0;
+    if (!f)
+        f = &no_filter;
+    int rc = select_certs(s, f, out, n);
+    if (rc == STORE_OK && total)
+        rc = count_certs(s, f, total);
+    if (rc != STORE_OK) {
+        store_cert_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void store_cert_list_free(struct store_cert **list, size_t n)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_cert_free(list[i]);
+    free(list);
+}
+
+/* After a status-guarded UPDATE matched nothing: NOTFOUND when the serial is
+ * unknown, CONFLICT when it exists in another status. */
+static int cert_why_unchanged(struct store *s, const char *serial_hex, const char *op)
+{
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_STATUS, op, &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, serial_hex, &code);
+    rc = first_row(s, st, op, code);
+    if (rc != STORE_OK)
+        return rc;
+    stmt_done(st);
+    return STORE_CONFLICT;
+}
+
+/* Runs a status-guarded UPDATE keyed by serial (?1), already bound. */
+static int cert_transition(struct store *s, sqlite3_stmt *st, const char *serial_hex,
+                           const char *op, int code)
+{
+    int rc = change_one(s, st, op, code);
+    return rc == STORE_NOTFOUND ? cert_why_unchanged(s, serial_hex, op) : rc;
+}
+
+int store_cert_revoke(struct store *s, const char *serial_hex, const char *reason, int64_t now)
+{
+    if (!serial_hex)
+        return STORE_NOTFOUND;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_REVOKE, "cert_revoke", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, serial_hex, &code);
+    bind_int(st, 2, now, &code);
+    bind_text(st, 3, reason, &code);
+    return cert_transition(s, st, serial_hex, "cert_revoke", code);
+}
+
+int store_cert_approve(struct store *s, const char *serial_hex, const char *fingerprint,
+                       const uint8_t *der, size_t der_len, int64_t not_before, int64_t not_after)
+{
+    if (!serial_hex)
+        return STORE_NOTFOUND;
+    if (!fingerprint || !der)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_APPROVE, "cert_approve", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, serial_hex, &code);
+    bind_text(st, 2, fingerprint, &code);
+    bind_blob(st, 3, der, der_len, &code);
+    bind_int(st, 4, not_before, &code);
+    bind_int(st, 5, not_after, &code);
+    return cert_transition(s, st, serial_hex, "cert_approve", code);
+}
+
+int store_cert_reject(struct store *s, const char *serial_hex, int64_t now)
+{
+    (void)now; /* the record keeps created_at; a rejection needs no stamp of its own */
+    if (!serial_hex)
+        return STORE_NOTFOUND;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_REJECT, "cert_reject", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, serial_hex, &code);
+    return cert_transition(s, st, serial_hex, "cert_reject", code);
+}
+
+int store_cert_set_enrollment(struct store *s, const char *fp, const char *enrollment_id)
+{
+    if (!fp)
+        return STORE_NOTFOUND;
+    if (!enrollment_id)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_SET_ENROLLMENT, "cert_set_enrollment", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, fp, &code);
+    bind_text(st, 2, enrollment_id, &code);
+    return change_one(s, st, "cert_set_enrollment", code);
+}
+
+/* ---- challenges -------------------------------------------------------------- */
+
+int store_challenge_add(struct store *s, const char *hash, const char *created_for, int64_t now,
+                        int64_t expires_at)
+{
+    if (!hash)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CHAL_ADD, "challenge_add", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, hash, &code);
+    bind_text(st, 2, created_for, &code);
+    bind_int(st, 3, now, &code);
+    bind_int(st, 4, expires_at, &code);
+    return exec_stmt(s, st, "challenge_add", code);
+}
+
+/* Why consume matched nothing: unknown, used, or (otherwise) expired. */
+static int challenge_why_refused(struct store *s, const char *hash)
+{
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CHAL_STATE, "challenge_consume", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, hash, &code);
+    rc = first_row(s, st, "challenge_consume", code);
+    if (rc != STORE_OK)
+        return rc;
+    int used = sqlite3_column_int(st, 0);
+    stmt_done(st);
+    return used ? STORE_CHALLENGE_USED : STORE_CHALLENGE_EXPIRED;
+}
+
+int store_challenge_consume(struct store *s, const char *hash, int64_t now)
+{
+    if (!hash)
+        return STORE_NOTFOUND;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CHAL_CONSUME, "challenge_consume", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, hash, &code);
+    bind_int(st, 2, now, &code);
+    rc = change_one(s, st, "challenge_consume", code);
+    return rc == STORE_NOTFOUND ? challenge_why_refused(s, hash) : rc;
+}
+
+/* ---- renewal rebinding ------------------------------------------------------- */
+
+int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
+                            const char *new_fp)
+{
+    if (!id || !old_fp || !new_fp)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_ENR_REBIND, "enrollment_rebind", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, id, &code);
+    bind_text(st, 2, old_fp, &code);
+    bind_text(st, 3, new_fp, &code);
+    rc = change_one(s, st, "enrollment_rebind", code);
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    int status = 0;
+    rc = enrollment_status(s, id, &status, "enrollment_rebind");
+    if (rc != STORE_OK)
+        return rc;
+    return status ? STORE_CONFLICT : STORE_NOTFOUND;
 }

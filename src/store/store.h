@@ -201,4 +201,94 @@ int store_apikey_add(struct store *s, const char *name, const char *hash, const 
 /* *name and *role malloc'd (caller frees); NOTFOUND when no key has this hash. */
 int store_apikey_lookup(struct store *s, const char *hash, char **name, char **role);
 
+/* ---- certificates and challenges ------------------------------------------
+ * The record of every certificate steward's CA issued (or was asked for), and
+ * the one-time SCEP challenges. Used by core/certs.c. A certificate is
+ * identified by its serial (lowercase hex of the serial's magnitude, no
+ * leading zero bytes); a pending request already has its serial, and gets its
+ * fingerprint and DER when approved. */
+
+struct store_cert {
+    char *serial_hex;
+    char *subject;        /* RFC 2253 text of the subject */
+    char *fingerprint;    /* SHA-256 hex of the DER; NULL while pending or rejected */
+    int64_t not_before;   /* 0 while pending or rejected */
+    int64_t not_after;
+    char *enrollment_id;  /* the enrollment it serves; NULL until known */
+    char *status;         /* "pending", "issued", "rejected", "revoked" */
+    int64_t revoked_at;   /* 0 unless revoked */
+    char *revoke_reason;  /* operator's text, may be NULL */
+    char *transaction_id; /* SCEP transactionID, may be NULL */
+    char *renewed_from;   /* fingerprint of the certificate this one renews, or NULL */
+    uint8_t *der;         /* the certificate; NULL while pending or rejected */
+    size_t der_len;
+    uint8_t *csr;         /* the CSR (DER) of a pending request, else NULL */
+    size_t csr_len;
+    int64_t created_at;
+};
+void store_cert_free(struct store_cert *c); /* accepts NULL */
+
+/* Stores a record (serial_hex, subject, status and created_at required).
+ * CONFLICT when the serial or fingerprint exists. */
+int store_cert_add(struct store *s, const struct store_cert *c);
+
+/* Loads one record (caller frees with store_cert_free); NOTFOUND when none.
+ * By transaction id: the newest record with that id. */
+int store_cert_get_by_fingerprint(struct store *s, const char *fp, struct store_cert **out);
+int store_cert_get_by_serial(struct store *s, const char *serial_hex, struct store_cert **out);
+int store_cert_get_by_transaction(struct store *s, const char *transaction_id,
+                                  struct store_cert **out);
+
+struct store_cert_filter {
+    const char *status;        /* exact status, or NULL for any */
+    int64_t expiring_before;   /* 0 = any; else only not_after < this (and set) */
+    int64_t valid_at;          /* 0 = any; else only not_after > this (unexpired) */
+    const char *enrollment_id; /* exact enrollment, or NULL */
+    int64_t limit;             /* 0 = 100; negative = no limit */
+    int64_t offset;
+};
+
+/* Lists records newest first (created_at, then serial). Listed records carry
+ * no der or csr (NULL): load one by serial for those. *out is a malloc'd
+ * array of *n pointers (free with store_cert_list_free); *total (may be NULL)
+ * counts every matching row regardless of limit/offset. */
+int store_cert_list(struct store *s, const struct store_cert_filter *f, struct store_cert ***out,
+                    size_t *n, int64_t *total);
+void store_cert_list_free(struct store_cert **list, size_t n);
+
+/* issued -> revoked, stamping revoked_at and the reason (may be NULL).
+ * NOTFOUND when the serial is unknown, CONFLICT when it is not issued
+ * (already revoked, pending or rejected). */
+int store_cert_revoke(struct store *s, const char *serial_hex, const char *reason, int64_t now);
+/* pending -> issued with the certificate now made for it (clears the CSR).
+ * NOTFOUND when unknown, CONFLICT when not pending (e.g. approved or rejected
+ * meanwhile). */
+int store_cert_approve(struct store *s, const char *serial_hex, const char *fingerprint,
+                       const uint8_t *der, size_t der_len, int64_t not_before, int64_t not_after);
+/* pending -> rejected. NOTFOUND when unknown, CONFLICT when not pending. */
+int store_cert_reject(struct store *s, const char *serial_hex, int64_t now);
+/* Records which enrollment a certificate serves. NOTFOUND when no record has
+ * this fingerprint (a certificate from another CA). */
+int store_cert_set_enrollment(struct store *s, const char *fp, const char *enrollment_id);
+
+/* Challenges are stored as the SHA-256 hex of the clear text. */
+int store_challenge_add(struct store *s, const char *hash, const char *created_for, int64_t now,
+                        int64_t expires_at);
+
+/* Why a challenge could not be consumed, beside NOTFOUND (unknown hash). */
+enum store_challenge_rc {
+    STORE_CHALLENGE_EXPIRED = -10,
+    STORE_CHALLENGE_USED = -11,
+};
+/* Marks a challenge used, atomically: one caller wins. STORE_OK, NOTFOUND
+ * (unknown), STORE_CHALLENGE_EXPIRED (expires_at <= now) or
+ * STORE_CHALLENGE_USED (consumed before), or a store_rc on failure. */
+int store_challenge_consume(struct store *s, const char *hash, int64_t now);
+
+/* Moves an enrollment's certificate binding from old_fp to new_fp, only when
+ * it is still bound to old_fp (compare-and-set). NOTFOUND when the
+ * enrollment is unknown, CONFLICT when it is bound to something else. */
+int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
+                            const char *new_fp);
+
 #endif
