@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "app/app.h"
 #include "mdm/mdm.h"
+#include "scep/scep.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -44,6 +45,15 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/devices/*/commands/*", ROUTE_ADMIN, NULL, NULL, api_device_command_cancel},
     {"POST", "/api/v1/commands", ROUTE_ADMIN, api_commands_create, NULL, NULL},
     {"PUT", "/v1/enqueue/*", ROUTE_ADMIN, NULL, api_nanomdm_enqueue, NULL},
+    {"POST", "/api/v1/scep/challenges", ROUTE_ADMIN, api_scep_challenge_create, NULL, NULL},
+    {"GET", "/api/v1/certs", ROUTE_ADMIN, api_certs_list, NULL, NULL},
+    {"GET", "/api/v1/certs/*", ROUTE_ADMIN, NULL, api_certs_get, NULL},
+    {"POST", "/api/v1/certs/*/revoke", ROUTE_ADMIN, NULL, api_certs_revoke, NULL},
+    {"POST", "/api/v1/certs/*/approve", ROUTE_ADMIN, NULL, api_certs_approve, NULL},
+    {"POST", "/api/v1/certs/*/reject", ROUTE_ADMIN, NULL, api_certs_reject, NULL},
+    {"GET", "/scep", ROUTE_OPEN, scep_handle, NULL, NULL},
+    {"POST", "/scep", ROUTE_OPEN, scep_handle, NULL, NULL},
+    {"GET", "/scep/crl", ROUTE_OPEN, scep_handle_crl, NULL, NULL},
     {"GET", "/version", ROUTE_OPEN, api_version, NULL, NULL},
     {"GET", "/healthz", ROUTE_OPEN, api_healthz, NULL, NULL},
     {"GET", "/readyz", ROUTE_OPEN, api_readyz, NULL, NULL},

@@ -3,6 +3,8 @@
  * history never disagree. */
 #include "core/enrollment.h"
 
+#include "core/certs.h"
+
 
 static int finish(struct store *s, int rc)
 {
@@ -21,6 +23,12 @@ int enrollment_authenticate(struct store *s, const struct store_enrollment *e, i
     rc = store_enrollment_authenticate(s, e, now);
     if (rc == STORE_OK)
         rc = store_event_add(s, e->id, "Authenticate", e->os_version, now);
+    if (rc == STORE_OK && e->cert_fp) {
+        /* Our certificate record learns which device it serves. */
+        int store_rc = STORE_OK;
+        if (certs_note_binding(s, e->cert_fp, e->id, &store_rc) != CERTS_OK)
+            rc = store_rc != STORE_OK ? store_rc : STORE_ERR;
+    }
     return finish(s, rc);
 }
 

@@ -14,6 +14,7 @@ enum identity_rc {
     IDENTITY_MISMATCH = -11,     /* enrollment bound to another certificate */
     IDENTITY_IN_USE = -12,       /* certificate bound to another enrollment */
     IDENTITY_STORE = -13,        /* storage failed; see *store_rc */
+    IDENTITY_REVOKED = -14,      /* the certificate is revoked */
 };
 
 /* For Authenticate: may cert_fp be bound to device id? */
@@ -21,7 +22,9 @@ int identity_check_authenticate(struct store *s, const char *device_id, const ch
                                 int *store_rc);
 /* For every other message: does the enrollment (or, for a user channel, its
  * device channel binding_id) exist, live, with this certificate bound?
- * A user channel's first TokenUpdate passes when its device channel matches. */
+ * A user channel's first TokenUpdate passes when its device channel matches.
+ * A certificate issued by renewal of the bound one takes over the binding
+ * here, on its first use (core/certs.c); a revoked certificate never passes. */
 int identity_check(struct store *s, const char *binding_id, const char *cert_fp, int *store_rc);
 
 const char *identity_reason(int rc);
