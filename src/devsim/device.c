@@ -1,7 +1,7 @@
 /* device.c: a simulated iPhone's identity and state. Device N of a fleet gets
  * realistic, unique identifiers derived from the fleet seed (UDID, serial,
  * IMEI, push token …), an identity certificate (given, stored, or issued
- * from steward's CA as SCEP would), and with --state its identity and
+ * from steward's CA as SCEP would, or enrolled over SCEP by scep.c), and with --state its identity and
  * mutable state persist in DIR/device-NNNNN/. Called by load.c. */
 #include "devsim/devsim.h"
 
@@ -527,6 +527,79 @@ static int export_identity(struct devsim_device *d)
     return 0;
 }
 
+/* Writes name.tmp then renames it over name, so an interrupted run never
+ * leaves a half-written identity file. */
+static int write_identity_file(const struct devsim_device *d, const char *name, X509 *cert,
+                               EVP_PKEY *key, char *final_path, size_t n)
+{
+    char tmp[4300];
+    if (path_in(d, name, final_path, n) != 0)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", final_path);
+    /* the pki writers create exclusively: clear what an interrupted run left */
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return -1;
+    int rc = cert ? pki_write_cert_pem(tmp, cert) : pki_write_key_pem(tmp, key);
+    if (rc != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int save_identity(const struct devsim_device *d)
+{
+    char cp[4200], kp[4200], tmp[4300];
+    if (!d->dir[0])
+        return 0;
+    if (write_identity_file(d, "key.pem", NULL, d->key, kp, sizeof kp) != 0)
+        return -1;
+    if (write_identity_file(d, "cert.pem", d->cert, NULL, cp, sizeof cp) != 0)
+        return -1;
+    /* key first: a crash between the renames leaves a pair that does not
+     * match, which open_identity reports, rather than a silent mix */
+    snprintf(tmp, sizeof tmp, "%s.tmp", kp);
+    if (rename(tmp, kp) != 0)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", cp);
+    return rename(tmp, cp) == 0 ? 0 : -1;
+}
+
+static void drop_identity(struct devsim_device *d)
+{
+    X509_free(d->cert);
+    EVP_PKEY_free(d->key);
+    free(d->cert_pem);
+    if (d->key_pem) {
+        OPENSSL_cleanse(d->key_pem, strlen(d->key_pem));
+        free(d->key_pem);
+    }
+    free(d->cert_der);
+    d->cert = NULL;
+    d->key = NULL;
+    d->cert_pem = d->key_pem = NULL;
+    d->cert_der = NULL;
+    d->facts.identity_der = NULL;
+    d->facts.identity_der_len = 0;
+    d->facts.identity_cn[0] = '\0';
+}
+
+int devsim_device_set_identity(struct devsim_device *d, X509 *cert, EVP_PKEY *key)
+{
+    if (!cert || !key || X509_check_private_key(cert, key) != 1) {
+        ERR_clear_error();
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return -1;
+    }
+    drop_identity(d);
+    d->cert = cert;
+    d->key = key;
+    if (save_identity(d) != 0)
+        return -1;
+    return export_identity(d);
+}
+
 /* --cert/--key first; then the stored identity; then a fresh one from the CA. */
 static int open_identity(struct devsim_device *d, const struct devsim_opts *o,
                          const struct devsim_shared *sh, char **err)
@@ -600,14 +673,7 @@ void devsim_device_free(struct devsim_device *d)
         return;
     plist_free(d->facts.profiles);
     devsim_seen_clear(&d->seen);
-    X509_free(d->cert);
-    EVP_PKEY_free(d->key);
-    free(d->cert_pem);
-    if (d->key_pem) {
-        OPENSSL_cleanse(d->key_pem, strlen(d->key_pem));
-        free(d->key_pem);
-    }
-    free(d->cert_der);
+    drop_identity(d);
     free(d);
 }
 

@@ -15,12 +15,18 @@
 
 struct pki_ca;
 
-enum devsim_verb { DEVSIM_ENROLL, DEVSIM_CONNECT, DEVSIM_CHECKOUT, DEVSIM_RUN };
+enum devsim_verb { DEVSIM_ENROLL, DEVSIM_CONNECT, DEVSIM_CHECKOUT, DEVSIM_RUN, DEVSIM_RENEW };
 
 struct devsim_opts {
     enum devsim_verb verb;
     char *checkin_url; /* full URLs, malloc'd by main.c */
     char *connect_url;
+    char *scep_url;         /* --scep: enroll identities over SCEP; NULL without */
+    char *api_url;          /* base URL for POST /api/v1/scep/challenges; may be NULL */
+    const char *challenge;  /* --challenge: the SCEP challengePassword to send */
+    const char *api_key;    /* --api-key / STEWARD_API_KEY: fetch one challenge per device */
+    int poll_interval;      /* seconds between CertPolls while PENDING */
+    int poll_max;           /* CertPolls before giving up */
     const char *ca_file;    /* verifies the server; also reported by CertificateList */
     const char *cert_file;  /* one identity for every device */
     const char *key_file;
@@ -74,6 +80,10 @@ struct devsim_device *devsim_device_open(const struct devsim_opts *o,
 /* Writes the device's state (identity, push credentials, profiles). 0 or -1. */
 int devsim_device_save(const struct devsim_device *d);
 void devsim_device_free(struct devsim_device *d); /* accepts NULL */
+/* Makes cert/key the device's identity (ownership taken, also on failure):
+ * replaces the old one, rewrites cert.pem/key.pem in its state directory and
+ * the PEM/DER copies used by the transport. 0 or -1. */
+int devsim_device_set_identity(struct devsim_device *d, X509 *cert, EVP_PKEY *key);
 /* Loads --issue-from/--cert/--key/--ca material and the fleet seed. 0 or -1 with *err. */
 int devsim_shared_load(const struct devsim_opts *o, struct devsim_shared *sh, char **err);
 void devsim_shared_clear(struct devsim_shared *sh);
@@ -92,6 +102,14 @@ void devsim_http_free(struct devsim_http *h); /* accepts NULL */
 int devsim_http_put(struct devsim_http *h, const struct devsim_device *d, const char *url,
                     const char *content_type, const char *body, size_t len,
                     struct devsim_http_resp *resp);
+
+/* A plain request as iOS's SCEP client or an enrollment portal makes it: no
+ * client certificate, no Mdm-Signature. method is "GET" or "POST" (body,
+ * content_type used only for POST); extra_header ("Name: value") may be NULL.
+ * Returns 0 when an HTTP response arrived (any status), -1 otherwise. */
+int devsim_http_plain(struct devsim_http *h, const char *method, const char *url,
+                      const char *content_type, const char *extra_header, const void *body,
+                      size_t len, struct devsim_http_resp *resp);
 
 /* load.c: what happened, for the summary. One per worker, merged at the end. */
 struct devsim_cmd_rec {
@@ -154,5 +172,14 @@ int devsim_flow_connect(const struct devsim_opts *o, struct devsim_http *h,
                         struct devsim_device *d, struct devsim_report *r);
 int devsim_flow_checkout(const struct devsim_opts *o, struct devsim_http *h,
                          struct devsim_device *d, struct devsim_report *r);
+
+
+/* scep.c: the device's identity over SCEP (RFC 8894), as iOS gets it from a
+ * SCEP payload. 0 on success (identity set and saved), -1 (printed, reported). */
+int devsim_scep_enroll(const struct devsim_opts *o, struct devsim_http *h,
+                       struct devsim_device *d, struct devsim_report *r);
+/* RenewalReq signed by the current identity, with a new key. */
+int devsim_scep_renew(const struct devsim_opts *o, struct devsim_http *h,
+                      struct devsim_device *d, struct devsim_report *r);
 
 #endif

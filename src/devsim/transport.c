@@ -2,7 +2,8 @@
  * One easy handle per worker, reused for every request so connections stay
  * alive and TLS sessions resume. The device proves its identity by mutual
  * TLS (its certificate and key as in-memory PEM blobs) and/or an
- * Mdm-Signature header over the exact body. Called by flow.c. */
+ * Mdm-Signature header over the exact body. Called by flow.c; plain GETs
+ * and POSTs (SCEP, the challenge API) by scep.c. */
 #include "devsim/devsim.h"
 
 #include "pki/pki.h"
@@ -37,7 +38,6 @@ static int set_fixed_options(CURL *e, const struct devsim_opts *o, char *errbuf)
     SETOPT(e, CURLOPT_ERRORBUFFER, errbuf);
     SETOPT(e, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
     SETOPT(e, CURLOPT_USERAGENT, "MDM/1.0");
-    SETOPT(e, CURLOPT_CUSTOMREQUEST, "PUT");
     SETOPT(e, CURLOPT_CONNECTTIMEOUT, 10L);
     SETOPT(e, CURLOPT_TIMEOUT, 60L);
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -153,6 +153,8 @@ static int prepare(struct devsim_http *h, const struct devsim_device *d, const c
                    struct devsim_http_resp *resp)
 {
     CURL *e = h->easy;
+    /* set per request: devsim_http_plain() uses the same handle for GET/POST */
+    SETOPT(e, CURLOPT_CUSTOMREQUEST, "PUT");
     SETOPT(e, CURLOPT_URL, url);
     SETOPT(e, CURLOPT_HTTPHEADER, hdrs);
     SETOPT(e, CURLOPT_POSTFIELDS, body);
@@ -192,5 +194,86 @@ done:
     (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     (void)curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static struct curl_slist *plain_headers(const char *ctype, const char *extra)
+{
+    int failed = 0;
+    char line[256];
+    struct curl_slist *l = add_header(NULL, "Expect:", &failed);
+    if (ctype) {
+        snprintf(line, sizeof line, "Content-Type: %s", ctype);
+        l = add_header(l, line, &failed);
+    }
+    if (extra)
+        l = add_header(l, extra, &failed);
+    if (failed) {
+        curl_slist_free_all(l);
+        return NULL;
+    }
+    return l;
+}
+
+static int prepare_plain(struct devsim_http *h, const char *method, const char *url,
+                         const void *body, size_t len, struct curl_slist *hdrs,
+                         struct devsim_http_resp *resp)
+{
+    CURL *e = h->easy;
+    int post = strcmp(method, "POST") == 0;
+    SETOPT(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    SETOPT(e, CURLOPT_URL, url);
+    SETOPT(e, CURLOPT_HTTPHEADER, hdrs);
+    if (post) {
+        SETOPT(e, CURLOPT_POSTFIELDS, body ? body : "");
+        SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+    } else {
+        SETOPT(e, CURLOPT_HTTPGET, 1L);
+    }
+    SETOPT(e, CURLOPT_WRITEDATA, &resp->body);
+    /* SCEP runs before the device has an identity, and iOS sends none there */
+    SETOPT(e, CURLOPT_SSLCERT_BLOB, (struct curl_blob *)NULL);
+    SETOPT(e, CURLOPT_SSLKEY_BLOB, (struct curl_blob *)NULL);
+    return 0;
+}
+
+int devsim_http_plain(struct devsim_http *h, const char *method, const char *url,
+                      const char *content_type, const char *extra_header, const void *body,
+                      size_t len, struct devsim_http_resp *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    h->errbuf[0] = '\0';
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+        snprintf(resp->error, sizeof resp->error, "unsupported method %s", method);
+        return -1;
+    }
+    struct curl_slist *hdrs =
+        plain_headers(strcmp(method, "POST") == 0 ? content_type : NULL, extra_header);
+    if (!hdrs) {
+        snprintf(resp->error, sizeof resp->error, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    if (prepare_plain(h, method, url, body, len, hdrs, resp) != 0) {
+        snprintf(resp->error, sizeof resp->error, "libcurl refused an option");
+        goto done;
+    }
+    CURLcode cc = curl_easy_perform(h->easy);
+    if (cc != CURLE_OK) {
+        snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+        goto done;
+    }
+    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK) {
+        snprintf(resp->error, sizeof resp->error, "no response code");
+        goto done;
+    }
+    rc = 0;
+done:
+    /* as in devsim_http_put: drop pointers to this request's memory */
+    (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    (void)curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_slist_free_all(hdrs);
+    if (rc != 0)
+        buf_free(&resp->body);
     return rc;
 }

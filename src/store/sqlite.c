@@ -150,7 +150,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE enrollments SET status = 3, checked_out_at = ?2"
         " WHERE (id > ?1 || ':' AND id < ?1 || ';') OR parent_id = ?1",
     [ST_ENR_GET] = "SELECT " ENR_COLS " FROM enrollments WHERE id = ?1",
-    [ST_ENR_TOUCH] = "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
+    [ST_ENR_TOUCH] = "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1"
+                     " AND (last_seen_at IS NULL OR last_seen_at <= ?2 - 30)",
     /* A device channel outranks a user channel carrying the same fingerprint,
      * then the most recent Authenticate wins. */
     [ST_ENR_BY_CERT] = "SELECT id FROM enrollments WHERE cert_fp = ?1 AND status <> 3"
