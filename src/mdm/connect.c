@@ -68,6 +68,19 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
 
     struct store_command *next = NULL;
     int64_t now = (int64_t)time(NULL);
+    if (idle) {
+        int waiting = 0;
+        int prc = store_queue_waiting(w->store, m->id, 1, &waiting);
+        if (prc != STORE_OK) {
+            mdm_reply_store_error(req, resp, prc);
+            return;
+        }
+        if (!waiting) { /* nothing queued: answer without a write transaction */
+            response_set(resp, 200, "", NULL, 0);
+            mdm_touch(w, req, m);
+            return;
+        }
+    }
     int rc = store_begin(w->store);
     if (rc == STORE_OK) {
         rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);

@@ -46,6 +46,7 @@ enum stmt_id {
     ST_CMD_GET,
     ST_QUEUE_ADD,
     ST_QUEUE_CLAIM,
+    ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
@@ -176,6 +177,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
         " ORDER BY created_at, rowid LIMIT 1)"
         " RETURNING command_uuid",
+    [ST_QUEUE_WAITING] =
+        "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND active = 1"
+        " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow')) LIMIT 1",
     [ST_QUEUE_MARK] =
         "UPDATE queue SET status = ?3, updated_at = ?4,"
         " active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
@@ -1169,6 +1173,27 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
     if (rc == STORE_OK && !*uuid)
         rc = out_of_memory("queue_next");
     return rc;
+}
+
+int store_queue_waiting(struct store *s, const char *enrollment_id, int include_notnow,
+                        int *waiting)
+{
+    *waiting = 0;
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_QUEUE_WAITING, "queue_waiting", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, enrollment_id, &code);
+    bind_int(st, 2, include_notnow ? 1 : 0, &code);
+    rc = first_row(s, st, "queue_waiting", code);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    *waiting = 1;
+    stmt_done(st);
+    return STORE_OK;
 }
 
 static int command_load(struct store *s, struct store_command *c)

@@ -162,6 +162,12 @@ void store_command_free(struct store_command *c); /* accepts NULL */
 int store_queue_next(struct store *s, const char *enrollment_id, int include_notnow, int64_t now,
                      struct store_command **out);
 
+/* Whether anything waits for this enrollment (as store_queue_next would
+ * find it), by a read alone: an Idle with an empty queue, the common case,
+ * then needs no write transaction. */
+int store_queue_waiting(struct store *s, const char *enrollment_id, int include_notnow,
+                        int *waiting);
+
 /* A device's report on a command: stores a result row (status, raw response
  * plist) and updates the queue row: NotNow keeps it waiting, any other status
  * completes it. NOTFOUND when the command is not queued for this enrollment
