@@ -158,6 +158,11 @@ struct worker {
 static int run_verb(const struct devsim_opts *o, struct devsim_http *h, struct devsim_device *d,
                     struct devsim_report *r)
 {
+    /* --scep: a device without an identity gets one first, as iOS installs
+     * the SCEP payload before it talks to the MDM server */
+    if (o->scep_url && !d->cert && o->verb != DEVSIM_RENEW && o->verb != DEVSIM_CHECKOUT &&
+        devsim_scep_enroll(o, h, d, r) != 0)
+        return -1;
     switch (o->verb) {
     case DEVSIM_ENROLL:
         return devsim_flow_enroll(o, h, d, r);
@@ -167,6 +172,8 @@ static int run_verb(const struct devsim_opts *o, struct devsim_http *h, struct d
         return devsim_flow_checkout(o, h, d, r);
     case DEVSIM_RUN:
         return devsim_flow_enroll(o, h, d, r) == 0 ? devsim_flow_connect(o, h, d, r) : -1;
+    case DEVSIM_RENEW:
+        return devsim_scep_renew(o, h, d, r);
     }
     return -1;
 }

@@ -1,5 +1,5 @@
 /* main.c: steward-devsim's command line. Parses options into struct
- * devsim_opts, runs enroll/connect/checkout/run for one device or a fleet
+ * devsim_opts, runs enroll/connect/checkout/run/renew for one device or a fleet
  * (load.c), prints a summary (text or --json) and exits 0 only when every
  * request got HTTP 200, 1 when some did not, 2 on a usage or setup error. */
 #include "devsim/devsim.h"
@@ -16,9 +16,10 @@
 #define MAX_RULES 64
 
 static const char usage_text[] =
-    "usage: steward-devsim [options] enroll|connect|checkout|run\n"
+    "usage: steward-devsim [options] enroll|connect|checkout|run|renew\n"
     "  enroll    Authenticate + TokenUpdate     connect   Idle, then answer commands\n"
     "  checkout  CheckOut                       run       enroll, then connect\n"
+    "  renew     SCEP RenewalReq with the current identity (needs --scep)\n"
     "server:\n"
     "  --url URL             base URL (env STEWARD_URL); /mdm/checkin and /mdm/connect appended\n"
     "  --checkin-url URL     full check-in URL        --connect-url URL   full command URL\n"
@@ -31,6 +32,12 @@ static const char usage_text[] =
     "  --key-type rsa|ec     key of issued certificates (default rsa, 2048 bits)\n"
     "  --signature           send Mdm-Signature over each body\n"
     "  --no-mtls             do not present the client certificate in TLS\n"
+    "scep:\n"
+    "  --scep [URL]          enroll each device without an identity over SCEP (default <url>/scep)\n"
+    "  --challenge TEXT      challengePassword to send (static or one-time)\n"
+    "  --api-key KEY         else fetch a one-time challenge per device (env STEWARD_API_KEY)\n"
+    "  --poll-interval S     seconds between CertPolls while pending (default 1)\n"
+    "  --poll-max N          CertPolls before giving up (default 30)\n"
     "devices:\n"
     "  --state DIR           keep each device in DIR/device-NNNNN (identity, cert, token)\n"
     "  --count N             number of devices (default 1)\n"
@@ -54,7 +61,9 @@ struct cli {
     size_t n_rules;
     const char *url;
     const char *checkin_url, *connect_url, *single_url;
+    const char *scep_url;
     int single;
+    int scep;
     int notnow_once_all;
     const char *verb;
 };
@@ -103,7 +112,7 @@ static int add_rule(struct cli *c, const char *spec, enum devsim_rule_kind kind)
 static int is_verb(const char *s)
 {
     return strcmp(s, "enroll") == 0 || strcmp(s, "connect") == 0 ||
-           strcmp(s, "checkout") == 0 || strcmp(s, "run") == 0;
+           strcmp(s, "checkout") == 0 || strcmp(s, "run") == 0 || strcmp(s, "renew") == 0;
 }
 
 /* The optional argument of --single-url/--notnow-once: the next word when
@@ -130,6 +139,7 @@ static int take_string_opt(struct cli *c, const char *name, const char *val)
         {"--issue-from", &c->o.issue_from}, {"--state", &c->o.state_dir},
         {"--udid", &c->o.udid},       {"--serial", &c->o.serial},
         {"--topic", &c->o.topic},     {"--seed", &c->o.seed},
+        {"--challenge", &c->o.challenge}, {"--api-key", &c->o.api_key},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].name, name) == 0) {
@@ -151,6 +161,10 @@ static int take_valued(struct cli *c, const char *name, const char *val)
         return parse_int(val, name, 1, &c->o.idle_rounds);
     if (strcmp(name, "--max-commands") == 0)
         return parse_int(val, name, 1, &c->o.max_commands);
+    if (strcmp(name, "--poll-interval") == 0)
+        return parse_int(val, name, 0, &c->o.poll_interval);
+    if (strcmp(name, "--poll-max") == 0)
+        return parse_int(val, name, 0, &c->o.poll_max);
     if (strcmp(name, "--notnow") == 0)
         return add_rule(c, val, DEVSIM_RULE_NOTNOW);
     if (strcmp(name, "--error") == 0)
@@ -186,7 +200,8 @@ static int take_flag(struct cli *c, const char *name)
 static const char *const valued[] = {
     "--url", "--checkin-url", "--connect-url", "--ca", "--cert", "--key", "--issue-from",
     "--state", "--udid", "--serial", "--topic", "--seed", "--count", "--concurrency",
-    "--idle-rounds", "--max-commands", "--notnow", "--error", "--key-type",
+    "--idle-rounds", "--max-commands", "--notnow", "--error", "--key-type", "--challenge",
+    "--api-key", "--poll-interval", "--poll-max",
 };
 
 static int is_valued(const char *name)
@@ -216,6 +231,11 @@ static int parse_one(struct cli *c, int argc, char **argv, int *i)
         c->single_url = optional_arg(argc, argv, i, inline_val);
         return 0;
     }
+    if (strcmp(name, "--scep") == 0) {
+        c->scep = 1;
+        c->scep_url = optional_arg(argc, argv, i, inline_val);
+        return 0;
+    }
     if (strcmp(name, "--notnow-once") == 0) {
         const char *t = optional_arg(argc, argv, i, inline_val);
         if (!t)
@@ -240,6 +260,31 @@ static char *join_url(const char *base, const char *path)
     return out;
 }
 
+/* The challenge API lives on the server's base URL: --url, else the
+ * scheme and authority of the SCEP URL. */
+static char *api_base(const struct cli *c)
+{
+    if (c->url)
+        return join_url(c->url, "");
+    const char *s = strstr(c->o.scep_url, "://");
+    size_t n = s ? (size_t)(s + 3 - c->o.scep_url) + strcspn(s + 3, "/?") : 0;
+    return n ? strndup(c->o.scep_url, n) : NULL;
+}
+
+static int resolve_scep_urls(struct cli *c)
+{
+    struct devsim_opts *o = &c->o;
+    if (!c->scep)
+        return 0;
+    if (!c->scep_url && !c->url)
+        return usage_error("--scep needs a URL, or --url (or STEWARD_URL)%s", NULL);
+    o->scep_url = c->scep_url ? strdup(c->scep_url) : join_url(c->url, "/scep");
+    if (!o->scep_url)
+        return usage_error("out of memory%s", NULL);
+    o->api_url = api_base(c); /* NULL: only --challenge works */
+    return 0;
+}
+
 static int resolve_urls(struct cli *c)
 {
     struct devsim_opts *o = &c->o;
@@ -257,7 +302,9 @@ static int resolve_urls(struct cli *c)
                          : c->connect_url ? strdup(c->connect_url)
                                           : join_url(c->url, "/mdm/connect");
     }
-    return o->checkin_url && o->connect_url ? 0 : usage_error("out of memory%s", NULL);
+    if (!o->checkin_url || !o->connect_url)
+        return usage_error("out of memory%s", NULL);
+    return resolve_scep_urls(c);
 }
 
 static int set_verb(struct cli *c)
@@ -268,9 +315,10 @@ static int set_verb(struct cli *c)
     } verbs[] = {{"enroll", DEVSIM_ENROLL},
                  {"connect", DEVSIM_CONNECT},
                  {"checkout", DEVSIM_CHECKOUT},
-                 {"run", DEVSIM_RUN}};
+                 {"run", DEVSIM_RUN},
+                 {"renew", DEVSIM_RENEW}};
     if (!c->verb)
-        return usage_error("missing command: enroll, connect, checkout or run%s", NULL);
+        return usage_error("missing command: enroll, connect, checkout, run or renew%s", NULL);
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(verbs[i].name, c->verb) == 0) {
             c->o.verb = verbs[i].verb;
@@ -288,6 +336,10 @@ static int check_combinations(struct cli *c)
         return usage_error("--udid/--serial name one device; drop them or --count%s", NULL);
     if (o->cert_file && o->issue_from)
         return usage_error("choose --cert/--key or --issue-from%s", NULL);
+    if (c->scep && (o->cert_file || o->issue_from))
+        return usage_error("--scep enrolls its own identities: drop --cert/--issue-from%s", NULL);
+    if (o->verb == DEVSIM_RENEW && !c->scep)
+        return usage_error("renew needs --scep%s", NULL);
     /* bare --notnow-once: every --notnow rule answers NotNow once per command */
     for (size_t i = 0; c->notnow_once_all && i < c->n_rules; i++)
         if (c->rules[i].kind == DEVSIM_RULE_NOTNOW)
@@ -305,7 +357,10 @@ static int parse_args(struct cli *c, int argc, char **argv)
     c->o.idle_rounds = 1;
     c->o.max_commands = 1000;
     c->o.mtls = 1;
+    c->o.poll_interval = 1;
+    c->o.poll_max = 30;
     c->url = getenv("STEWARD_URL");
+    c->o.api_key = getenv("STEWARD_API_KEY");
     c->o.ca_file = getenv("STEWARD_CACERT");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -319,6 +374,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
         c->url = NULL;
     if (c->o.ca_file && !*c->o.ca_file)
         c->o.ca_file = NULL;
+    if (c->o.api_key && !*c->o.api_key)
+        c->o.api_key = NULL;
     if (set_verb(c) || check_combinations(c) || resolve_urls(c))
         return -1;
     return 0;
@@ -336,12 +393,19 @@ static void print_text_summary(const struct devsim_opts *o, const struct devsim_
            elapsed > 0 ? (double)r->requests / elapsed : 0.0);
 }
 
+static void free_urls(struct devsim_opts *o)
+{
+    free(o->checkin_url);
+    free(o->connect_url);
+    free(o->scep_url);
+    free(o->api_url);
+}
+
 int main(int argc, char **argv)
 {
     struct cli c;
     if (parse_args(&c, argc, argv) != 0) {
-        free(c.o.checkin_url);
-        free(c.o.connect_url);
+        free_urls(&c.o);
         return 2;
     }
     log_set_level(c.o.verbose ? LOG_INFO : LOG_WARN);
@@ -361,8 +425,7 @@ int main(int argc, char **argv)
         exit_code = 2;
     free(err);
     devsim_report_free(&rep);
-    free(c.o.checkin_url);
-    free(c.o.connect_url);
+    free_urls(&c.o);
     curl_global_cleanup();
     return exit_code;
 }

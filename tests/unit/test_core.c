@@ -180,6 +180,9 @@ static void test_exchange_notnow(void **state)
     plist_free(c2);
 
     struct store_command *next = NULL;
+    int waiting = 0;
+    assert_int_equal(store_queue_waiting(f->s, "DEV1", 1, &waiting), STORE_OK);
+    assert_int_equal(waiting, 1);
     assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 20, &next), STORE_OK);
     assert_non_null(next);
     assert_string_equal(next->uuid, "C1");
@@ -198,6 +201,10 @@ static void test_exchange_notnow(void **state)
     store_command_free(next);
     assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "C2", raw, sizeof raw - 1, 22, &next), STORE_OK);
     assert_null(next); /* only the NotNow'd C1 is left: not within this exchange */
+    assert_int_equal(store_queue_waiting(f->s, "DEV1", 0, &waiting), STORE_OK);
+    assert_int_equal(waiting, 0);
+    assert_int_equal(store_queue_waiting(f->s, "DEV1", 1, &waiting), STORE_OK);
+    assert_int_equal(waiting, 1);
 
     assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 30, &next), STORE_OK);
     assert_non_null(next);
@@ -205,6 +212,8 @@ static void test_exchange_notnow(void **state)
     store_command_free(next);
     assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "C1", raw, sizeof raw - 1, 31, &next), STORE_OK);
     assert_null(next);
+    assert_int_equal(store_queue_waiting(f->s, "DEV1", 1, &waiting), STORE_OK);
+    assert_int_equal(waiting, 0);
 
     /* a report for a command this device never had: NOTFOUND, nothing served */
     assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "ZZ", raw, sizeof raw - 1, 32, &next),
