@@ -42,6 +42,14 @@ int identity_check_authenticate(struct store *s, const char *device_id, const ch
 
 int identity_check(struct store *s, const char *binding_id, const char *cert_fp, int *store_rc)
 {
+    int64_t last_seen = 0;
+    return identity_check_seen(s, binding_id, cert_fp, store_rc, &last_seen);
+}
+
+int identity_check_seen(struct store *s, const char *binding_id, const char *cert_fp,
+                        int *store_rc, int64_t *last_seen)
+{
+    *last_seen = 0;
     struct store_enrollment *e = NULL;
     int rc = store_enrollment_get(s, binding_id, &e);
     if (rc == STORE_NOTFOUND)
@@ -51,6 +59,7 @@ int identity_check(struct store *s, const char *binding_id, const char *cert_fp,
         return IDENTITY_STORE;
     }
     int result = IDENTITY_OK;
+    *last_seen = e->last_seen_at;
     if (e->status == ENROLLMENT_CHECKED_OUT)
         result = IDENTITY_UNKNOWN;
     else if (!e->cert_fp || strcmp(e->cert_fp, cert_fp) != 0)

@@ -26,6 +26,10 @@ int identity_check_authenticate(struct store *s, const char *device_id, const ch
  * A certificate issued by renewal of the bound one takes over the binding
  * here, on its first use (core/certs.c); a revoked certificate never passes. */
 int identity_check(struct store *s, const char *binding_id, const char *cert_fp, int *store_rc);
+/* The same, also giving the enrollment's last_seen_at (0 when never), so the
+ * caller can skip a last-seen write that would change nothing. */
+int identity_check_seen(struct store *s, const char *binding_id, const char *cert_fp,
+                        int *store_rc, int64_t *last_seen);
 
 const char *identity_reason(int rc);
 

@@ -19,9 +19,16 @@ double mdm_elapsed(const struct request *req)
     return (double)(now.tv_sec - req->start.tv_sec) + (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
 }
 
+/* Seconds within which a repeated last-seen write is skipped (the store
+ * applies the same rule; checking here saves the write transaction). */
+#define TOUCH_INTERVAL 30
+
 void mdm_touch(struct worker *w, struct request *req, struct mdm_message *m)
 {
-    int rc = store_enrollment_touch(w->store, m->id, (int64_t)time(NULL));
+    int64_t now = (int64_t)time(NULL);
+    if (m->last_seen && now - m->last_seen < TOUCH_INTERVAL)
+        return;
+    int rc = store_enrollment_touch(w->store, m->id, now);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         log_warn("last-seen not recorded", "rid=%s rc=%d", req->id, rc);
 }
@@ -53,7 +60,10 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         return;
     }
     int store_rc = STORE_OK;
-    int irc = identity_check(w->store, m->device_id, m->cert_fp, &store_rc);
+    int64_t seen = 0;
+    int irc = identity_check_seen(w->store, m->device_id, m->cert_fp, &store_rc, &seen);
+    if (strcmp(m->id, m->device_id) == 0)
+        m->last_seen = seen; /* a user channel's own time is not this one */
     if (irc == IDENTITY_STORE) {
         mdm_reply_store_error(req, resp, store_rc);
         return;

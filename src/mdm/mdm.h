@@ -25,6 +25,7 @@ struct mdm_message {
     const char *user_id;            /* UserID or EnrollmentUserID, or NULL */
     const char *type;               /* "Device", "User", … */
     char cert_fp[65];               /* SHA-256 of the device's identity certificate */
+    int64_t last_seen;              /* the enrollment's last_seen_at when known, else 0 */
 };
 
 /* Checks method and content type, parses the body, normalises the enrollment
