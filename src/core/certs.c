@@ -888,6 +888,22 @@ static int renewal_source(struct store *s, const char *fp, char **from, int *sto
     return *from ? CERTS_OK : CERTS_NOTFOUND;
 }
 
+/* Once its renewal is in use, the old certificate serves nobody: revoking it
+ * ("superseded") keeps it from binding a fresh enrollment elsewhere and puts
+ * it on the CRL. */
+static int revoke_superseded(struct store *s, const char *old_fp, int64_t now)
+{
+    struct store_cert *old = NULL;
+    int rc = store_cert_get_by_fingerprint(s, old_fp, &old);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_cert_revoke(s, old->serial_hex, "superseded", now);
+    store_cert_free(old);
+    return rc == STORE_CONFLICT ? STORE_OK : rc; /* already revoked */
+}
+
 int certs_rebind_renewed(struct store *s, const char *device_id, const char *fp, int64_t now,
                          int *store_rc)
 {
@@ -902,6 +918,8 @@ int certs_rebind_renewed(struct store *s, const char *device_id, const char *fp,
     int src = store_enrollment_rebind(s, device_id, from, fp);
     if (src == STORE_OK)
         src = store_cert_set_enrollment(s, fp, device_id);
+    if (src == STORE_OK)
+        src = revoke_superseded(s, from, now);
     if (src == STORE_OK)
         src = store_event_add(s, device_id, "CertificateRenewed", fp, now);
     if (src == STORE_OK) {

@@ -86,6 +86,13 @@ expect_contains "renewed cert remembers what it renewed" "\"renewed_from\": \"$(
   || { cat "$T/renew-connect.log"; fail "connect with the renewed certificate"; }
 expect_eq "the old certificate is refused after the new one was used" 403 "$(idle_with "$T/old-cert.pem" "$T/old-key.pem" "$U0")"
 expect_eq "the new certificate still works" 200 "$(idle_with "$D0/cert.pem" "$D0/key.pem" "$U0")"
+old=$(api GET "/api/v1/certs/$(serial_of "$T/old-cert.pem")" | sed '$d')
+expect_contains "the superseded certificate is revoked" '"revoked"' "$old"
+checkin_plist Authenticate 00008030-00000000000000AA >"$T/auth-other.plist"
+r=$(curl -sS --cacert "$CA" --cert "$T/old-cert.pem" --key "$T/old-key.pem" -X PUT \
+  -H 'Content-Type: application/x-apple-aspen-mdm-checkin' --data-binary "@$T/auth-other.plist" \
+  -w '\nHTTP %{http_code}' "$URL/mdm/checkin")
+expect_eq "the superseded certificate cannot enroll another UDID" 403 "$(status_of "$r")"
 
 # --- 4. revoke: next connect 403, serial in the CRL
 D1=$T/fleet/device-00001
