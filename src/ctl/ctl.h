@@ -144,6 +144,19 @@ int ctl_put_clean(struct buf *b, const char *s);
  * string or NULL for null/missing. */
 char *ctl_json_text(const json_t *v);
 
+/* A paged list answer ({"<key>": [objects], "total", "offset"}) as a table of
+ * the given fields and a closing count line ("3 of 3 devices", "No
+ * certificates."). nouns are the singular and plural. -1 when the answer
+ * lacks the shape or memory runs out. */
+struct ctl_list_view {
+    const char *key;
+    size_t ncols;
+    const char *const *headers;
+    const char *const *fields;
+    const char *singular, *plural;
+};
+int ctl_render_list(const json_t *answer, const struct ctl_list_view *v, struct buf *out);
+
 /* "key: value" lines for every member of obj, keys padded to one width. */
 int ctl_render_keyvalues(const json_t *obj, struct buf *b);
 

@@ -59,57 +59,14 @@ static int list_path(struct ctl *c, const struct ctl_args *a, struct buf *path)
     return CTL_EXIT_OK;
 }
 
-/* One table row from a <device> object. */
-static int add_device_row(struct ctl_table *t, const json_t *dev)
-{
-    char *cells[LIST_NCOLS];
-    for (size_t i = 0; i < LIST_NCOLS; i++)
-        cells[i] = ctl_json_text(json_object_get(dev, LIST_FIELDS[i]));
-    int rc = ctl_table_add(t, (const char *const *)cells);
-    for (size_t i = 0; i < LIST_NCOLS; i++)
-        free(cells[i]);
-    return rc;
-}
-
-/* The closing line: "3 of 3 devices", with the offset when paging. */
-static int count_line(struct buf *b, size_t shown, const json_t *answer)
-{
-    json_int_t total = json_integer_value(json_object_get(answer, "total"));
-    json_int_t offset = json_integer_value(json_object_get(answer, "offset"));
-    if (shown == 0) {
-        if (total > 0)
-            return buf_printf(b, "No devices at offset %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
-                                 " in total).\n", offset, total);
-        return buf_puts(b, "No devices.\n");
-    }
-    if (buf_printf(b, "%zu of %" JSON_INTEGER_FORMAT " device%s", shown, total,
-                   total == 1 ? "" : "s") < 0)
-        return -1;
-    if (offset > 0 && buf_printf(b, " (from offset %" JSON_INTEGER_FORMAT ")", offset) < 0)
-        return -1;
-    return buf_puts(b, "\n");
-}
-
 /* Renders the list answer; exposed to the unit test through the .c file. */
 static int render_device_list(const json_t *answer, struct buf *out)
 {
-    const json_t *devices = json_object_get(answer, "devices");
-    if (!json_is_array(devices))
-        return -1;
-    struct ctl_table *t = ctl_table_new(LIST_NCOLS, LIST_HEADERS);
-    int rc = t ? 0 : -1;
-    size_t i;
-    const json_t *dev;
-    json_array_foreach(devices, i, dev) {
-        if (rc == 0)
-            rc = json_is_object(dev) ? add_device_row(t, dev) : -1;
-    }
-    if (rc == 0 && json_array_size(devices) > 0)
-        rc = ctl_table_render(t, out);
-    if (rc == 0)
-        rc = count_line(out, json_array_size(devices), answer);
-    ctl_table_free(t);
-    return rc;
+    static const struct ctl_list_view view = {
+        .key = "devices", .ncols = LIST_NCOLS, .headers = LIST_HEADERS, .fields = LIST_FIELDS,
+        .singular = "device", .plural = "devices",
+    };
+    return ctl_render_list(answer, &view, out);
 }
 
 int ctl_devices_list(struct ctl *c, const struct ctl_args *a)

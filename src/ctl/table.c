@@ -246,3 +246,59 @@ void ctl_print_json(struct ctl *c, const struct ctl_response *r)
     }
     fflush(c->out);
 }
+
+/* One table row from a list element: each field's text. */
+static int list_row(struct ctl_table *t, const json_t *obj, const struct ctl_list_view *v)
+{
+    char **cells = calloc(v->ncols, sizeof *cells);
+    if (!cells)
+        return -1;
+    for (size_t i = 0; i < v->ncols; i++)
+        cells[i] = ctl_json_text(json_object_get(obj, v->fields[i]));
+    int rc = ctl_table_add(t, (const char *const *)cells);
+    for (size_t i = 0; i < v->ncols; i++)
+        free(cells[i]);
+    free(cells);
+    return rc;
+}
+
+/* The closing line: "3 of 3 devices", with the offset when paging. */
+static int list_count_line(struct buf *b, size_t shown, const json_t *answer,
+                           const struct ctl_list_view *v)
+{
+    json_int_t total = json_integer_value(json_object_get(answer, "total"));
+    json_int_t offset = json_integer_value(json_object_get(answer, "offset"));
+    if (shown == 0) {
+        if (total > 0)
+            return buf_printf(b, "No %s at offset %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+                                 " in total).\n", v->plural, offset, total);
+        return buf_printf(b, "No %s.\n", v->plural);
+    }
+    if (buf_printf(b, "%zu of %" JSON_INTEGER_FORMAT " %s", shown, total,
+                   total == 1 ? v->singular : v->plural) < 0)
+        return -1;
+    if (offset > 0 && buf_printf(b, " (from offset %" JSON_INTEGER_FORMAT ")", offset) < 0)
+        return -1;
+    return buf_puts(b, "\n");
+}
+
+int ctl_render_list(const json_t *answer, const struct ctl_list_view *v, struct buf *out)
+{
+    const json_t *items = json_object_get(answer, v->key);
+    if (!json_is_array(items))
+        return -1;
+    struct ctl_table *t = ctl_table_new(v->ncols, v->headers);
+    int rc = t ? 0 : -1;
+    size_t i;
+    const json_t *item;
+    json_array_foreach(items, i, item) {
+        if (rc == 0)
+            rc = json_is_object(item) ? list_row(t, item, v) : -1;
+    }
+    if (rc == 0 && json_array_size(items) > 0)
+        rc = ctl_table_render(t, out);
+    if (rc == 0)
+        rc = list_count_line(out, json_array_size(items), answer, v);
+    ctl_table_free(t);
+    return rc;
+}
