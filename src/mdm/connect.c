@@ -42,6 +42,39 @@ static void log_report(struct request *req, struct mdm_message *m, const char *s
             log_quote(qu, sizeof qu, uuid));
 }
 
+/* The identity check and, for an Idle, whether anything waits, in one read
+ * transaction: one snapshot and one round of SQLite's WAL locks instead of
+ * one per query, on the request every device makes most. (The rare write
+ * inside, a renewal's rebinding, upgrades the transaction; if that loses a
+ * race it reports busy and the device retries.) Returns an identity_rc;
+ * *waiting stays 1 unless an Idle found the queue empty. */
+static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int *waiting,
+                          int *store_rc)
+{
+    int rc = store_begin_read(w->store);
+    if (rc != STORE_OK) {
+        *store_rc = rc;
+        return IDENTITY_STORE;
+    }
+    int64_t seen = 0;
+    int irc = identity_check_seen(w->store, m->device_id, m->cert_fp, store_rc, &seen);
+    if (strcmp(m->id, m->device_id) == 0)
+        m->last_seen = seen; /* a user channel's own time is not this one */
+    if (irc == IDENTITY_OK && idle) {
+        rc = store_queue_waiting(w->store, m->id, 1, waiting);
+        if (rc != STORE_OK) {
+            *store_rc = rc;
+            irc = IDENTITY_STORE;
+        }
+    }
+    rc = store_commit(w->store);
+    if (rc != STORE_OK && irc == IDENTITY_OK) {
+        *store_rc = rc;
+        irc = IDENTITY_STORE;
+    }
+    return irc;
+}
+
 void mdm_connect_dispatch(struct worker *w, struct request *req, struct response *resp,
                           struct mdm_message *m)
 {
@@ -59,11 +92,8 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         mdm_reply_error(req, resp, 400, "command report has no CommandUUID");
         return;
     }
-    int store_rc = STORE_OK;
-    int64_t seen = 0;
-    int irc = identity_check_seen(w->store, m->device_id, m->cert_fp, &store_rc, &seen);
-    if (strcmp(m->id, m->device_id) == 0)
-        m->last_seen = seen; /* a user channel's own time is not this one */
+    int store_rc = STORE_OK, waiting = 1;
+    int irc = check_and_peek(w, m, idle, &waiting, &store_rc);
     if (irc == IDENTITY_STORE) {
         mdm_reply_store_error(req, resp, store_rc);
         return;
@@ -75,22 +105,14 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
             mdm_reply_forbidden(req, resp, identity_reason(irc));
         return;
     }
+    if (!waiting) { /* Idle, nothing queued: answered without a write transaction */
+        response_set(resp, 200, "", NULL, 0);
+        mdm_touch(w, req, m);
+        return;
+    }
 
     struct store_command *next = NULL;
     int64_t now = (int64_t)time(NULL);
-    if (idle) {
-        int waiting = 0;
-        int prc = store_queue_waiting(w->store, m->id, 1, &waiting);
-        if (prc != STORE_OK) {
-            mdm_reply_store_error(req, resp, prc);
-            return;
-        }
-        if (!waiting) { /* nothing queued: answer without a write transaction */
-            response_set(resp, 200, "", NULL, 0);
-            mdm_touch(w, req, m);
-            return;
-        }
-    }
     int rc = store_begin(w->store);
     if (rc == STORE_OK) {
         rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);

@@ -22,6 +22,7 @@
  * Statement ids index both the SQL table and each connection's cache. */
 enum stmt_id {
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVEPOINT,
@@ -118,6 +119,7 @@ static const char *const stmt_sql[ST_COUNT] = {
      * reads and then writes can fail with SQLITE_BUSY_SNAPSHOT without the
      * busy handler ever waiting. */
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SAVEPOINT] = "SAVEPOINT store_op",
@@ -656,6 +658,15 @@ int store_begin(struct store *s)
         return STORE_ERR;
     }
     return run(s, ST_BEGIN, "begin");
+}
+
+int store_begin_read(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        log_error("store error", "op=begin_read err=\"a transaction is already open\"");
+        return STORE_ERR;
+    }
+    return run(s, ST_BEGIN_READ, "begin_read");
 }
 
 int store_commit(struct store *s)

@@ -36,6 +36,10 @@ int store_schema_version(struct store *s);
  * atomic on its own; begin/commit group several. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+/* A transaction for reads only (one consistent snapshot, one set of locks
+ * for several reads); end it with store_commit. Writing inside it may fail
+ * with STORE_UNAVAILABLE: use store_begin to write. */
+int store_begin_read(struct store *s);
 int store_rollback(struct store *s);
 
 /* ---- enrollments ---------------------------------------------------------
