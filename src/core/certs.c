@@ -854,15 +854,13 @@ int certs_check_not_revoked(struct store *s, const char *fp, const char **reason
 {
     if (!fp)
         return CERTS_OK;
-    struct store_cert *rec = NULL;
-    int rc = store_cert_get_by_fingerprint(s, fp, &rec);
+    char status[16];
+    int rc = store_cert_status(s, fp, status);
     if (rc == STORE_NOTFOUND)
         return CERTS_OK; /* another CA's certificate: not ours to revoke */
     if (rc != STORE_OK)
         return store_failed(rc, store_rc);
-    int revoked = strcmp(rec->status, "revoked") == 0;
-    store_cert_free(rec);
-    if (!revoked)
+    if (strcmp(status, "revoked") != 0)
         return CERTS_OK;
     if (reason)
         *reason = "certificate is revoked";

@@ -58,6 +58,7 @@ enum stmt_id {
     ST_APIKEY_LOOKUP,
     ST_CERT_ADD,
     ST_CERT_BY_FP,
+    ST_CERT_STATUS_BY_FP,
     ST_CERT_BY_SERIAL,
     ST_CERT_BY_TID,
     ST_CERT_LIST,
@@ -210,6 +211,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, NULLIF(?4, 0), NULLIF(?5, 0), ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11,"
         " ?12, ?13, ?14)",
     [ST_CERT_BY_FP] = "SELECT " CERT_COLS " FROM certs WHERE fingerprint = ?1",
+    [ST_CERT_STATUS_BY_FP] = "SELECT status FROM certs WHERE fingerprint = ?1",
     [ST_CERT_BY_SERIAL] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
     /* A client may reuse a transaction id (a retried request); the newest
      * record is the one it is waiting for. */
@@ -1554,6 +1556,24 @@ static int cert_get(struct store *s, enum stmt_id id, const char *key, const cha
     *out = cert_from_row(st);
     stmt_done(st);
     return *out ? STORE_OK : out_of_memory(op);
+}
+
+int store_cert_status(struct store *s, const char *fp, char status[16])
+{
+    status[0] = '\0';
+    int rc = STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_CERT_STATUS_BY_FP, "cert_status", &rc);
+    if (!st)
+        return rc;
+    int code = SQLITE_OK;
+    bind_text(st, 1, fp, &code);
+    rc = first_row(s, st, "cert_status", code);
+    if (rc != STORE_OK)
+        return rc;
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(status, 16, "%s", v ? (const char *)v : "");
+    stmt_done(st);
+    return STORE_OK;
 }
 
 int store_cert_get_by_fingerprint(struct store *s, const char *fp, struct store_cert **out)

@@ -248,6 +248,9 @@ int store_cert_add(struct store *s, const struct store_cert *c);
 /* Loads one record (caller frees with store_cert_free); NOTFOUND when none.
  * By transaction id: the newest record with that id. */
 int store_cert_get_by_fingerprint(struct store *s, const char *fp, struct store_cert **out);
+/* Just the status of the certificate with this fingerprint (the check every
+ * device request makes); NOTFOUND when it is not one of ours. */
+int store_cert_status(struct store *s, const char *fp, char status[16]);
 int store_cert_get_by_serial(struct store *s, const char *serial_hex, struct store_cert **out);
 int store_cert_get_by_transaction(struct store *s, const char *transaction_id,
                                   struct store_cert **out);
