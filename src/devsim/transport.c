@@ -163,6 +163,30 @@ static int prepare(struct devsim_http *h, const struct devsim_device *d, const c
     return set_client_cert(e, h->o, d);
 }
 
+/* Runs the prepared request and reads its status. 0, or -1 with resp->error. */
+static int perform(struct devsim_http *h, struct devsim_http_resp *resp)
+{
+    CURLcode cc = curl_easy_perform(h->easy);
+    if (cc != CURLE_OK) {
+        snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+        return -1;
+    }
+    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK) {
+        snprintf(resp->error, sizeof resp->error, "no response code");
+        return -1;
+    }
+    return 0;
+}
+
+/* The handle must not keep pointers to this request's headers or body.
+ * Clearing a pointer option cannot fail, so the results carry nothing. */
+static void forget_request(struct devsim_http *h, struct curl_slist *hdrs)
+{
+    (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    (void)curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_slist_free_all(hdrs);
+}
+
 int devsim_http_put(struct devsim_http *h, const struct devsim_device *d, const char *url,
                     const char *content_type, const char *body, size_t len,
                     struct devsim_http_resp *resp)
@@ -178,22 +202,9 @@ int devsim_http_put(struct devsim_http *h, const struct devsim_device *d, const 
         snprintf(resp->error, sizeof resp->error, "libcurl refused an option");
         goto done;
     }
-    CURLcode cc = curl_easy_perform(h->easy);
-    if (cc != CURLE_OK) {
-        snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
-        goto done;
-    }
-    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK) {
-        snprintf(resp->error, sizeof resp->error, "no response code");
-        goto done;
-    }
-    rc = 0;
+    rc = perform(h, resp);
 done:
-    /* The handle must not keep pointers to this request's headers or body.
-     * Clearing a pointer option cannot fail, so the results carry nothing. */
-    (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    (void)curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-    curl_slist_free_all(hdrs);
+    forget_request(h, hdrs);
     return rc;
 }
 
@@ -258,21 +269,9 @@ int devsim_http_plain(struct devsim_http *h, const char *method, const char *url
         snprintf(resp->error, sizeof resp->error, "libcurl refused an option");
         goto done;
     }
-    CURLcode cc = curl_easy_perform(h->easy);
-    if (cc != CURLE_OK) {
-        snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
-        goto done;
-    }
-    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK) {
-        snprintf(resp->error, sizeof resp->error, "no response code");
-        goto done;
-    }
-    rc = 0;
+    rc = perform(h, resp);
 done:
-    /* as in devsim_http_put: drop pointers to this request's memory */
-    (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    (void)curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-    curl_slist_free_all(hdrs);
+    forget_request(h, hdrs);
     if (rc != 0)
         buf_free(&resp->body);
     return rc;
