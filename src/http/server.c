@@ -28,9 +28,9 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
-#include "util/ids.h"
 #include "util/log.h"
 
 #define QUEUE_LIMIT 10000               /* waiting jobs before we answer 503 */
@@ -78,6 +78,8 @@ struct io_thread {
     struct job *done_head, *done_tail;
     atomic_int phase;
     atomic_long inflight;   /* jobs created here and not yet answered */
+    uint32_t rid_prefix;    /* request ids: random per loop, then a counter */
+    uint32_t rid_next;
     long writing;           /* replies handed to evhttp, not yet flushed (loop thread only) */
     struct timespec drain_deadline;
 };
@@ -499,8 +501,9 @@ static int job_from_request(struct listener *l, struct evhttp_request *ev, struc
     job->req.method = method;
     job->req.peer_verify = X509_V_OK;
     clock_gettime(CLOCK_MONOTONIC, &job->req.start);
-    if (ids_random_hex(8, job->req.id) < 0)
-        snprintf(job->req.id, sizeof job->req.id, "%016lx", (unsigned long)(uintptr_t)job);
+    /* A random per-loop prefix and a counter: unique, and no RNG call (with
+     * its getpid) on every request. Only this loop's thread touches them. */
+    snprintf(job->req.id, sizeof job->req.id, "%08x%08x", l->io->rid_prefix, l->io->rid_next++);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
     char *addr = NULL;
     ev_uint16_t port = 0;
@@ -856,6 +859,8 @@ static int io_init(struct http_server *srv, struct io_thread *io, int index, int
     io->srv = srv;
     io->index = index;
     pthread_mutex_init(&io->done_mu, NULL);
+    if (RAND_bytes((unsigned char *)&io->rid_prefix, sizeof io->rid_prefix) != 1)
+        return -1;
     io->base = new_event_base();
     if (!io->base)
         return -1;
