@@ -60,18 +60,7 @@ static int render_cert_list(const json_t *answer, struct buf *out)
 /* GETs path and prints the list. */
 static int run_list(struct ctl *c, struct buf *path)
 {
-    struct ctl_response r;
-    int rc = ctl_call(c, "GET", path->data, NULL, &r);
-    if (rc == CTL_EXIT_OK && !c->opts.json) {
-        struct buf out = {0};
-        if (!json_is_object(r.json) || render_cert_list(r.json, &out) < 0)
-            rc = ctl_unexpected(c, &r);
-        else if (ctl_write(c, &out) < 0)
-            rc = CTL_EXIT_FAIL;
-        buf_free(&out);
-    }
-    ctl_response_free(&r);
-    return rc;
+    return ctl_get_and_render(c, path->data, render_cert_list);
 }
 
 /* Appends the query parameters (query name, option value) that were given. */

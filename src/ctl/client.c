@@ -386,3 +386,19 @@ int ctl_unexpected(struct ctl *c, const struct ctl_response *r)
     ctl_fail(c, "unexpected answer from the server (HTTP %ld)", r->status);
     return CTL_EXIT_FAIL;
 }
+
+int ctl_get_and_render(struct ctl *c, const char *path, ctl_render_fn render)
+{
+    struct ctl_response r;
+    int rc = ctl_call(c, "GET", path, NULL, &r);
+    if (rc == CTL_EXIT_OK && !c->opts.json) {
+        struct buf out = {0};
+        if (!json_is_object(r.json) || render(r.json, &out) < 0)
+            rc = ctl_unexpected(c, &r);
+        else if (ctl_write(c, &out) < 0)
+            rc = CTL_EXIT_FAIL;
+        buf_free(&out);
+    }
+    ctl_response_free(&r);
+    return rc;
+}

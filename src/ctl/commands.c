@@ -480,18 +480,8 @@ int ctl_commands_list(struct ctl *c, const struct ctl_args *a)
         ctl_fail(c, "out of memory");
         return CTL_EXIT_FAIL;
     }
-    struct ctl_response r;
-    int rc = ctl_call(c, "GET", path.data, NULL, &r);
+    int rc = ctl_get_and_render(c, path.data, render_command_list);
     buf_free(&path);
-    if (rc == CTL_EXIT_OK && !c->opts.json) {
-        struct buf out = {0};
-        if (!json_is_object(r.json) || render_command_list(r.json, &out) < 0)
-            rc = ctl_unexpected(c, &r);
-        else if (ctl_write(c, &out) < 0)
-            rc = CTL_EXIT_FAIL;
-        buf_free(&out);
-    }
-    ctl_response_free(&r);
     return rc;
 }
 

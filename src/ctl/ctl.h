@@ -191,6 +191,12 @@ void ctl_fail(struct ctl *c, const char *fmt, ...) __attribute__((format(printf,
 /* Writes b to c->out; returns 0 or -1. */
 int ctl_write(struct ctl *c, const struct buf *b);
 
+/* GETs path and prints the answer: as JSON under --json, else through
+ * render (a table); an answer render cannot read is reported. Returns a
+ * CTL_EXIT_* code. */
+typedef int (*ctl_render_fn)(const json_t *answer, struct buf *out);
+int ctl_get_and_render(struct ctl *c, const char *path, ctl_render_fn render);
+
 /* Handlers: each returns a process exit code. */
 int ctl_devices_list(struct ctl *c, const struct ctl_args *a);
 int ctl_devices_show(struct ctl *c, const struct ctl_args *a);

@@ -77,18 +77,8 @@ int ctl_devices_list(struct ctl *c, const struct ctl_args *a)
         buf_free(&path);
         return rc;
     }
-    struct ctl_response r;
-    rc = ctl_call(c, "GET", path.data, NULL, &r);
+    rc = ctl_get_and_render(c, path.data, render_device_list);
     buf_free(&path);
-    if (rc == CTL_EXIT_OK && !c->opts.json) {
-        struct buf out = {0};
-        if (!json_is_object(r.json) || render_device_list(r.json, &out) < 0)
-            rc = ctl_unexpected(c, &r);
-        else if (ctl_write(c, &out) < 0)
-            rc = CTL_EXIT_FAIL;
-        buf_free(&out);
-    }
-    ctl_response_free(&r);
     return rc;
 }
 
@@ -107,17 +97,7 @@ int ctl_devices_show(struct ctl *c, const struct ctl_args *a)
         return CTL_EXIT_FAIL;
     }
     free(id);
-    struct ctl_response r;
-    int rc = ctl_call(c, "GET", path.data, NULL, &r);
+    int rc = ctl_get_and_render(c, path.data, ctl_render_keyvalues);
     buf_free(&path);
-    if (rc == CTL_EXIT_OK && !c->opts.json) {
-        struct buf out = {0};
-        if (!json_is_object(r.json) || ctl_render_keyvalues(r.json, &out) < 0)
-            rc = ctl_unexpected(c, &r);
-        else if (ctl_write(c, &out) < 0)
-            rc = CTL_EXIT_FAIL;
-        buf_free(&out);
-    }
-    ctl_response_free(&r);
     return rc;
 }
