@@ -19,14 +19,12 @@ double mdm_elapsed(const struct request *req)
     return (double)(now.tv_sec - req->start.tv_sec) + (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
 }
 
-/* Seconds within which a repeated last-seen write is skipped (the store
- * applies the same rule; checking here saves the write transaction). */
-#define TOUCH_INTERVAL 30
-
 void mdm_touch(struct worker *w, struct request *req, struct mdm_message *m)
 {
     int64_t now = (int64_t)time(NULL);
-    if (m->last_seen && now - m->last_seen < TOUCH_INTERVAL)
+    /* The store skips a recent time anyway; checking here saves the write
+     * transaction it would open to find that out. */
+    if (m->last_seen && now - m->last_seen < STORE_TOUCH_INTERVAL)
         return;
     int rc = store_enrollment_touch(w->store, m->id, now);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)

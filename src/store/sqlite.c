@@ -155,7 +155,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE (id > ?1 || ':' AND id < ?1 || ';') OR parent_id = ?1",
     [ST_ENR_GET] = "SELECT " ENR_COLS " FROM enrollments WHERE id = ?1",
     [ST_ENR_TOUCH] = "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1"
-                     " AND (last_seen_at IS NULL OR last_seen_at <= ?2 - 30)",
+                     " AND (last_seen_at IS NULL OR last_seen_at <= ?2 - ?3)",
     /* A device channel outranks a user channel carrying the same fingerprint,
      * then the most recent Authenticate wins. */
     [ST_ENR_BY_CERT] = "SELECT id FROM enrollments WHERE cert_fp = ?1 AND status <> 3"
@@ -928,6 +928,7 @@ int store_enrollment_touch(struct store *s, const char *id, int64_t now)
     int code = SQLITE_OK;
     bind_text(st, 1, id, &code);
     bind_int(st, 2, now, &code);
+    bind_int(st, 3, STORE_TOUCH_INTERVAL, &code);
     return change_one(s, st, "enrollment_touch", code);
 }
 

@@ -111,9 +111,11 @@ int store_enrollment_checkout(struct store *s, const char *id, int64_t now);
 int store_enrollment_get(struct store *s, const char *id, struct store_enrollment **out);
 
 /* Records that the enrollment was seen now (any authenticated request).
- * Writes at most once per 30 s per enrollment: a device draining its queue
- * makes many requests a second, and each write would cost a WAL frame.
- * NOTFOUND when unknown or when the stored time is recent enough. */
+ * Writes at most once per STORE_TOUCH_INTERVAL seconds per enrollment: a
+ * device draining its queue makes many requests a second, and each write
+ * would cost a WAL frame. NOTFOUND when unknown or when the stored time is
+ * recent enough. */
+#define STORE_TOUCH_INTERVAL 30
 int store_enrollment_touch(struct store *s, const char *id, int64_t now);
 
 /* The enrollment (not CHECKED_OUT) bound to a certificate fingerprint.
