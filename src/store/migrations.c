@@ -142,9 +142,30 @@ static const char migration_2[] =
     ");"
     "CREATE INDEX challenges_expiry ON challenges (expires_at);";
 
+/* Versions 3-6 are reserved, one per area being built in parallel, so each
+ * can land in any order: a reserved slot is a no-op until its area fills it.
+ * Nothing has been released with them yet, which is the only reason they may
+ * still change. */
+
+/* v3: PKI (CA generations, re-enrollment). */
+static const char migration_3[] = "SELECT 1";
+
+/* v4: APNs push certificates and per-enrollment push state. */
+static const char migration_4[] = "SELECT 1";
+
+/* v5: enrollment users, portal sessions, OTA enrollment records. */
+static const char migration_5[] = "SELECT 1";
+
+/* v6: command catalog state and the inventory tables. */
+static const char migration_6[] = "SELECT 1";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
+    {3, "pki", migration_3},
+    {4, "push", migration_4},
+    {5, "enrollment users", migration_5},
+    {6, "inventory", migration_6},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store/migrations.h"
+#include "store/sql.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -239,9 +240,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_REBIND] = "UPDATE enrollments SET cert_fp = ?3 WHERE id = ?1 AND cert_fp = ?2",
 };
 
+/* sql.h's statements, keyed by the address of their SQL text: an open
+ * addressing table that never shrinks (a connection prepares each area
+ * statement once). */
+#define AREA_SLOTS 512
+
+struct area_stmt {
+    const char *sql;
+    sqlite3_stmt *st;
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, finalized at close */
+    struct area_stmt area[AREA_SLOTS];
     int version;                  /* schema version after migrations */
     int last_code;                /* extended result code of the last failure */
 };
@@ -458,6 +470,139 @@ static int op_end(struct store *s, int nested, int rc, const char *op)
     return rc;
 }
 
+/* ---- sql.h for the store areas --------------------------------------------
+ * struct sql_stmt is sqlite3_stmt under another name; the wrappers reuse the
+ * helpers above so every area statement is timed and logged the same way. */
+
+static sqlite3_stmt *raw(struct sql_stmt *st)
+{
+    return (sqlite3_stmt *)st;
+}
+
+static size_t area_slot(const char *sql)
+{
+    uintptr_t h = (uintptr_t)sql;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 40) % AREA_SLOTS;
+}
+
+struct sql_stmt *sql_prepare(struct store *s, const char *sql, const char *op, int *rc)
+{
+    size_t i = area_slot(sql);
+    for (size_t probes = 0; probes < AREA_SLOTS; probes++, i = (i + 1) % AREA_SLOTS) {
+        if (s->area[i].sql == sql)
+            return (struct sql_stmt *)s->area[i].st;
+        if (s->area[i].sql)
+            continue;
+        sqlite3_stmt *st = NULL;
+        int code = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (code != SQLITE_OK) {
+            sqlite3_finalize(st);
+            *rc = fail(s, op, code);
+            return NULL;
+        }
+        s->area[i].sql = sql;
+        s->area[i].st = st;
+        return (struct sql_stmt *)st;
+    }
+    log_error("store error", "op=%s err=\"statement cache full\"", op);
+    *rc = STORE_ERR;
+    return NULL;
+}
+
+void sql_bind_text(struct sql_stmt *st, int i, const char *v, int *code)
+{
+    bind_text(raw(st), i, v, code);
+}
+
+void sql_bind_int(struct sql_stmt *st, int i, int64_t v, int *code)
+{
+    bind_int(raw(st), i, v, code);
+}
+
+void sql_bind_null(struct sql_stmt *st, int i, int *code)
+{
+    if (*code == SQLITE_OK)
+        *code = sqlite3_bind_null(raw(st), i);
+}
+
+void sql_bind_blob(struct sql_stmt *st, int i, const uint8_t *v, size_t len, int *code)
+{
+    bind_blob(raw(st), i, v, len, code);
+}
+
+int sql_exec(struct store *s, struct sql_stmt *st, const char *op, int code)
+{
+    return exec_stmt(s, raw(st), op, code);
+}
+
+int sql_first_row(struct store *s, struct sql_stmt *st, const char *op, int code)
+{
+    return first_row(s, raw(st), op, code);
+}
+
+int sql_next_row(struct store *s, struct sql_stmt *st, const char *op, int code)
+{
+    if (code == SQLITE_OK)
+        code = timed_step(raw(st));
+    if (code == SQLITE_ROW)
+        return 1;
+    int rc = code == SQLITE_DONE ? 0 : fail(s, op, code);
+    stmt_done(raw(st));
+    return rc;
+}
+
+void sql_done(struct sql_stmt *st)
+{
+    stmt_done(raw(st));
+}
+
+int sql_col_is_null(struct sql_stmt *st, int col)
+{
+    return sqlite3_column_type(raw(st), col) == SQLITE_NULL;
+}
+
+int64_t sql_col_int(struct sql_stmt *st, int col)
+{
+    return column_time(raw(st), col);
+}
+
+const char *sql_col_text(struct sql_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(raw(st), col);
+}
+
+char *sql_col_strdup(struct sql_stmt *st, int col, int *oom)
+{
+    return column_strdup(raw(st), col, oom);
+}
+
+uint8_t *sql_col_blobdup(struct sql_stmt *st, int col, size_t *len, int *oom)
+{
+    return column_blobdup(raw(st), col, len, oom);
+}
+
+int64_t sql_changes(struct store *s)
+{
+    return sqlite3_changes64(s->db);
+}
+
+int sql_atomic_begin(struct store *s, const char *op, int *nested)
+{
+    return op_begin(s, op, nested);
+}
+
+int sql_atomic_end(struct store *s, int nested, int rc, const char *op)
+{
+    return op_end(s, nested, rc, op);
+}
+
+int sql_out_of_memory(const char *op)
+{
+    return out_of_memory(op);
+}
+
 /* ---- open, migrate, close ------------------------------------------------- */
 
 static void set_err(char **err, const char *what, const char *detail)
@@ -626,6 +771,8 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (int i = 0; i < AREA_SLOTS; i++)
+        sqlite3_finalize(s->area[i].st);
     /* With every statement finalized close cannot be busy; an open
      * transaction is rolled back by SQLite. */
     int code = sqlite3_close(s->db);

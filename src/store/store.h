@@ -309,4 +309,10 @@ int store_challenge_consume(struct store *s, const char *hash, int64_t now);
 int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
                             const char *new_fp);
 
+/* The areas built on sql.h, one header each so they grow apart. */
+#include "store/store_enroll.h"
+#include "store/store_inventory.h"
+#include "store/store_pki.h"
+#include "store/store_push.h"
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/sql.h"
 #include "util/log.h"
 
 struct fixture {
@@ -812,6 +813,58 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(raw_int(f, "SELECT count(*) FROM events"), 2 * WRITES_PER_THREAD);
 }
 
+/* sql.h, the layer new store areas are written on: one cached statement per
+ * SQL text, rows, changes, and an atomic write undone as a whole. */
+static const char sql_event_add[] = "INSERT INTO events (enrollment_id, type, created_at)"
+                                    " VALUES (?1, ?2, ?3)";
+static const char sql_event_types[] = "SELECT type, created_at FROM events"
+                                      " WHERE enrollment_id = ?1 ORDER BY id";
+
+static void sql_add_event(struct store *s, const char *id, const char *type, int64_t at)
+{
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_event_add, "test.event", &rc);
+    assert_non_null(st);
+    assert_ptr_equal(st, sql_prepare(s, sql_event_add, "test.event", &rc));
+    sql_bind_text(st, 1, id, &code);
+    sql_bind_text(st, 2, type, &code);
+    sql_bind_int(st, 3, at, &code);
+    assert_int_equal(sql_exec(s, st, "test.event", code), STORE_OK);
+    assert_int_equal(sql_changes(s), 1);
+}
+
+static void test_sql_layer(void **state)
+{
+    struct fixture *f = *state;
+    sql_add_event(f->s, "dev-1", "a", 10);
+    sql_add_event(f->s, "dev-1", "b", 20);
+    sql_add_event(f->s, "dev-2", "c", 30);
+
+    int nested = 0;
+    assert_int_equal(sql_atomic_begin(f->s, "test.atomic", &nested), STORE_OK);
+    sql_add_event(f->s, "dev-1", "undone", 40);
+    assert_int_equal(sql_atomic_end(f->s, nested, STORE_ERR, "test.atomic"), STORE_ERR);
+
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(f->s, sql_event_types, "test.types", &rc);
+    assert_non_null(st);
+    sql_bind_text(st, 1, "dev-1", &code);
+    char seen[16] = "";
+    int64_t sum = 0;
+    int row;
+    while ((row = sql_next_row(f->s, st, "test.types", code)) == 1) {
+        code = 0;
+        strcat(seen, sql_col_text(st, 0));
+        sum += sql_col_int(st, 1);
+    }
+    assert_int_equal(row, 0);
+    assert_string_equal(seen, "ab");
+    assert_int_equal(sum, 30);
+
+    sql_bind_text(st, 1, "nobody", &code);
+    assert_int_equal(sql_first_row(f->s, st, "test.types", code), STORE_NOTFOUND);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR); /* keep expected conflicts out of the output */
@@ -835,6 +888,7 @@ int main(void)
         T(test_events_and_apikeys),
         T(test_survives_reopen),
         T(test_concurrent_writers),
+        T(test_sql_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
