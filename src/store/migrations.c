@@ -142,7 +142,7 @@ static const char migration_2[] =
     ");"
     "CREATE INDEX challenges_expiry ON challenges (expires_at);";
 
-/* Versions 3-7 are reserved, one per area being built in parallel, so each
+/* Versions 3-8 are reserved, one per area being built in parallel, so each
  * can land in any order: a reserved slot is a no-op until its area fills it.
  * Nothing has been released with them yet, which is the only reason they may
  * still change. */
@@ -162,6 +162,9 @@ static const char migration_6[] = "SELECT 1";
 /* v7: command catalog state: TTLs, managed apps, VPP codes. */
 static const char migration_7[] = "SELECT 1";
 
+/* v8: admin users, roles, the audit log and webhooks. */
+static const char migration_8[] = "SELECT 1";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -170,6 +173,7 @@ const struct store_migration store_migrations[] = {
     {5, "enrollment users", migration_5},
     {6, "inventory", migration_6},
     {7, "commands and apps", migration_7},
+    {8, "operators", migration_8},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 
