@@ -409,6 +409,10 @@ static int conn_read(struct conn *c)
         ssize_t n;
         if (c->ssl) {
             size_t got = 0;
+            /* SSL_get_error reads the thread's error queue first: a stale
+             * entry (the last connection's unexpected EOF, say) would turn
+             * this read's WANT_READ into a false error. */
+            ERR_clear_error();
             int rc = SSL_read_ex(c->ssl, c->in + c->in_len, c->in_cap - c->in_len - 1, &got);
             if (rc == 1) {
                 c->in_len += got;
@@ -436,6 +440,7 @@ static int conn_write(struct conn *c)
     while (c->out_off < c->out_len) {
         if (c->ssl) {
             size_t put = 0;
+            ERR_clear_error(); /* see conn_read */
             int rc = SSL_write_ex(c->ssl, c->out + c->out_off, c->out_len - c->out_off, &put);
             if (rc == 1) {
                 c->out_off += put;
@@ -655,6 +660,7 @@ static void drive(struct run *r, struct conn *c)
             break;
         }
         case C_HANDSHAKE: {
+            ERR_clear_error(); /* see conn_read */
             int rc = SSL_do_handshake(c->ssl);
             if (rc != 1) {
                 int e = SSL_get_error(c->ssl, rc);
