@@ -24,5 +24,7 @@ int app_apikey_new(struct store *s, const char *name, const char *role, char *ke
 
 /* The router: the http_handler_fn the server calls for every request. */
 void app_route(void *worker_ctx, struct request *req, struct response *resp);
+/* http.h's fast path: 1 when answered on the I/O thread, 0 to use the pool. */
+int app_route_fast(void *io_ctx, struct request *req, struct response *resp);
 
 #endif

@@ -32,6 +32,21 @@ static void *worker_open(void *arg, int index)
     return w;
 }
 
+/* An I/O loop's context for the fast path: its own connection, which never
+ * waits on a lock (a busy database sends the request to the pool instead). */
+static void *io_open(void *arg, int index)
+{
+    struct worker *w = worker_open(arg, index);
+    if (w && store_set_lock_wait(w->store, 0) != STORE_OK) {
+        store_close(w->store);
+        free(w);
+        return NULL;
+    }
+    if (w)
+        w->index = -1 - index; /* loops count down from -1 in logs */
+    return w;
+}
+
 static void worker_close(void *ctx)
 {
     struct worker *w = ctx;
@@ -154,7 +169,8 @@ int app_serve(int argc, char **argv)
         .io_threads = (int)cfg.io_threads, .workers = (int)cfg.workers,
         .max_body = max_body, .max_header = (size_t)cfg.max_header,
         .read_timeout = (int)cfg.read_timeout, .idle_timeout = (int)cfg.idle_timeout,
-        .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close, .arg = &svc,
+        .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
+        .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
     struct http_server *srv = http_server_start(&ho, &err);
     if (!srv) {

@@ -65,6 +65,12 @@ void response_clear(struct response *resp);
 
 /* One handler runs per request on a pool thread, with that thread's context. */
 typedef void (*http_handler_fn)(void *worker_ctx, struct request *req, struct response *resp);
+/* The optional fast path, tried first on the I/O thread that read the request
+ * (with that loop's own context): it answers what it can without waiting on
+ * anything (a lock, a slow query) and returns 1, or returns 0 with resp
+ * untouched and the request goes to the pool. It saves the two thread
+ * hand-offs, which cost more than the work on the requests devices make most. */
+typedef int (*http_fast_fn)(void *io_ctx, struct request *req, struct response *resp);
 typedef void *(*http_worker_init_fn)(void *arg, int index); /* NULL = failure */
 typedef void (*http_worker_fini_fn)(void *worker_ctx);
 
@@ -83,6 +89,9 @@ struct http_server_opts {
     http_handler_fn handler;
     http_worker_init_fn worker_init;
     http_worker_fini_fn worker_fini;
+    http_fast_fn fast_handler;    /* optional; needs io_init */
+    http_worker_init_fn io_init;  /* context for an I/O thread's fast path (index = loop) */
+    http_worker_fini_fn io_fini;
     void *arg;
 };
 

@@ -82,6 +82,7 @@ struct io_thread {
     uint32_t rid_next;
     long writing;           /* replies handed to evhttp, not yet flushed (loop thread only) */
     struct timespec drain_deadline;
+    void *ctx;              /* the fast path's context (opts.io_init), or NULL */
 };
 
 struct worker {
@@ -739,6 +740,11 @@ static void on_request(struct evhttp_request *ev, void *arg)
         return;
     }
     atomic_fetch_add(&l->io->inflight, 1);
+    const struct http_server_opts *o = &l->io->srv->opts;
+    if (o->fast_handler && l->io->ctx && o->fast_handler(l->io->ctx, &job->req, &job->resp)) {
+        finish_job(job);
+        return;
+    }
     if (pool_push(l->io->srv, job) < 0) {
         log_warn("http_overloaded", "id=%s", job->req.id);
         response_text(&job->resp, 503, "server busy, try again later");
@@ -875,6 +881,9 @@ static int io_init(struct http_server *srv, struct io_thread *io, int index, int
         return -1;
     if (plain && !(io->plain.http = make_evhttp(&io->plain)))
         return -1;
+    const struct http_server_opts *o = &srv->opts;
+    if (o->fast_handler && o->io_init && !(io->ctx = o->io_init(o->arg, index)))
+        return -1;
     return 0;
 }
 
@@ -901,6 +910,9 @@ static void io_free(struct io_thread *io)
         event_free(io->drain_ev);
     event_base_free(io->base);
     pthread_mutex_destroy(&io->done_mu);
+    if (io->ctx && io->srv->opts.io_fini)
+        io->srv->opts.io_fini(io->ctx);
+    io->ctx = NULL;
 }
 
 /* Gives each I/O thread's evhttp one socket of the group. */

@@ -140,6 +140,44 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
     mdm_touch(w, req, m);
 }
 
+/* The I/O thread's answer to an Idle with nothing queued: decode, identity
+ * and queue peek in one read transaction on a connection that never waits
+ * for a lock, and an empty 200. Everything else goes to the pool (returns 0,
+ * resp untouched): a report, a check-in message, waiting commands, a due
+ * last-seen write, a busy or failing database. A body that cannot even be an
+ * Idle skips the decode; an undecodable one is answered here as the pool
+ * would answer it. */
+int mdm_fast_idle(struct worker *w, struct request *req, struct response *resp)
+{
+    if (!req->body || !memmem(req->body, req->body_len, "Idle", 4))
+        return 0;
+    struct mdm_message m;
+    if (mdm_decode(w, req, resp, &m) < 0)
+        return 1;
+    int answered = 0;
+    const char *status = pl_str(m.root, "Status");
+    if (status && strcmp(status, "Idle") == 0 && !plist_dict_get_item(m.root, "MessageType")) {
+        int store_rc = STORE_OK, waiting = 1;
+        int irc = check_and_peek(w, &m, 1, &waiting, &store_rc);
+        int64_t now = (int64_t)time(NULL);
+        int touch_due = !m.last_seen || now - m.last_seen >= STORE_TOUCH_INTERVAL;
+        if (irc == IDENTITY_UNKNOWN) {
+            mdm_reply_unrecognized(req, resp, identity_reason(irc));
+            answered = 1;
+        } else if (irc != IDENTITY_OK && irc != IDENTITY_STORE) {
+            mdm_reply_forbidden(req, resp, identity_reason(irc));
+            answered = 1;
+        } else if (irc == IDENTITY_OK && !waiting && !touch_due) {
+            response_set(resp, 200, "", NULL, 0);
+            answered = 1;
+        }
+    }
+    mdm_message_free(&m);
+    if (answered)
+        metrics_checkin(mdm_elapsed(req));
+    return answered;
+}
+
 void mdm_handle_connect(struct worker *w, struct request *req, struct response *resp)
 {
     struct mdm_message m;

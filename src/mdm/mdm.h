@@ -13,6 +13,10 @@
 void mdm_handle_checkin(struct worker *w, struct request *req, struct response *resp);
 void mdm_handle_connect(struct worker *w, struct request *req, struct response *resp);
 void mdm_handle_any(struct worker *w, struct request *req, struct response *resp);
+/* The I/O-thread fast path for /mdm/connect and /mdm: 1 when it answered (an
+ * Idle with nothing waiting, or a message refused outright), 0 when the
+ * request must go to a pool thread, resp untouched. */
+int mdm_fast_idle(struct worker *w, struct request *req, struct response *resp);
 
 /* ---- internal to mdm/: one decoded device message ---- */
 

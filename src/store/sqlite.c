@@ -793,6 +793,12 @@ int store_ping(struct store *s)
     return rc == STORE_NOTFOUND ? STORE_ERR : rc;
 }
 
+int store_set_lock_wait(struct store *s, int ms)
+{
+    int code = sqlite3_busy_timeout(s->db, ms);
+    return code == SQLITE_OK ? STORE_OK : fail(s, "set_lock_wait", code);
+}
+
 int store_schema_version(struct store *s)
 {
     return s->version;

@@ -29,6 +29,10 @@ int store_open(const char *dsn, struct store **out, char **err);
 void store_close(struct store *s); /* accepts NULL */
 /* Cheap liveness check for /readyz. */
 int store_ping(struct store *s);
+/* How long a call may wait on another connection's lock before it returns
+ * STORE_UNAVAILABLE (default 5000 ms). An I/O thread's connection sets 0: it
+ * must never wait, and hands the request to a pool thread instead. */
+int store_set_lock_wait(struct store *s, int ms);
 /* Schema version after migrations. */
 int store_schema_version(struct store *s);
 

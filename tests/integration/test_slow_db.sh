@@ -13,6 +13,10 @@ enroll_mtls dev1 $A
 DB=$DATA/steward.db
 now_ms() { date +%s%3N; }
 
+connect_plist $A Idle >"$T/idle.plist"
+# an Idle first, so last-seen is fresh and the next Idle needs no write
+r=$(device_put /mdm/connect dev1 "$T/idle.plist"); expect_eq "Idle before the lock" 200 "$(status_of "$r")"
+
 # hold the write lock for 3 s (shorter than the 5 s busy timeout)
 ( echo "BEGIN IMMEDIATE;"; echo "UPDATE enrollments SET device_name = device_name;"; sleep 3; echo "COMMIT;" ) | sqlite3 "$DB" &
 LOCKER=$!
@@ -25,10 +29,15 @@ r=$(api GET /api/v1/devices/$A); t_read=$(now_ms)
 expect_eq "read during the lock" 200 "$(status_of "$r")"
 r=$(curl -sS --cacert "$CA" -w '\nHTTP %{http_code}' "$URL/healthz"); t_health=$(now_ms)
 expect_eq "healthz during the lock" 200 "$(status_of "$r")"
+# the I/O thread's fast path answers an Idle with nothing queued while the
+# write lock is held: its connection never waits for a lock
+r=$(device_put /mdm/connect dev1 "$T/idle.plist"); t_idle=$(now_ms)
+expect_eq "Idle during the lock" 200 "$(status_of "$r")"
+expect_eq "Idle during the lock has no command" "" "$(body_of "$r")"
 wait "$SLOW"; wait "$LOCKER" || true
 read -r slow_status t_slow <"$T/slow.out"
 expect_eq "the waiting write succeeds once the lock is gone" 200 "$slow_status"
-if [ "$t_read" -lt "$t_slow" ] && [ "$t_health" -lt "$t_slow" ]; then pass; else fail "read/health finished after the blocked write (read=$((t_read-t0)) health=$((t_health-t0)) write=$((t_slow-t0)) ms)"; fi
+if [ "$t_read" -lt "$t_slow" ] && [ "$t_health" -lt "$t_slow" ] && [ "$t_idle" -lt "$t_slow" ]; then pass; else fail "read/health/Idle finished after the blocked write (read=$((t_read-t0)) health=$((t_health-t0)) idle=$((t_idle-t0)) write=$((t_slow-t0)) ms)"; fi
 
 # hold it past the busy timeout: 503, server keeps serving, data intact
 ( echo "BEGIN IMMEDIATE;"; echo "UPDATE enrollments SET device_name = device_name;"; sleep 8; echo "COMMIT;" ) | sqlite3 "$DB" &
