@@ -83,11 +83,14 @@ enum stmt_id {
     "cert_fp, created_at, authenticated_at, enrolled_at, token_updated_at, last_seen_at, "        \
     "checked_out_at"
 
-/* search (?1, a LIKE pattern or NULL), serial number (?2), status (?3). */
+/* search (?1, a LIKE pattern or NULL, matched without regard to ASCII case
+ * as SQLite's LIKE does and PostgreSQL's does not), serial number (?2),
+ * status (?3). */
 #define ENR_FILTER                                                                                \
-    " WHERE (?1 IS NULL OR id LIKE ?1 ESCAPE '\\' OR serial_number LIKE ?1 ESCAPE '\\'"           \
-    " OR device_name LIKE ?1 ESCAPE '\\')"                                                        \
-    " AND (?2 IS NULL OR serial_number = ?2) AND (?3 = 0 OR status = ?3)"
+    " WHERE (CAST(?1 AS TEXT) IS NULL OR lower(id) LIKE lower(?1) ESCAPE '\\'"                    \
+    " OR lower(serial_number) LIKE lower(?1) ESCAPE '\\'"                                         \
+    " OR lower(device_name) LIKE lower(?1) ESCAPE '\\')"                                          \
+    " AND (CAST(?2 AS TEXT) IS NULL OR serial_number = ?2) AND (?3 = 0 OR status = ?3)"
 
 #define CERT_COLS_BUT_BLOBS                                                                       \
     "serial, subject, fingerprint, COALESCE(not_before, 0), COALESCE(not_after, 0),"              \
@@ -99,9 +102,9 @@ enum stmt_id {
 /* status (?1 or NULL), expiring before (?2, 0 = any), unexpired at (?3, 0 =
  * any), enrollment (?4 or NULL). */
 #define CERT_FILTER                                                                               \
-    " WHERE (?1 IS NULL OR status = ?1)"                                                          \
+    " WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1)"                                                          \
     " AND (?2 = 0 OR (not_after IS NOT NULL AND not_after < ?2))"                                 \
-    " AND (?3 = 0 OR not_after > ?3) AND (?4 IS NULL OR enrollment_id = ?4)"
+    " AND (?3 = 0 OR not_after > ?3) AND (CAST(?4 AS TEXT) IS NULL OR enrollment_id = ?4)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =

@@ -166,6 +166,9 @@ static const char migration_6[] = "SELECT 1";
 static const char migration_7[] = "SELECT 1";
 
 /* v8: what several nodes on one PostgreSQL need.
+ * - SQLite compares text bytewise; PostgreSQL by the database's locale
+ *   unless told otherwise. Keys that are ordered or ranged over (user
+ *   channels are the range [id || ':', id || ';')) compare bytewise in both.
  * - PostgreSQL has no rowid, and the queue's and certificates' statements
  *   break created_at ties by insertion order: there a real column of that
  *   name, filled in insertion order, stands in (SQLite keeps its own).
@@ -174,6 +177,8 @@ static const char migration_7[] = "SELECT 1";
  *   another once the lease ends (store_jobs.h). */
 static const char migration_8[] =
     "{{PG}}"
+    "ALTER TABLE enrollments ALTER COLUMN id TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE certs ALTER COLUMN serial TYPE TEXT COLLATE \"C\";"
     "ALTER TABLE queue ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
     "CREATE INDEX queue_order ON queue (enrollment_id, created_at, rowid) WHERE active = 1;"
     "ALTER TABLE certs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"

@@ -152,7 +152,7 @@ static int pg_last_was_fk(struct store *s)
  * pg_col_blobdup), UTF-8, standard strings (ESCAPE '\' means a backslash). */
 static const char session_setup[] =
     "SET bytea_output = 'hex'; SET client_encoding = 'UTF8';"
-    " SET standard_conforming_strings = on";
+    " SET standard_conforming_strings = on; SET client_min_messages = warning";
 
 static int simple(struct pg *p, const char *sql, const char *op);
 

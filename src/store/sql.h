@@ -10,7 +10,11 @@
  * write that may conflict inside a larger transaction should use ON CONFLICT
  * DO NOTHING and sql_changes, or run inside sql_atomic_begin (a savepoint).
  * store_begin is READ COMMITTED on PostgreSQL, not one global writer as in
- * SQLite: make check-then-write steps one conditional UPDATE.
+ * SQLite: make check-then-write steps one conditional UPDATE. PostgreSQL
+ * infers a text parameter's type where it is first used: write
+ * "CAST(?1 AS TEXT) IS NULL OR col = ?1", not "?1 IS NULL OR …"; integers
+ * are bound as BIGINT. No rowid there (migration 8 adds it to queue and
+ * certs only): order by a column of your own.
  *
  * Statements are prepared once per connection, keyed by the address of the
  * SQL text: pass a static string, never a built one. Bind helpers accumulate
