@@ -72,7 +72,7 @@ CONF
     ;;
   createdb) # createdb DSN NAME: a fresh database; prints its DSN
     dsn=${2:?}; name=${3:?}
-    psql -q -X -v ON_ERROR_STOP=1 "$dsn" -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\"" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql -q -X -v ON_ERROR_STOP=1 "$dsn" -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\"" >/dev/null
     echo "${dsn%/*}/$name"
     ;;
   dropdb)
