@@ -320,6 +320,7 @@ int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
 #include "store/store_apps.h"
 #include "store/store_enroll.h"
 #include "store/store_inventory.h"
+#include "store/store_jobs.h"
 #include "store/store_pki.h"
 #include "store/store_push.h"
 
