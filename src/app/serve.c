@@ -32,14 +32,18 @@ static void *worker_open(void *arg, int index)
     return w;
 }
 
+static void worker_close(void *ctx);
+
 /* An I/O loop's context for the fast path: its own connection, which never
- * waits on a lock (a busy database sends the request to the pool instead). */
+ * waits on a lock (a busy database sends the request to the pool instead).
+ * NULL, and no fast path, where the backend cannot promise that. */
 static void *io_open(void *arg, int index)
 {
     struct worker *w = worker_open(arg, index);
     if (w && store_set_lock_wait(w->store, 0) != STORE_OK) {
-        store_close(w->store);
-        free(w);
+        log_info("no I/O-thread fast path", "loop=%d backend=%s", index,
+                 store_backend_name(w->store));
+        worker_close(w);
         return NULL;
     }
     if (w)

@@ -90,7 +90,7 @@ struct http_server_opts {
     http_worker_init_fn worker_init;
     http_worker_fini_fn worker_fini;
     http_fast_fn fast_handler;    /* optional; needs io_init */
-    http_worker_init_fn io_init;  /* context for an I/O thread's fast path (index = loop) */
+    http_worker_init_fn io_init;  /* an I/O thread's fast-path context (index = loop); NULL = none */
     http_worker_fini_fn io_fini;
     void *arg;
 };

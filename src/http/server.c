@@ -881,9 +881,10 @@ static int io_init(struct http_server *srv, struct io_thread *io, int index, int
         return -1;
     if (plain && !(io->plain.http = make_evhttp(&io->plain)))
         return -1;
+    /* No context means no fast path on this loop, not a failure. */
     const struct http_server_opts *o = &srv->opts;
-    if (o->fast_handler && o->io_init && !(io->ctx = o->io_init(o->arg, index)))
-        return -1;
+    if (o->fast_handler && o->io_init)
+        io->ctx = o->io_init(o->arg, index);
     return 0;
 }
 

@@ -4,8 +4,11 @@
  * open; a released migration is never edited, only followed by a new one. */
 #include "store/migrations.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/log.h"
 
 /* Times are BIGINT Unix seconds: SQLite gives BIGINT integer affinity (64-bit
  * anyway), and PostgreSQL's INTEGER would be 32-bit. Enrollment ids are
@@ -165,6 +168,43 @@ static const char migration_7[] = "SELECT 1";
 /* v8: admin users, roles, the audit log and webhooks. */
 static const char migration_8[] = "SELECT 1";
 
+/* v9: what several nodes on one PostgreSQL need.
+ * - SQLite compares text bytewise; PostgreSQL by the database's locale
+ *   unless told otherwise. Keys that are ordered or ranged over (user
+ *   channels are the range [id || ':', id || ';')) compare bytewise in both.
+ * - PostgreSQL has no rowid, and the queue's and certificates' statements
+ *   break created_at ties by insertion order: there a real column of that
+ *   name, filled in insertion order, stands in (SQLite keeps its own).
+ * - jobs: work any node may run, claimed by one (FOR UPDATE SKIP LOCKED on
+ *   PostgreSQL) under a lease, so a node that dies mid-job leaves it to
+ *   another once the lease ends (store_jobs.h). */
+static const char migration_9[] =
+    "{{PG}}"
+    "ALTER TABLE enrollments ALTER COLUMN id TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE certs ALTER COLUMN serial TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE queue ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
+    "CREATE INDEX queue_order ON queue (enrollment_id, created_at, rowid) WHERE active = 1;"
+    "ALTER TABLE certs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
+    "{{/PG}}"
+    "CREATE TABLE jobs ("
+    " id {{ID}},"
+    " kind TEXT NOT NULL,"
+    " dedupe_key TEXT,"
+    " payload {{BLOB}},"
+    " run_at BIGINT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " locked_by TEXT,"
+    " locked_until BIGINT,"
+    " last_error TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " done_at BIGINT"
+    ");"
+    /* Claims seek the runnable rows of one kind in run order. */
+    "CREATE INDEX jobs_runnable ON jobs (kind, run_at) WHERE done_at IS NULL;"
+    /* At most one unfinished job per (kind, key): enqueueing twice is a no-op. */
+    "CREATE UNIQUE INDEX jobs_dedupe ON jobs (kind, dedupe_key)"
+    " WHERE dedupe_key IS NOT NULL AND done_at IS NULL;";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -174,6 +214,7 @@ const struct store_migration store_migrations[] = {
     {6, "inventory", migration_6},
     {7, "commands and apps", migration_7},
     {8, "operators", migration_8},
+    {9, "several nodes: jobs", migration_9},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 
@@ -186,6 +227,17 @@ const char store_schema_version_sql[] =
 int store_migrations_latest(void)
 {
     return store_migrations[store_migrations_count - 1].version;
+}
+
+int store_migrations_check_version(int version, char **err)
+{
+    if (version <= store_migrations_latest())
+        return 0;
+    log_error("store schema too new", "version=%d known=%d", version, store_migrations_latest());
+    if (err && asprintf(err, "database schema: version %d is newer than this program's %d",
+                        version, store_migrations_latest()) < 0)
+        *err = NULL;
+    return -1;
 }
 
 struct dialect_token {
@@ -209,11 +261,33 @@ static const struct dialect_token *token_at(const char *p)
     return NULL;
 }
 
+/* {{PG}}…{{/PG}} holds statements only PostgreSQL runs: where it has no
+ * counterpart of something SQLite has built in (rowid). */
+static const char pg_open[] = "{{PG}}";
+static const char pg_close[] = "{{/PG}}";
+
 /* Two passes over the same walk: the first measures, the second writes. */
 static size_t expand(const char *sql, enum store_dialect dialect, char *out, int *bad)
 {
     size_t n = 0;
     for (const char *p = sql; *p;) {
+        if (strncmp(p, pg_open, strlen(pg_open)) == 0) {
+            const char *end = strstr(p, pg_close);
+            if (!end) {
+                *bad = 1;
+                return 0;
+            }
+            if (dialect == STORE_DIALECT_POSTGRES) {
+                p += strlen(pg_open); /* keep the inside; the close token is skipped below */
+            } else {
+                p = end + strlen(pg_close);
+            }
+            continue;
+        }
+        if (strncmp(p, pg_close, strlen(pg_close)) == 0) {
+            p += strlen(pg_close);
+            continue;
+        }
         if (p[0] == '{' && p[1] == '{') {
             const struct dialect_token *t = token_at(p);
             if (!t) {

@@ -28,10 +28,14 @@ extern const size_t store_migrations_count;
 
 /* The version the newest migration brings the schema to. */
 int store_migrations_latest(void);
+/* 0 when a database at version can be opened by this program; -1 (logged,
+ * *err set when err is not NULL) when its schema is newer. */
+int store_migrations_check_version(int version, char **err);
 
 /* Expands the dialect tokens of sql into a malloc'd string (caller frees):
  *   {{ID}}    an auto-assigned 64-bit integer primary key
  *   {{BLOB}}  a binary column type
+ *   {{PG}}…{{/PG}}  statements for PostgreSQL only
  * Returns NULL when out of memory or when sql holds an unknown token. */
 char *store_migration_render(const char *sql, enum store_dialect dialect);
 

@@ -1,9 +1,20 @@
 /* sql.h: the statement layer store areas are written on, inside store/ only.
- * A store area (sqlite.c's core tables, push.c, users.c, inventory.c, …)
+ * A store area (core.c's tables, push.c, users.c, inventory.c, …)
  * writes its SQL once, in the neutral dialect migrations use (?N parameters,
  * ON CONFLICT upserts), and runs it through these calls; each backend
- * implements them (sqlite.c now; pgsql.c will map ?N to $N and cache the
+ * implements them (sqlite.c, and pgsql.c which maps ?N to $N and caches the
  * same statements), so an area needs no per-backend code.
+ *
+ * PostgreSQL notes for area authors: an error inside store_begin's
+ * transaction aborts the whole transaction there (SQLite carries on), so a
+ * write that may conflict inside a larger transaction should use ON CONFLICT
+ * DO NOTHING and sql_changes, or run inside sql_atomic_begin (a savepoint).
+ * store_begin is READ COMMITTED on PostgreSQL, not one global writer as in
+ * SQLite: make check-then-write steps one conditional UPDATE. PostgreSQL
+ * infers a text parameter's type where it is first used: write
+ * "CAST(?1 AS TEXT) IS NULL OR col = ?1", not "?1 IS NULL OR …"; integers
+ * are bound as BIGINT. No rowid there (migration 8 adds it to queue and
+ * certs only): order by a column of your own.
  *
  * Statements are prepared once per connection, keyed by the address of the
  * SQL text: pass a static string, never a built one. Bind helpers accumulate
@@ -17,6 +28,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/migrations.h"
 
 struct store;
 struct sql_stmt;
@@ -49,6 +62,15 @@ uint8_t *sql_col_blobdup(struct sql_stmt *st, int col, size_t *len, int *oom);
 
 /* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t sql_changes(struct store *s);
+
+/* Whether the last STORE_CONFLICT came from a foreign key (a referenced row
+ * is missing) rather than a uniqueness rule. */
+int sql_last_was_fk(struct store *s);
+
+/* The connection's dialect, for the rare statement the two spell
+ * differently (row locking: FOR UPDATE SKIP LOCKED exists only in
+ * PostgreSQL). Keep both texts static and pick one. */
+enum store_dialect sql_dialect(struct store *s);
 
 /* A write of several statements: its own transaction when the caller has
  * none, a savepoint inside the caller's store_begin transaction otherwise.

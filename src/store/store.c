@@ -1,14 +1,18 @@
-/* store.c: store_open's DSN dispatch. Picks the backend from the DSN prefix
- * ("sqlite:" or a bare path → SQLite; "postgres:"/"postgresql:" → not built
- * yet) and hands over to that backend's open. Called by app/ at start-up and
- * by each HTTP worker for its own connection. */
+/* store.c: store_open's DSN dispatch and the connection calls of store.h
+ * every backend shares. Picks the backend from the DSN prefix ("sqlite:" or
+ * a bare path → SQLite; "postgres://", "postgresql://" or "postgres:" with a
+ * libpq conninfo → PostgreSQL) and hands over to that backend's open; the
+ * transaction calls check the nesting rules once and dispatch. Called by
+ * app/ at start-up and by each HTTP worker for its own connection. */
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/backend.h"
 #include "store/migrations.h"
+#include "util/log.h"
 
 static void set_err(char **err, const char *msg)
 {
@@ -19,6 +23,26 @@ static void set_err(char **err, const char *msg)
 static int has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "postgres://…" and "postgresql://…" are libpq URIs as they stand;
+ * "postgres:" or "postgresql:" followed by anything else carries a
+ * key=value conninfo ("postgres:host=/run/pg dbname=steward"). NULL when the
+ * DSN is not PostgreSQL's. */
+static const char *pg_conninfo(const char *dsn)
+{
+    if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://"))
+        return dsn;
+    if (has_prefix(dsn, "postgresql:"))
+        return dsn + strlen("postgresql:");
+    if (has_prefix(dsn, "postgres:"))
+        return dsn + strlen("postgres:");
+    return NULL;
+}
+
+int store_dsn_is_postgres(const char *dsn)
+{
+    return dsn && pg_conninfo(dsn) != NULL;
 }
 
 int store_open(const char *dsn, struct store **out, char **err)
@@ -34,10 +58,9 @@ int store_open(const char *dsn, struct store **out, char **err)
         set_err(err, "empty database DSN");
         return STORE_ERR;
     }
-    if (has_prefix(dsn, "postgres:") || has_prefix(dsn, "postgresql:")) {
-        set_err(err, "the PostgreSQL backend is not built yet; use sqlite:/path/to/steward.db");
-        return STORE_ERR;
-    }
+    const char *conninfo = pg_conninfo(dsn);
+    if (conninfo)
+        return store_pgsql_open(conninfo, out, err);
     const char *path = dsn;
     if (has_prefix(dsn, "sqlite:")) {
         path = dsn + strlen("sqlite:");
@@ -50,4 +73,73 @@ int store_open(const char *dsn, struct store **out, char **err)
         return STORE_ERR;
     }
     return store_sqlite_open(path, out, err);
+}
+
+void store_close(struct store *s)
+{
+    if (s)
+        s->be->close(s);
+}
+
+int store_ping(struct store *s)
+{
+    return s->be->ping(s);
+}
+
+int store_schema_version(struct store *s)
+{
+    return s->version;
+}
+
+int store_set_lock_wait(struct store *s, int ms)
+{
+    return s->be->set_lock_wait ? s->be->set_lock_wait(s, ms) : STORE_ERR;
+}
+
+const char *store_backend_name(struct store *s)
+{
+    return s->be->name;
+}
+
+/* ---- transactions ----------------------------------------------------------- */
+
+int store_begin(struct store *s)
+{
+    if (s->be->in_tx(s)) {
+        log_error("store error", "op=begin err=\"a transaction is already open\"");
+        return STORE_ERR;
+    }
+    return s->be->begin(s);
+}
+
+int store_begin_read(struct store *s)
+{
+    if (s->be->in_tx(s)) {
+        log_error("store error", "op=begin_read err=\"a transaction is already open\"");
+        return STORE_ERR;
+    }
+    return s->be->begin_read(s);
+}
+
+int store_commit(struct store *s)
+{
+    if (!s->be->in_tx(s)) {
+        log_error("store error", "op=commit err=\"no transaction is open\"");
+        return STORE_ERR;
+    }
+    int rc = s->be->commit(s);
+    /* A failed COMMIT can leave the transaction open; callers do not roll
+     * back after a failed commit, so end it here. */
+    if (rc != STORE_OK && s->be->in_tx(s))
+        (void)s->be->rollback(s); /* the commit error wins */
+    return rc;
+}
+
+int store_rollback(struct store *s)
+{
+    /* The backend may have ended the transaction already (SQLite after some
+     * errors, a lost PostgreSQL connection); the caller's intent is met. */
+    if (!s->be->in_tx(s))
+        return STORE_OK;
+    return s->be->rollback(s);
 }

@@ -1,7 +1,8 @@
 /* store.h: the only door to data. Every layer above reaches enrollments,
  * identity bindings, the command queue, results, events and API keys through
- * these functions; backends (store/sqlite.c now, store/pgsql.c later) implement
- * them with the same semantics. A struct store is one connection: use it from
+ * these functions, implemented once (store/core.c and the area files) on
+ * sql.h, which the backends store/sqlite.c and store/pgsql.c implement with
+ * the same semantics. A struct store is one connection: use it from
  * one thread at a time (each HTTP worker owns one).
  *
  * Conventions: functions return STORE_OK (0) or a negative store_rc; functions
@@ -22,7 +23,9 @@ enum store_rc {
 
 struct store;
 
-/* dsn: "sqlite:/path/to/steward.db" (a bare path also means SQLite).
+/* dsn: "sqlite:/path/to/steward.db" (a bare path also means SQLite), or
+ * PostgreSQL: "postgres://user@host:port/db?…" / "postgresql://…" (a libpq
+ * URI) or "postgres:" followed by a libpq key=value conninfo.
  * Opens and applies migrations. On error returns a store_rc and sets *err
  * (malloc'd, caller frees). */
 int store_open(const char *dsn, struct store **out, char **err);
@@ -31,10 +34,16 @@ void store_close(struct store *s); /* accepts NULL */
 int store_ping(struct store *s);
 /* How long a call may wait on another connection's lock before it returns
  * STORE_UNAVAILABLE (default 5000 ms). An I/O thread's connection sets 0: it
- * must never wait, and hands the request to a pool thread instead. */
+ * must never wait, and hands the request to a pool thread instead. STORE_ERR
+ * where a call can wait on more than a lock (PostgreSQL's network round
+ * trips), so no I/O thread uses such a backend. */
 int store_set_lock_wait(struct store *s, int ms);
 /* Schema version after migrations. */
 int store_schema_version(struct store *s);
+/* "sqlite" or "postgres". */
+const char *store_backend_name(struct store *s);
+/* Whether dsn names a PostgreSQL database. */
+int store_dsn_is_postgres(const char *dsn);
 
 /* Transactions. Nested begin is an error. Every write function below is
  * atomic on its own; begin/commit group several. */
@@ -317,6 +326,7 @@ int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
 #include "store/store_apps.h"
 #include "store/store_enroll.h"
 #include "store/store_inventory.h"
+#include "store/store_jobs.h"
 #include "store/store_ops.h"
 #include "store/store_pki.h"
 #include "store/store_push.h"

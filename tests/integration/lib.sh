@@ -35,9 +35,13 @@ expect_not_contains() {
 }
 
 # steward init once per test; extra args go to init (e.g. --set listen_http=127.0.0.1:0).
+# With STEWARD_TEST_DSN (tests/pg/run.sh sets it) the data lives in that
+# PostgreSQL database instead of SQLite: the same test, the other backend.
 init_data() {
+  local db=()
+  [ -z "${STEWARD_TEST_DSN:-}" ] || db=(--set "database=$STEWARD_TEST_DSN")
   "$BIN/steward" init --data-dir "$DATA" --api-key-file "$T/admin.key" \
-    --set listen_https=127.0.0.1:0 "$@" >"$T/init.log"
+    --set listen_https=127.0.0.1:0 "${db[@]}" "$@" >"$T/init.log"
   KEY=$(cat "$T/admin.key")
   CA=$DATA/ca/ca.pem
   export STEWARD_API_KEY=$KEY STEWARD_CACERT=$CA

@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
+
+#include "store_fixture.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ static struct {
 struct fixture {
     char dir[64];
     char path[128];
+    char dsn[160];
     struct store *s;
     struct certs_policy p;
     int64_t now;
@@ -92,7 +95,8 @@ static int setup(void **state)
     }
     snprintf(f->path, sizeof f->path, "%s/steward.db", f->dir);
     char *err = NULL;
-    if (store_open(f->path, &f->s, &err) != STORE_OK) {
+    if (fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
+        store_open(f->dsn, &f->s, &err) != STORE_OK) {
         fprintf(stderr, "store_open: %s\n", err ? err : "?");
         free(err);
         free(f);
@@ -121,14 +125,8 @@ static int teardown(void **state)
 
 static int64_t raw_int(struct fixture *f, const char *sql)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    int64_t v = 0;
+    assert_int_equal(fixture_raw(f->dsn, sql, &v), 0);
     return v;
 }
 

@@ -18,6 +18,7 @@
 #include "core/queue.h"
 #include "plist/pl.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -33,9 +34,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_core.XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    char dsn[128], *err = NULL;
-    snprintf(dsn, sizeof dsn, "sqlite:%s/steward.db", f->dir);
-    if (store_open(dsn, &f->s, &err) != STORE_OK)
+    char dsn[256], *err = NULL;
+    if (fixture_dsn(f->dir, dsn, sizeof dsn) < 0 || store_open(dsn, &f->s, &err) != STORE_OK)
         return -1;
     *state = f;
     return 0;

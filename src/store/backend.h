@@ -1,0 +1,71 @@
+/* backend.h: what a storage backend provides, private to store/. A struct
+ * store and a struct sql_stmt both start with a pointer to their backend's
+ * table of functions; sql.c and the transaction calls of store.c dispatch
+ * through it, so core.c and every area run unchanged on SQLite (sqlite.c)
+ * and PostgreSQL (pgsql.c). Nothing here allocates per statement. */
+#ifndef STEWARD_STORE_BACKEND_H
+#define STEWARD_STORE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/migrations.h"
+
+struct store;
+struct sql_stmt;
+
+struct store_backend {
+    const char *name;
+    enum store_dialect dialect;
+
+    /* Statements (sql.h's contract). */
+    struct sql_stmt *(*prepare)(struct store *s, const char *sql, const char *op, int *rc);
+    void (*bind_text)(struct sql_stmt *st, int i, const char *v, int *code);
+    void (*bind_int)(struct sql_stmt *st, int i, int64_t v, int *code);
+    void (*bind_null)(struct sql_stmt *st, int i, int *code);
+    void (*bind_blob)(struct sql_stmt *st, int i, const uint8_t *v, size_t len, int *code);
+    int (*exec)(struct store *s, struct sql_stmt *st, const char *op, int code);
+    int (*first_row)(struct store *s, struct sql_stmt *st, const char *op, int code);
+    int (*next_row)(struct store *s, struct sql_stmt *st, const char *op, int code);
+    void (*done)(struct sql_stmt *st);
+    int (*col_is_null)(struct sql_stmt *st, int col);
+    int64_t (*col_int)(struct sql_stmt *st, int col);
+    const char *(*col_text)(struct sql_stmt *st, int col);
+    uint8_t *(*col_blobdup)(struct sql_stmt *st, int col, size_t *len, int *oom);
+    int64_t (*changes)(struct store *s);
+    /* Whether the last failure was a foreign-key violation. */
+    int (*last_was_fk)(struct store *s);
+
+    /* Transactions: in_tx says whether one is open on the connection. */
+    int (*in_tx)(struct store *s);
+    int (*begin)(struct store *s);      /* a write transaction */
+    int (*begin_read)(struct store *s); /* a read-only snapshot */
+    int (*commit)(struct store *s);
+    int (*rollback)(struct store *s);
+    int (*savepoint)(struct store *s, const char *op);
+    int (*release)(struct store *s, const char *op);
+    int (*rollback_to)(struct store *s, const char *op);
+
+    int (*ping)(struct store *s);
+    /* Optional: how long a call waits on another connection's lock. NULL
+     * where a call can wait on more than a lock (a network round trip). */
+    int (*set_lock_wait)(struct store *s, int ms);
+    void (*close)(struct store *s);
+};
+
+/* Every backend's connection struct starts with this. */
+struct store {
+    const struct store_backend *be;
+    int version; /* schema version after migrations */
+};
+
+/* Every backend's statement struct starts with this. */
+struct sql_stmt {
+    const struct store_backend *be;
+};
+
+/* Backend entry point (pgsql.c): conninfo is a libpq URI or key=value
+ * string. Same contract as store_open. */
+int store_pgsql_open(const char *conninfo, struct store **out, char **err);
+
+#endif
