@@ -115,19 +115,20 @@ int app_serve(int argc, char **argv)
     log_set_level(verbose ? LOG_DEBUG : parse_level(cfg.log_level));
 
     char *err = NULL;
-    struct pki_trust *trust = pki_trust_new(cfg.ca_cert, &err);
-    if (!trust) {
-        log_error("cannot load CA", "file=\"%s\" err=\"%s\"", cfg.ca_cert, err ? err : "?");
-        free(err);
-        return 1;
-    }
-    /* The CA issues device certificates (SCEP, approvals) and signs CRLs. */
-    struct pki_ca *ca = pki_ca_load(cfg.ca_cert, cfg.ca_key, &err);
-    if (!ca) {
+    /* The CA issues device certificates (SCEP, approvals) and signs CRLs;
+     * with it come the previous CA (rotation overlap) and the SCEP RA. */
+    struct pki_ca *ca = NULL;
+    if (app_load_ca(&cfg, &ca, &err) != 0) {
         log_error("cannot load CA key pair", "cert=\"%s\" key=\"%s\" err=\"%s\"", cfg.ca_cert,
                   cfg.ca_key, err ? err : "?");
         free(err);
-        pki_trust_free(trust);
+        return 1;
+    }
+    struct pki_trust *trust = app_device_trust(&cfg, ca, &err);
+    if (!trust) {
+        log_error("cannot load device CAs", "file=\"%s\" err=\"%s\"", cfg.ca_cert, err ? err : "?");
+        free(err);
+        pki_ca_free(ca);
         return 1;
     }
     if (migrate(&cfg) < 0) {
