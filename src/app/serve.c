@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "core/certs_expiry.h"
+#include "core/scheduler.h"
 #include "pki/pki.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -157,10 +159,22 @@ int app_serve(int argc, char **argv)
         .read_timeout = (int)cfg.read_timeout, .idle_timeout = (int)cfg.idle_timeout,
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close, .arg = &svc,
     };
+    /* Periodic jobs; other areas register theirs here too. */
+    int expiry_days = (int)cfg.cert_expiry_days;
+    struct sched *sched = sched_new(cfg.database);
+    if (!sched || sched_add(sched, "certs_expiry", cfg.cert_watch_interval, 1, certs_expiry_job,
+                            &expiry_days) != 0 || sched_start(sched) != 0) {
+        log_error("cannot start the scheduler", "%s", "");
+        sched_free(sched);
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
     struct http_server *srv = http_server_start(&ho, &err);
     if (!srv) {
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
+        sched_free(sched);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -174,6 +188,7 @@ int app_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
+    sched_free(sched);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");
