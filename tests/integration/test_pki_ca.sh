@@ -124,6 +124,21 @@ expect_contains "device cert chains root → intermediate" ": OK" \
 "$BIN/steward-devsim" --url "$URL" --ca "$CA" --scep "$URL/scep" --poll-interval 1 --state "$T/radev" connect >"$T/radev2.log" 2>&1 \
   && pass || { cat "$T/radev2.log"; fail "the intermediate-issued device connects"; }
 
+# --- the expiry watcher: with a 365-day window the two SCEP devices (after
+# the rotation, and through the RA) are due
+stop_server
+start_server --set cert_expiry_days=365
+for _ in $(seq 1 50); do grep -q 'within_days=365' "$T/server.log" && break; sleep 0.1; done
+m=$(curl -sS --cacert "$CA" "$URL/metrics"); [ -n "${DEBUG_METRICS:-}" ] && printf "%s\n" "$m" | grep cert
+expect_contains "expiring metric" 'steward_certs_expiring{within="365d"} 2' "$m"
+printf '%s\n' "$m" | grep -Eq '^steward_cert_soonest_expiry_days 36[45]\.[0-9]+$' && pass || fail "soonest expiry metric about 365 days"
+grep -q 'certificate due for re-enrollment' "$T/server.log" && pass || fail "re-enrollment due logged"
+exp=$("$BIN/stewardctl" certs expiring --days 400)
+expect_contains "stewardctl certs expiring shows REENROLL" "REENROLL" "$exp"
+expect_contains "the device is due" "due" "$exp"
+j=$(api GET "/api/v1/certs?expiring_within_days=400")
+expect_contains "API flag" '"reenroll": "due"' "$(body_of "$j" | sed 's/"reenroll":"/"reenroll": "/')"
+
 # --- 4. a tampered SCEP signature: FAILURE badMessageCheck, nothing issued
 if [ -n "$SHARED" ] && [ -f "$SHARED/vectors/scep/PKCSReq.der" ]; then
   before=$(api GET "/api/v1/certs?limit=1000" | sed '$d' | grep -o '"total": *[0-9]*' | grep -o '[0-9]*$')
