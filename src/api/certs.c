@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/certs.h"
+#include "core/certs_expiry.h"
 #include "scep/scep.h"
 #include "util/config.h"
 
@@ -247,12 +248,28 @@ static int read_cert_filter(const struct request *req, struct response *resp,
     return 0;
 }
 
-static json_t *cert_list_json(struct store_cert **list, size_t n, int64_t total,
+/* A listed certificate with its re-enrollment state from the expiry
+ * watcher: "reenroll" is "due", "queued" (new profile sent) or null. */
+static json_t *listed_cert_json(struct worker *w, const struct store_cert *c)
+{
+    json_t *j = cert_json(c);
+    int64_t due_at = 0, queued_at = 0;
+    int rc = j ? certs_reenroll_state(w->store, c->serial_hex, &due_at, &queued_at) : STORE_ERR;
+    const char *state = rc != STORE_OK ? NULL : queued_at ? "queued" : "due";
+    if (j && (json_object_set_new(j, "reenroll", state ? json_string(state) : json_null()) < 0 ||
+              json_object_set_new(j, "reenroll_due_at", api_time_json(rc == STORE_OK ? due_at : 0)) < 0)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *cert_list_json(struct worker *w, struct store_cert **list, size_t n, int64_t total,
                               const struct store_cert_filter *f)
 {
     json_t *certs = json_array();
     for (size_t i = 0; certs && i < n; i++) {
-        if (json_array_append_new(certs, cert_json(list[i])) < 0) {
+        if (json_array_append_new(certs, listed_cert_json(w, list[i])) < 0) {
             json_decref(certs);
             return NULL;
         }
@@ -277,7 +294,7 @@ void api_certs_list(struct worker *w, struct request *req, struct response *resp
         api_fail_store(req, resp, rc, "listing certificates");
         return;
     }
-    api_send_json(req, resp, 200, cert_list_json(list, n, total, &f));
+    api_send_json(req, resp, 200, cert_list_json(w, list, n, total, &f));
     store_cert_list_free(list, n);
 }
 

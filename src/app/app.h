@@ -11,6 +11,8 @@
 int app_init(int argc, char **argv);
 int app_serve(int argc, char **argv);
 int app_ca(int argc, char **argv);
+/* `steward ca init|show|rotate|ra` (ca_admin.c); argv[1] is sub. */
+int app_ca_admin(const char *sub, int argc, char **argv);
 int app_apikey(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
@@ -21,6 +23,21 @@ int app_load_config(struct config *cfg, const char *data_dir, char **sets, int n
  * bytes) after storing its hash under name/role. 0 or -1. */
 struct store;
 int app_apikey_new(struct store *s, const char *name, const char *role, char *key, size_t keylen);
+
+/* The PKI of a configuration (pki_load.c): the CA with its chain, the
+ * previous CA while its overlap window lasts and the SCEP RA when its file
+ * exists; and the device identity trust store (CA, previous CA, then
+ * device_ca_files). 0 / pointer, or -1 / NULL with *err malloc'd. */
+struct pki_ca;
+struct pki_trust;
+int app_load_ca(const struct config *cfg, struct pki_ca **out, char **err);
+struct pki_trust *app_device_trust(const struct config *cfg, const struct pki_ca *ca, char **err);
+/* When the previous CA stops being trusted: the active CA's notBefore plus
+ * ca_overlap_days. */
+#include <stdint.h>
+int64_t app_previous_ca_until(const struct config *cfg, const struct pki_ca *ca);
+/* Issues tls_cert/tls_key for cfg->hostname from the CA (init.c). 0 or -1. */
+int app_issue_server_cert(const struct config *cfg);
 
 /* The router: the http_handler_fn the server calls for every request. */
 void app_route(void *worker_ctx, struct request *req, struct response *resp);

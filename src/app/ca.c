@@ -1,6 +1,7 @@
-/* ca.c: `steward ca issue`: a device identity certificate from steward's CA,
- * issued by hand (SCEP does this over the air; tests and Apple Configurator
- * flows need it directly). Writes OUT/cert.pem and OUT/key.pem (0600). */
+/* ca.c: `steward ca …`, the CA's local administration. `issue`: a device
+ * identity certificate by hand (SCEP does this over the air; tests and Apple
+ * Configurator flows need it directly), written to OUT/cert.pem and
+ * OUT/key.pem (0600). `init`, `show`, `rotate` and `ra` live in ca_admin.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,18 +12,13 @@
 #include "app/app.h"
 #include "pki/pki.h"
 
-int app_ca(int argc, char **argv)
+static int ca_issue(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"data-dir", required_argument, 0, 'd'}, {"cn", required_argument, 0, 'c'},
         {"out", required_argument, 0, 'o'},      {"key-type", required_argument, 0, 'k'},
         {"days", required_argument, 0, 'n'},     {0, 0, 0, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "issue") != 0) {
-        fputs("usage: steward ca issue --data-dir DIR --cn NAME --out DIR [--key-type rsa|ec] "
-              "[--days N]\n", stderr);
-        return 2;
-    }
     const char *dir = NULL, *cn = NULL, *out = NULL, *kt = "rsa";
     int days = 365, c;
     optind = 2;
@@ -83,4 +79,27 @@ int app_ca(int argc, char **argv)
     }
     printf("%s\n%s\nsha256:%s\n", cpath, kpath, fp);
     return 0;
+}
+
+static void ca_usage(void)
+{
+    fputs("usage: steward ca init   --data-dir DIR [--intermediate] [--ra] [--cn NAME] [--force]\n"
+          "       steward ca show   --data-dir DIR\n"
+          "       steward ca rotate --data-dir DIR [--force]\n"
+          "       steward ca ra     --data-dir DIR [--force]\n"
+          "       steward ca issue  --data-dir DIR --cn NAME --out DIR [--key-type rsa|ec] "
+          "[--days N]\n",
+          stderr);
+}
+
+int app_ca(int argc, char **argv)
+{
+    const char *sub = argc >= 2 ? argv[1] : "";
+    if (strcmp(sub, "issue") == 0)
+        return ca_issue(argc, argv);
+    if (strcmp(sub, "init") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "rotate") == 0 ||
+        strcmp(sub, "ra") == 0)
+        return app_ca_admin(sub, argc, argv);
+    ca_usage();
+    return 2;
 }

@@ -27,7 +27,7 @@ static int make_dir(const char *path, mode_t mode)
 
 /* The server presents its certificate followed by the CA, so clients that
  * trust the CA only need the CA file. */
-static int issue_server_cert(const struct config *cfg)
+int app_issue_server_cert(const struct config *cfg)
 {
     char *err = NULL;
     struct pki_ca *ca = pki_ca_load(cfg->ca_cert, cfg->ca_key, &err);
@@ -128,7 +128,7 @@ int app_init(int argc, char **argv)
         return 1;
     if (pki_ca_create(cfg.ca_cert, cfg.ca_key, "Steward Device CA", &err) < 0)
         goto fail;
-    if (issue_server_cert(&cfg) < 0)
+    if (app_issue_server_cert(&cfg) < 0)
         return 1;
 
     struct store *s = NULL;

@@ -1,5 +1,5 @@
 /* main.c: the steward program. Dispatches the subcommand: `init` makes a
- * data dir, `serve` runs the server, `ca issue` makes certificates by hand,
+ * data dir, `serve` runs the server, `ca` manages the CA (init, show, rotate, ra, issue),
  * `apikey create` adds an admin key. */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +17,12 @@ static void usage(FILE *f)
           "         run the server\n"
           "  ca issue --data-dir DIR --cn NAME --out DIR [--key-type rsa|ec] [--days N]\n"
           "         issue a device identity certificate from steward's CA\n"
+          "  ca init --data-dir DIR [--intermediate] [--ra] [--cn NAME] [--force]\n"
+          "         create the CA when there is none (root + intermediate, SCEP RA)\n"
+          "  ca show --data-dir DIR      print the active and previous CA, the RA\n"
+          "  ca rotate --data-dir DIR [--force]\n"
+          "         new issuing CA; the old one stays trusted for ca_overlap_days\n"
+          "  ca ra --data-dir DIR [--force]   create a SCEP RA certificate\n"
           "  apikey create --data-dir DIR --name NAME [--role admin] [--out FILE]\n"
           "         create another admin API key (printed once)\n"
           "  version\n"

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "core/certs_expiry.h"
+#include "core/scheduler.h"
 #include "pki/pki.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -134,19 +136,20 @@ int app_serve(int argc, char **argv)
     log_set_level(verbose ? LOG_DEBUG : parse_level(cfg.log_level));
 
     char *err = NULL;
-    struct pki_trust *trust = pki_trust_new(cfg.ca_cert, &err);
-    if (!trust) {
-        log_error("cannot load CA", "file=\"%s\" err=\"%s\"", cfg.ca_cert, err ? err : "?");
-        free(err);
-        return 1;
-    }
-    /* The CA issues device certificates (SCEP, approvals) and signs CRLs. */
-    struct pki_ca *ca = pki_ca_load(cfg.ca_cert, cfg.ca_key, &err);
-    if (!ca) {
+    /* The CA issues device certificates (SCEP, approvals) and signs CRLs;
+     * with it come the previous CA (rotation overlap) and the SCEP RA. */
+    struct pki_ca *ca = NULL;
+    if (app_load_ca(&cfg, &ca, &err) != 0) {
         log_error("cannot load CA key pair", "cert=\"%s\" key=\"%s\" err=\"%s\"", cfg.ca_cert,
                   cfg.ca_key, err ? err : "?");
         free(err);
-        pki_trust_free(trust);
+        return 1;
+    }
+    struct pki_trust *trust = app_device_trust(&cfg, ca, &err);
+    if (!trust) {
+        log_error("cannot load device CAs", "file=\"%s\" err=\"%s\"", cfg.ca_cert, err ? err : "?");
+        free(err);
+        pki_ca_free(ca);
         return 1;
     }
     if (migrate(&cfg) < 0) {
@@ -176,10 +179,22 @@ int app_serve(int argc, char **argv)
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
+    /* Periodic jobs; other areas register theirs here too. */
+    int expiry_days = (int)cfg.cert_expiry_days;
+    struct sched *sched = sched_new(cfg.database);
+    if (!sched || sched_add(sched, "certs_expiry", cfg.cert_watch_interval, 1, certs_expiry_job,
+                            &expiry_days) != 0 || sched_start(sched) != 0) {
+        log_error("cannot start the scheduler", "%s", "");
+        sched_free(sched);
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
     struct http_server *srv = http_server_start(&ho, &err);
     if (!srv) {
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
+        sched_free(sched);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -193,6 +208,7 @@ int app_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
+    sched_free(sched);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

@@ -57,6 +57,22 @@ static int render_cert_list(const json_t *answer, struct buf *out)
     return ctl_render_list(answer, &view, out);
 }
 
+/* `certs expiring` also shows whether the expiry watcher marked the
+ * device due for re-enrollment (due) or its new profile was sent (queued). */
+static const char *const EXPIRING_HEADERS[] = {"SERIAL", "SUBJECT", "DEVICE", "NOT AFTER",
+                                               "REENROLL"};
+static const char *const EXPIRING_FIELDS[] = {"serial", "subject", "device", "not_after",
+                                              "reenroll"};
+
+static int render_expiring_list(const json_t *answer, struct buf *out)
+{
+    static const struct ctl_list_view view = {
+        .key = "certs", .ncols = 5, .headers = EXPIRING_HEADERS, .fields = EXPIRING_FIELDS,
+        .singular = "certificate", .plural = "certificates",
+    };
+    return ctl_render_list(answer, &view, out);
+}
+
 /* GETs path and prints the list. */
 static int run_list(struct ctl *c, struct buf *path)
 {
@@ -125,7 +141,7 @@ int ctl_certs_expiring(struct ctl *c, const struct ctl_args *a)
     if (buf_puts(&path, "/api/v1/certs") < 0 || add_params(&path, pairs, 4) < 0)
         ctl_fail(c, "out of memory");
     else
-        rc = run_list(c, &path);
+        rc = ctl_get_and_render(c, path.data, render_expiring_list);
     buf_free(&path);
     return rc;
 }

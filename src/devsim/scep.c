@@ -26,7 +26,7 @@
 
 /* Everything one SCEP transaction needs; freed by txn_clear. */
 struct txn {
-    X509 *ca;           /* from GetCACert */
+    X509 *ca;           /* from GetCACert: the RA when there is one, else the issuing CA */
     EVP_PKEY *new_key;  /* the key being certified */
     X509_REQ *csr;
     X509 *signer;       /* temporary self-signed cert, or the current identity */
@@ -92,22 +92,74 @@ static char *op_url(const char *scep_url, const char *op)
 
 /* ---- the CA ---- */
 
-/* GetCACert answers one DER certificate, or with an RA a degenerate PKCS#7
- * whose first CA certificate is the one that issues. */
-static X509 *parse_ca_answer(const struct buf *b)
+/* Is x issued (and signed) by issuer? */
+static int issued_by(X509 *x, X509 *issuer)
 {
+    return X509_cmp(x, issuer) != 0 && X509_check_issued(issuer, x) == X509_V_OK &&
+           X509_verify(x, X509_get0_pubkey(issuer)) == 1;
+}
+
+/* The issuing CA in a GetCACert bundle, as a client picks it (a PKCS#7's
+ * certificates are a DER SET, so their order means nothing): the RA's
+ * issuer when there is an RA; else a CA certificate that issues no other CA
+ * of the bundle (not a root above an intermediate), the newest of those
+ * (during a rotation overlap the server also lists the previous CA). */
+static X509 *pick_issuing_ca(STACK_OF(X509) *certs, X509 *ra)
+{
+    X509 *best = NULL;
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        X509 *c = sk_X509_value(certs, i);
+        if (!X509_check_ca(c))
+            continue;
+        if (ra && issued_by(ra, c))
+            return c;
+        int issues_ca = 0;
+        for (int j = 0; j < sk_X509_num(certs) && !issues_ca; j++) {
+            X509 *o = sk_X509_value(certs, j);
+            issues_ca = X509_check_ca(o) && issued_by(o, c);
+        }
+        if (!issues_ca && (!best || ASN1_TIME_compare(X509_get0_notBefore(c),
+                                                      X509_get0_notBefore(best)) > 0))
+            best = c;
+    }
+    ERR_clear_error();
+    return best;
+}
+
+/* The RA: a certificate of the bundle that is no CA and may encrypt. */
+static X509 *pick_ra(STACK_OF(X509) *certs)
+{
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        X509 *c = sk_X509_value(certs, i);
+        if (!X509_check_ca(c) && (X509_get_key_usage(c) & KU_KEY_ENCIPHERMENT))
+            return c;
+    }
+    return NULL;
+}
+
+/* GetCACert answers one DER certificate, or (RA, intermediate, rotation) a
+ * degenerate PKCS#7. *ca gets the issuing CA, *ra the RA or NULL (both
+ * up-ref'd); 0 or -1. */
+static int parse_ca_answer(const struct buf *b, X509 **ca, X509 **ra)
+{
+    *ca = *ra = NULL;
     const unsigned char *p = (const unsigned char *)b->data;
     X509 *x = d2i_X509(NULL, &p, (long)b->len);
-    if (x)
-        return x;
+    if (x) {
+        *ca = x;
+        return 0;
+    }
     p = (const unsigned char *)b->data;
     PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)b->len);
     STACK_OF(X509) *certs = p7 && PKCS7_type_is_signed(p7) && p7->d.sign ? p7->d.sign->cert : NULL;
-    for (int i = 0; certs && i < sk_X509_num(certs) && !x; i++)
-        if (X509_check_ca(sk_X509_value(certs, i)) && X509_up_ref(sk_X509_value(certs, i)) == 1)
-            x = sk_X509_value(certs, i);
+    X509 *r = certs ? pick_ra(certs) : NULL;
+    X509 *c = certs ? pick_issuing_ca(certs, r) : NULL;
+    if (c && X509_up_ref(c) == 1)
+        *ca = c;
+    if (*ca && r && issued_by(r, *ca) && X509_up_ref(r) == 1)
+        *ra = r;
     PKCS7_free(p7);
-    return x;
+    return *ca ? 0 : -1;
 }
 
 /* With --ca, the CA the SCEP server names must be in that bundle or be
@@ -141,12 +193,20 @@ static int fetch_ca(const struct devsim_opts *o, struct devsim_http *h, struct d
     free(url);
     if (rc != 0)
         return -1;
-    *ca = resp.body.len ? parse_ca_answer(&resp.body) : NULL;
+    X509 *issuing = NULL, *ra = NULL;
+    rc = resp.body.len ? parse_ca_answer(&resp.body, &issuing, &ra) : -1;
     buf_free(&resp.body);
-    if (!*ca)
+    if (rc != 0)
         return scep_fail(r, d, "GetCACert", 200, "the answer is no DER certificate");
-    if (o->ca_file && ca_trusted(o->ca_file, *ca) != 0)
+    if (o->ca_file && ca_trusted(o->ca_file, issuing) != 0) {
+        X509_free(issuing);
+        X509_free(ra);
         return scep_fail(r, d, "GetCACert", 200, "the SCEP CA is not in (or issued by) --ca");
+    }
+    /* With an RA, requests are enveloped to it and its signature on the
+     * CertRep is checked (it was checked above to be issued by the CA). */
+    *ca = ra ? ra : issuing;
+    X509_free(ra ? issuing : NULL);
     return 0;
 }
 

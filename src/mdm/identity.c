@@ -59,10 +59,12 @@ int mdm_identity(const struct worker *w, const struct request *req, char fp[65],
     if (sig)
         return identity_from_signature(w, req, sig, fp, reason);
     if (req->peer_cert) {
-        if (req->peer_verify != X509_V_OK) {
-            *reason = "client certificate does not chain to steward's CA";
+        /* The handshake checks against steward's current CA only; a device
+         * certificate of the previous CA (rotation overlap) or of an external
+         * enterprise CA (device_ca_files) is checked against the full trust. */
+        if (req->peer_verify != X509_V_OK &&
+            pki_verify_device_cert(w->svc->trust, req->peer_cert, req->peer_chain, reason) != 0)
             return -1;
-        }
         pki_cert_fingerprint(req->peer_cert, fp);
         return 0;
     }

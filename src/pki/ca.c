@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CA_KEY_BITS 3072
@@ -395,16 +396,6 @@ int pki_ca_create(const char *cert_path, const char *key_path, const char *commo
     return rc;
 }
 
-static X509 *read_cert_file(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    return x;
-}
-
 /* OpenSSL's default would prompt on the terminal for an encrypted key and
  * block a daemon. Answering with an empty passphrase instead still opens
  * keys saved "encrypted" with an empty one (micromdm's SCEP depot does that);
@@ -431,6 +422,59 @@ static EVP_PKEY *read_key_file(const char *path)
     return k;
 }
 
+STACK_OF(X509) *pki_read_certs(const char *path)
+{
+    FILE *f = path ? fopen(path, "re") : NULL;
+    if (!f)
+        return NULL;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    X509 *x;
+    while (certs && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        if (sk_X509_push(certs, x) <= 0) {
+            X509_free(x);
+            sk_X509_pop_free(certs, X509_free);
+            certs = NULL;
+        }
+    }
+    fclose(f);
+    ERR_clear_error(); /* the normal "no start line" at the end of the file */
+    if (certs && sk_X509_num(certs) == 0) {
+        sk_X509_free(certs);
+        certs = NULL;
+    }
+    return certs;
+}
+
+/* Loads cert (first of the file), the rest as chain, and the matching key. */
+static int load_pair(const char *cert_path, const char *key_path, X509 **cert,
+                     STACK_OF(X509) **chain, EVP_PKEY **key, const char *what, char **err)
+{
+    char msg[96];
+    STACK_OF(X509) *all = pki_read_certs(cert_path);
+    if (!all) {
+        snprintf(msg, sizeof msg, "cannot read %s certificate", what);
+        set_path_err(err, msg, cert_path);
+        return -1;
+    }
+    *cert = sk_X509_shift(all);
+    if (chain && sk_X509_num(all) > 0)
+        *chain = all;
+    else
+        sk_X509_pop_free(all, X509_free);
+    *key = read_key_file(key_path);
+    if (!*key) {
+        snprintf(msg, sizeof msg, "cannot read %s key", what);
+        set_path_err(err, msg, key_path);
+        return -1;
+    }
+    if (X509_check_private_key(*cert, *key) != 1) {
+        snprintf(msg, sizeof msg, "%s key does not match the %s certificate", what, what);
+        set_err(err, msg);
+        return -1;
+    }
+    return 0;
+}
+
 struct pki_ca *pki_ca_load(const char *cert_path, const char *key_path, char **err)
 {
     if (err)
@@ -446,24 +490,95 @@ struct pki_ca *pki_ca_load(const char *cert_path, const char *key_path, char **e
             *err = strdup("out of memory");
         return NULL;
     }
-    ca->cert = read_cert_file(cert_path);
-    if (!ca->cert) {
-        set_path_err(err, "cannot read CA certificate", cert_path);
-        goto fail;
-    }
-    ca->key = read_key_file(key_path);
-    if (!ca->key) {
-        set_path_err(err, "cannot read CA key", key_path);
-        goto fail;
-    }
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
-        set_err(err, "CA key does not match the CA certificate");
-        goto fail;
+    if (load_pair(cert_path, key_path, &ca->cert, &ca->chain, &ca->key, "CA", err) != 0) {
+        pki_ca_free(ca);
+        return NULL;
     }
     return ca;
-fail:
-    pki_ca_free(ca);
-    return NULL;
+}
+
+int pki_ca_load_ra(struct pki_ca *ca, const char *cert_path, const char *key_path, char **err)
+{
+    if (err)
+        *err = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    int rc = load_pair(cert_path, key_path, &cert, NULL, &key, "RA", err);
+    /* CertReps the RA signs must verify up to the CA clients were given. */
+    if (rc == 0 && (X509_check_issued(ca->cert, cert) != X509_V_OK ||
+                    X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1)) {
+        set_err(err, "RA certificate is not issued by the CA");
+        rc = -1;
+    }
+    if (rc != 0) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return -1;
+    }
+    X509_free(ca->ra_cert);
+    EVP_PKEY_free(ca->ra_key);
+    ca->ra_cert = cert;
+    ca->ra_key = key;
+    return 0;
+}
+
+int pki_ca_load_previous(struct pki_ca *ca, const char *cert_path, const char *key_path,
+                         int64_t until, char **err)
+{
+    struct pki_ca *prev = pki_ca_load(cert_path, key_path, err);
+    if (!prev)
+        return -1;
+    pki_ca_free(ca->previous);
+    ca->previous = prev;
+    ca->previous_until = until;
+    return 0;
+}
+
+static int push_ref(STACK_OF(X509) *s, X509 *x)
+{
+    if (!x)
+        return 0;
+    if (X509_up_ref(x) != 1)
+        return -1;
+    if (sk_X509_push(s, x) <= 0) {
+        X509_free(x);
+        return -1;
+    }
+    return 0;
+}
+
+/* The issuing certificate then its chain, skipping ones already listed (a
+ * rotated intermediate shares its root with the new one). */
+static int push_ca(STACK_OF(X509) *s, const struct pki_ca *ca)
+{
+    if (push_ref(s, ca->cert))
+        return -1;
+    for (int i = 0; i < sk_X509_num(ca->chain); i++) {
+        X509 *x = sk_X509_value(ca->chain, i);
+        int seen = 0;
+        for (int j = 0; j < sk_X509_num(s) && !seen; j++)
+            seen = X509_cmp(sk_X509_value(s, j), x) == 0;
+        if (!seen && push_ref(s, x))
+            return -1;
+    }
+    return 0;
+}
+
+STACK_OF(X509) *pki_ca_certs(const struct pki_ca *ca, int with_ra, int64_t now)
+{
+    if (!ca || !ca->cert)
+        return NULL;
+    STACK_OF(X509) *s = sk_X509_new_null();
+    if (!s)
+        return NULL;
+    int rc = (with_ra ? push_ref(s, ca->ra_cert) : 0) || push_ca(s, ca);
+    if (!rc && ca->previous && now < ca->previous_until)
+        rc = push_ca(s, ca->previous);
+    if (rc) {
+        sk_X509_pop_free(s, X509_free);
+        return NULL;
+    }
+    return s;
 }
 
 void pki_ca_free(struct pki_ca *ca)
@@ -472,7 +587,149 @@ void pki_ca_free(struct pki_ca *ca)
         return;
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
+    sk_X509_pop_free(ca->chain, X509_free);
+    X509_free(ca->ra_cert);
+    EVP_PKEY_free(ca->ra_key);
+    pki_ca_free(ca->previous);
     free(ca);
+}
+
+/* ---- intermediate and RA certificates ---- */
+
+/* A certificate for key signed by issuer with the given extensions. */
+static X509 *make_signed_cert(const struct pki_ca *issuer, EVP_PKEY *key, const char *cn,
+                              int days, const char *bc, const char *ku)
+{
+    X509 *x = new_cert_skeleton(cn, days);
+    if (!x)
+        return NULL;
+    if (X509_set_issuer_name(x, X509_get_subject_name(issuer->cert)) != 1 ||
+        X509_set_pubkey(x, key) != 1 || add_ext(x, issuer->cert, NID_basic_constraints, bc) ||
+        add_ext(x, issuer->cert, NID_key_usage, ku) ||
+        add_ext(x, issuer->cert, NID_subject_key_identifier, "hash") ||
+        add_ext(x, issuer->cert, NID_authority_key_identifier, "keyid,issuer") ||
+        X509_sign(x, issuer->key, EVP_sha256()) <= 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Writes key (0600) and cert followed by extra (the issuer's chain). */
+static int write_signed_files(const char *cert_path, const char *key_path, X509 *cert,
+                              EVP_PKEY *key, const struct pki_ca *issuer, char **err)
+{
+    if (write_ca_files(cert_path, key_path, cert, key, err) != 0)
+        return -1;
+    if (!issuer)
+        return 0;
+    FILE *f = fopen(cert_path, "ae");
+    int ok = f && PEM_write_X509(f, issuer->cert) == 1;
+    for (int i = 0; ok && i < sk_X509_num(issuer->chain); i++)
+        ok = PEM_write_X509(f, sk_X509_value(issuer->chain, i)) == 1;
+    if (f)
+        ok = finish_file(f, ok) == 0;
+    if (!ok) {
+        unlink(cert_path);
+        unlink(key_path);
+        set_errno_err(err, "cannot write", cert_path);
+        return -1;
+    }
+    return 0;
+}
+
+static int create_signed(const struct pki_ca *issuer, const char *cert_path,
+                         const char *key_path, const char *cn, int ra, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (!issuer || !issuer->cert || !issuer->key || !cert_path || !key_path || !cn || !*cn) {
+        if (err)
+            *err = strdup("issuer, paths and common name are required");
+        return -1;
+    }
+    EVP_PKEY *key = ra ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                       : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)CA_KEY_BITS);
+    if (!key) {
+        set_err(err, "cannot generate key");
+        return -1;
+    }
+    X509 *cert = ra ? make_signed_cert(issuer, key, cn, CA_DAYS / 5, "critical,CA:FALSE",
+                                       "critical,digitalSignature,keyEncipherment")
+                    : make_signed_cert(issuer, key, cn, CA_DAYS, "critical,CA:TRUE,pathlen:0",
+                                       "critical,keyCertSign,cRLSign");
+    int rc = -1;
+    if (!cert)
+        set_err(err, "cannot build certificate");
+    else
+        rc = write_signed_files(cert_path, key_path, cert, key, ra ? NULL : issuer, err);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int pki_ca_create_signed(const struct pki_ca *issuer, const char *cert_path,
+                         const char *key_path, const char *common_name, char **err)
+{
+    return create_signed(issuer, cert_path, key_path, common_name, 0, err);
+}
+
+int pki_ca_create_ra(const struct pki_ca *ca, const char *cert_path, const char *key_path,
+                     char **err)
+{
+    return create_signed(ca, cert_path, key_path, "Steward SCEP RA", 1, err);
+}
+
+/* ---- describing certificates ---- */
+
+static int64_t asn1_time_unix(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+static void key_description(EVP_PKEY *k, char *out, size_t n)
+{
+    int id = k ? EVP_PKEY_get_base_id(k) : 0;
+    if (id == EVP_PKEY_RSA) {
+        snprintf(out, n, "RSA %d", EVP_PKEY_get_bits(k));
+    } else if (id == EVP_PKEY_EC) {
+        char group[32] = "";
+        size_t gl = 0;
+        if (EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof group, &gl) != 1)
+            snprintf(group, sizeof group, "?");
+        snprintf(out, n, "EC %s", strcmp(group, "prime256v1") == 0   ? "P-256"
+                                  : strcmp(group, "secp384r1") == 0 ? "P-384"
+                                                                    : group);
+    } else {
+        snprintf(out, n, "%s", k ? OBJ_nid2sn(id) : "none");
+    }
+}
+
+void pki_cert_info(X509 *cert, struct pki_cert_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!cert)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+        int n = BIO_read(b, out->subject, sizeof out->subject - 1);
+        out->subject[n > 0 ? n : 0] = '\0';
+        (void)BIO_reset(b);
+        X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, XN_FLAG_RFC2253);
+        n = BIO_read(b, out->issuer, sizeof out->issuer - 1);
+        out->issuer[n > 0 ? n : 0] = '\0';
+        BIO_free(b);
+    }
+    pki_cert_fingerprint(cert, out->fingerprint);
+    out->not_before = asn1_time_unix(X509_get0_notBefore(cert));
+    out->not_after = asn1_time_unix(X509_get0_notAfter(cert));
+    key_description(X509_get0_pubkey(cert), out->key, sizeof out->key);
+    out->is_ca = X509_check_ca(cert) > 0;
+    ERR_clear_error();
 }
 
 /* ---- issuing ---- */

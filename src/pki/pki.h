@@ -14,8 +14,13 @@
 #include <stdint.h>
 
 struct pki_ca {
-    X509 *cert;
+    X509 *cert;              /* the issuing CA (first certificate of the CA file) */
     EVP_PKEY *key;
+    STACK_OF(X509) *chain;   /* the rest of the CA file (intermediate → root), or NULL */
+    X509 *ra_cert;           /* SCEP RA (pki_ca_load_ra), or NULL */
+    EVP_PKEY *ra_key;
+    struct pki_ca *previous; /* the CA before the last rotation (pki_ca_load_previous), or NULL */
+    int64_t previous_until;  /* Unix time the previous CA stops being trusted */
 };
 
 /* Creates a self-signed CA (RSA 3072, SHA-256, 10 years) and writes the
@@ -23,9 +28,42 @@ struct pki_ca {
  * Returns 0 or -1 with *err malloc'd. */
 int pki_ca_create(const char *cert_path, const char *key_path, const char *common_name,
                   char **err);
-/* Loads a CA; NULL with *err malloc'd on failure. */
+/* Loads a CA; NULL with *err malloc'd on failure. Certificates after the
+ * first in cert_path (an intermediate's chain) go to ca->chain. */
 struct pki_ca *pki_ca_load(const char *cert_path, const char *key_path, char **err);
-void pki_ca_free(struct pki_ca *ca); /* accepts NULL */
+void pki_ca_free(struct pki_ca *ca); /* accepts NULL (and frees previous, RA) */
+
+/* An intermediate CA: a new RSA 3072 key and a CA certificate (pathlen 0,
+ * 10 years) signed by issuer; cert_path gets the intermediate followed by
+ * the issuer and its chain, key_path the key (0600). Fails if either exists. */
+int pki_ca_create_signed(const struct pki_ca *issuer, const char *cert_path,
+                         const char *key_path, const char *common_name, char **err);
+/* A SCEP RA certificate (RSA 2048, keyUsage digitalSignature+keyEncipherment,
+ * not a CA) signed by ca; files as above. */
+int pki_ca_create_ra(const struct pki_ca *ca, const char *cert_path, const char *key_path,
+                     char **err);
+/* Attaches the RA key pair (its certificate must be issued by ca). 0 or -1. */
+int pki_ca_load_ra(struct pki_ca *ca, const char *cert_path, const char *key_path, char **err);
+/* Attaches the previous CA (after a rotation), trusted until `until`. 0 or -1. */
+int pki_ca_load_previous(struct pki_ca *ca, const char *cert_path, const char *key_path,
+                         int64_t until, char **err);
+/* The certificates a SCEP client or a trust payload needs, in this order:
+ * the RA (when with_ra), the issuing CA, its chain, then the previous CA and
+ * its chain while now < previous_until. New stack of up-ref'd certificates
+ * (sk_X509_pop_free(s, X509_free)), or NULL. */
+STACK_OF(X509) *pki_ca_certs(const struct pki_ca *ca, int with_ra, int64_t now);
+
+/* What `steward ca show` prints about a certificate. */
+struct pki_cert_info {
+    char subject[256], issuer[256];
+    char fingerprint[65];
+    int64_t not_before, not_after;
+    char key[32]; /* "RSA 3072", "EC P-256", ... */
+    int is_ca;
+};
+void pki_cert_info(X509 *cert, struct pki_cert_info *out);
+/* Every certificate of a PEM file, in order: new stack (pop_free), or NULL. */
+STACK_OF(X509) *pki_read_certs(const char *path);
 
 enum pki_cert_kind { PKI_CERT_SERVER, PKI_CERT_CLIENT };
 enum pki_key_type { PKI_KEY_EC_P256, PKI_KEY_RSA2048 };
@@ -60,6 +98,13 @@ struct pki_trust;
 
 /* Trust anchors for device certificates: every certificate in ca_file (PEM). */
 struct pki_trust *pki_trust_new(const char *ca_file, char **err);
+/* The same from several files (steward's CA, then external enterprise CAs and
+ * their intermediates); each must hold at least one certificate. */
+struct pki_trust *pki_trust_new_files(const char *const *files, size_t n, char **err);
+/* Adds the previous CA (after a rotation) as a second set of anchors, used
+ * only until `until` (Unix time): certificates it issued keep working for
+ * the overlap window. Call before sharing t. 0 or -1 with *err. */
+int pki_trust_set_previous(struct pki_trust *t, const char *file, int64_t until, char **err);
 void pki_trust_free(struct pki_trust *t); /* accepts NULL */
 
 /* 0 when cert chains to a trust anchor and is within its validity; otherwise

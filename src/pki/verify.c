@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* An Mdm-Signature is one signer certificate (maybe a chain) and a signature:
  * a few KiB. The cap bounds the work an unauthenticated client can cause. */
@@ -20,7 +21,9 @@
 #define MAX_SIG_B64 (2 * MAX_SIG_DER) /* room for base64 growth and line breaks */
 
 struct pki_trust {
-    X509_STORE *store; /* read-only after pki_trust_new; X509_STORE locks its own lookups */
+    X509_STORE *store;    /* read-only after pki_trust_new; X509_STORE locks its own lookups */
+    X509_STORE *previous; /* the CA before a rotation, or NULL */
+    int64_t previous_until;
 };
 
 static void set_err(char **err, const char *what, const char *path)
@@ -65,32 +68,67 @@ static int add_pem_certs(X509_STORE *store, const char *path)
     return n;
 }
 
-struct pki_trust *pki_trust_new(const char *ca_file, char **err)
+/* A store of every certificate of the files, each an anchor: even one that
+ * is not self-signed (an enterprise issuing CA trusted without its root). */
+static X509_STORE *store_from_files(const char *const *files, size_t n, char **err)
+{
+    X509_STORE *store = X509_STORE_new();
+    if (!store) {
+        if (err)
+            *err = strdup("out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int got = files[i] ? add_pem_certs(store, files[i]) : -1;
+        if (got <= 0) {
+            set_err(err, got == 0 ? "no certificate in" : "cannot read certificates from",
+                    files[i] ? files[i] : "(null)");
+            X509_STORE_free(store);
+            return NULL;
+        }
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    return store;
+}
+
+struct pki_trust *pki_trust_new_files(const char *const *files, size_t n, char **err)
 {
     if (err)
         *err = NULL;
-    if (!ca_file) {
+    if (!files || n == 0) {
         if (err)
             *err = strdup("CA file is required");
         return NULL;
     }
     struct pki_trust *t = calloc(1, sizeof *t);
-    if (!t || !(t->store = X509_STORE_new())) {
+    if (!t) {
         if (err)
             *err = strdup("out of memory");
+        return NULL;
+    }
+    if (!(t->store = store_from_files(files, n, err))) {
         free(t);
         return NULL;
     }
-    int n = add_pem_certs(t->store, ca_file);
-    if (n <= 0) {
-        set_err(err, n == 0 ? "no certificate in" : "cannot read certificates from", ca_file);
-        pki_trust_free(t);
-        return NULL;
-    }
-    /* Every certificate in the file is an anchor, even one that is not
-     * self-signed (an enterprise issuing CA trusted without its root). */
-    X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN);
     return t;
+}
+
+struct pki_trust *pki_trust_new(const char *ca_file, char **err)
+{
+    return pki_trust_new_files(&ca_file, 1, err);
+}
+
+int pki_trust_set_previous(struct pki_trust *t, const char *file, int64_t until, char **err)
+{
+    if (err)
+        *err = NULL;
+    X509_STORE *prev = t ? store_from_files(&file, 1, err) : NULL;
+    if (!prev)
+        return -1;
+    X509_STORE_free(t->previous);
+    t->previous = prev;
+    t->previous_until = until;
+    return 0;
 }
 
 void pki_trust_free(struct pki_trust *t)
@@ -98,6 +136,7 @@ void pki_trust_free(struct pki_trust *t)
     if (!t)
         return;
     X509_STORE_free(t->store);
+    X509_STORE_free(t->previous);
     free(t);
 }
 
@@ -183,15 +222,15 @@ static int leaf_dates(X509 *cert, enum cert_failure *why)
 
 /* Purpose ANY: identity certificates from other CAs or SCEP servers often
  * lack the clientAuth EKU. No CRL flags: revocation is the store's job. */
-static int verify_chain(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *untrusted,
-                        enum cert_failure *why)
+static int verify_in(X509_STORE *store, X509 *cert, STACK_OF(X509) *untrusted,
+                     enum cert_failure *why)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     if (!ctx) {
         *why = CF_OTHER;
         return -1;
     }
-    int ok = X509_STORE_CTX_init(ctx, t->store, cert, untrusted) == 1 &&
+    int ok = X509_STORE_CTX_init(ctx, store, cert, untrusted) == 1 &&
              X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY) == 1;
     if (!ok) {
         *why = CF_OTHER;
@@ -204,6 +243,23 @@ static int verify_chain(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *u
     if (!ok)
         return -1;
     return leaf_dates(cert, why);
+}
+
+/* The current anchors first; a certificate from the CA before a rotation
+ * passes through the previous anchors until the overlap window ends. */
+static int verify_chain(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *untrusted,
+                        enum cert_failure *why)
+{
+    if (verify_in(t->store, cert, untrusted, why) == 0)
+        return 0;
+    enum cert_failure prev_why = CF_NO_CHAIN;
+    if (t->previous && (int64_t)time(NULL) < t->previous_until && *why == CF_NO_CHAIN) {
+        if (verify_in(t->previous, cert, untrusted, &prev_why) == 0)
+            return 0;
+        if (prev_why != CF_NO_CHAIN)
+            *why = prev_why; /* it chains there, but fails another check */
+    }
+    return -1;
 }
 
 int pki_verify_device_cert(const struct pki_trust *t, X509 *cert, STACK_OF(X509) *untrusted,

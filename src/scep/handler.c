@@ -47,8 +47,33 @@ static void scep_fail_http(struct request *req, struct response *resp, int statu
     response_text(resp, status, reason);
 }
 
+/* With an RA, an intermediate or a previous CA in its overlap window the
+ * answer is every certificate as a degenerate PKCS#7 (RA first, then the
+ * issuing CA and its chain, then the previous CA), RFC 8894 §4.2.1.2. */
+static void get_ca_certs(struct worker *w, struct response *resp)
+{
+    const struct pki_ca *ca = w->svc->ca;
+    STACK_OF(X509) *certs = pki_ca_certs(ca, 1, (int64_t)time(NULL));
+    uint8_t *der = NULL;
+    size_t len = 0;
+    if (!certs || scep_degenerate_certs(certs, &der, &len) != 0) {
+        sk_X509_pop_free(certs, X509_free);
+        response_text(resp, 500, "cannot encode the CA certificates");
+        return;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    response_set(resp, 200, "application/x-x509-ca-ra-cert", der, len);
+    free(der);
+}
+
 static void get_ca_cert(struct worker *w, struct response *resp)
 {
+    const struct pki_ca *ca = w->svc->ca;
+    if (ca->ra_cert || sk_X509_num(ca->chain) > 0 ||
+        (ca->previous && (int64_t)time(NULL) < ca->previous_until)) {
+        get_ca_certs(w, resp);
+        return;
+    }
     unsigned char *der = NULL;
     int len = i2d_X509(w->svc->ca->cert, &der);
     if (len <= 0) {
@@ -66,7 +91,11 @@ static void send_certrep(struct worker *w, struct request *hreq, struct response
     uint8_t *der = NULL;
     size_t len = 0;
     const struct pki_ca *ca = w->svc->ca;
-    if (scep_certrep_build(req, rep, ca->cert, ca->key, &der, &len) < 0) {
+    /* The RA signs replies when there is one (RFC 8894 §2.1): clients
+     * verify it up to the CA from GetCACert. */
+    X509 *signer = ca->ra_cert ? ca->ra_cert : ca->cert;
+    EVP_PKEY *key = ca->ra_cert ? ca->ra_key : ca->key;
+    if (scep_certrep_build(req, rep, signer, key, &der, &len) < 0) {
         scep_fail_http(hreq, resp, 500, "cannot build the CertRep");
         return;
     }
@@ -231,7 +260,16 @@ static void pki_operation(struct worker *w, struct request *hreq, struct respons
     struct scep_request *req = NULL, *partial = NULL;
     int fail_info = SCEP_BAD_REQUEST;
     const struct pki_ca *ca = w->svc->ca;
-    int rc = scep_request_parse(der, len, ca->cert, ca->key, &req, &partial, &fail_info, &reason);
+    /* Clients envelope to the RA, or to the CA (some ignore the RA), or
+     * during a rotation overlap to the previous CA they still know. */
+    struct scep_keypair keys[3];
+    size_t nkeys = 0;
+    if (ca->ra_cert)
+        keys[nkeys++] = (struct scep_keypair){ca->ra_cert, ca->ra_key};
+    keys[nkeys++] = (struct scep_keypair){ca->cert, ca->key};
+    if (ca->previous && (int64_t)time(NULL) < ca->previous_until)
+        keys[nkeys++] = (struct scep_keypair){ca->previous->cert, ca->previous->key};
+    int rc = scep_request_parse_keys(der, len, keys, nkeys, &req, &partial, &fail_info, &reason);
     if (owned)
         free(der);
     if (rc < 0) {
@@ -240,6 +278,11 @@ static void pki_operation(struct worker *w, struct request *hreq, struct respons
         else
             scep_fail_http(hreq, resp, 400, reason ? reason : "malformed pkiMessage");
         scep_request_free(partial);
+        return;
+    }
+    if (scep_request_time_ok(req, (int64_t)time(NULL)) != 0) {
+        reply_failure(w, hreq, resp, req, SCEP_BAD_TIME, "signingTime too far from the server's clock");
+        scep_request_free(req);
         return;
     }
     switch (req->message_type) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void scep_request_free(struct scep_request *r)
 {
@@ -82,12 +83,17 @@ static struct scep_request *request_from_attrs(const struct scep_attrs *a, int d
 
 /* cms_decrypt's reasons become SCEP failInfo values. */
 static int open_envelope(struct scep_request *r, const uint8_t *env, size_t env_len,
-                         X509 *ra_cert, EVP_PKEY *ra_key, uint8_t **inner, size_t *inner_len,
-                         int *fail_info, const char **reason)
+                         const struct scep_keypair *keys, size_t nkeys, uint8_t **inner,
+                         size_t *inner_len, int *fail_info, const char **reason)
 {
-    const char *why = NULL;
-    if (cms_decrypt(ra_cert, ra_key, env, env_len, inner, inner_len, &r->cipher_nid, &why) == 0)
-        return 0;
+    const char *why = cms_reason_not_for_us;
+    for (size_t i = 0; i < nkeys && why == cms_reason_not_for_us; i++) {
+        if (!keys[i].cert || !keys[i].key)
+            continue;
+        if (cms_decrypt(keys[i].cert, keys[i].key, env, env_len, inner, inner_len,
+                        &r->cipher_nid, &why) == 0)
+            return 0;
+    }
     if (why == cms_reason_not_for_us) {
         *fail_info = SCEP_BAD_MESSAGE_CHECK;
         *reason = "envelope not addressed to this CA";
@@ -157,8 +163,8 @@ static int read_body(struct scep_request *r, const uint8_t *der, size_t len,
 /* Everything after the outer signature verified: the request is answerable
  * from here on, so a failure leaves r as the partial. */
 static int read_verified(struct scep_request *r, const uint8_t *env, size_t env_len,
-                         const struct scep_attrs *a, X509 *ra_cert, EVP_PKEY *ra_key,
-                         int *fail_info, const char **reason)
+                         const struct scep_attrs *a, const struct scep_keypair *keys,
+                         size_t nkeys, int *fail_info, const char **reason)
 {
     if (!digest_acceptable(r->digest_nid)) {
         *fail_info = SCEP_BAD_ALG;
@@ -167,7 +173,7 @@ static int read_verified(struct scep_request *r, const uint8_t *env, size_t env_
     }
     uint8_t *inner = NULL;
     size_t inner_len = 0;
-    if (open_envelope(r, env, env_len, ra_cert, ra_key, &inner, &inner_len, fail_info,
+    if (open_envelope(r, env, env_len, keys, nkeys, &inner, &inner_len, fail_info,
                       reason) != 0)
         return -1;
     int rc = read_body(r, inner, inner_len, a, fail_info, reason);
@@ -176,9 +182,47 @@ static int read_verified(struct scep_request *r, const uint8_t *env, size_t env_
     return rc;
 }
 
+/* The signingTime signed attribute (UTCTime or GeneralizedTime), Unix
+ * seconds; 0 when absent or unreadable. */
+static int64_t signing_time(CMS_ContentInfo *cms)
+{
+    STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_num(sis) == 1 ? sk_CMS_SignerInfo_value(sis, 0) : NULL;
+    if (!si)
+        return 0;
+    ASN1_TYPE *t = NULL;
+    int i = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+    X509_ATTRIBUTE *attr = i >= 0 ? CMS_signed_get_attr(si, i) : NULL;
+    if (attr && X509_ATTRIBUTE_count(attr) == 1)
+        t = X509_ATTRIBUTE_get0_type(attr, 0);
+    struct tm tm;
+    if (!t || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME) ||
+        ASN1_TIME_to_tm(t->value.utctime, &tm) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    return (int64_t)timegm(&tm);
+}
+
+int scep_request_time_ok(const struct scep_request *req, int64_t now)
+{
+    if (!req || req->signing_time == 0)
+        return 0;
+    int64_t d = req->signing_time - now;
+    return d > SCEP_MAX_CLOCK_SKEW || d < -SCEP_MAX_CLOCK_SKEW ? -1 : 0;
+}
+
 int scep_request_parse(const uint8_t *der, size_t len, X509 *ra_cert, EVP_PKEY *ra_key,
                        struct scep_request **out, struct scep_request **partial, int *fail_info,
                        const char **reason)
+{
+    struct scep_keypair k = {ra_cert, ra_key};
+    return scep_request_parse_keys(der, len, &k, 1, out, partial, fail_info, reason);
+}
+
+int scep_request_parse_keys(const uint8_t *der, size_t len, const struct scep_keypair *keys,
+                            size_t nkeys, struct scep_request **out,
+                            struct scep_request **partial, int *fail_info, const char **reason)
 {
     *out = NULL;
     *partial = NULL;
@@ -210,17 +254,28 @@ int scep_request_parse(const uint8_t *der, size_t len, X509 *ra_cert, EVP_PKEY *
         goto done;
     }
     if (cms_verify_parsed(cms, NULL, 0, &env, &env_len, &r->signer, &r->signer_chain, &why)) {
-        /* Unverified, so not answerable: the HTTP layer says 400. */
+        /* RFC 8894: a signature that does not verify is badMessageCheck.
+         * The transactionID and senderNonce were read, so the client gets
+         * a FAILURE CertRep it can match to its request (the reply carries
+         * nothing but the status, so an unverified sender learns nothing). */
         *fail_info = digest_acceptable(r->digest_nid) ? SCEP_BAD_MESSAGE_CHECK : SCEP_BAD_ALG;
         if (why == cms_reason_no_signer_cert)
             *reason = "pkiMessage does not carry the signer certificate";
         else if (why == cms_reason_bad_signature)
-            *reason = "pkiMessage signature does not verify";
+            *reason = *fail_info == SCEP_BAD_ALG ? "unsupported digest algorithm"
+                                                 : "pkiMessage signature does not verify";
         else
             *reason = why;
+        if (why == cms_reason_no_signer_cert || why == cms_reason_bad_signature) {
+            X509_free(r->signer); /* never trust what did not verify */
+            r->signer = NULL;
+            *partial = r;
+            r = NULL;
+        }
         goto done;
     }
-    if (read_verified(r, env, env_len, &a, ra_cert, ra_key, fail_info, reason) != 0) {
+    r->signing_time = signing_time(cms);
+    if (read_verified(r, env, env_len, &a, keys, nkeys, fail_info, reason) != 0) {
         *partial = r;
         r = NULL;
         goto done;

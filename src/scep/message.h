@@ -47,6 +47,7 @@ struct scep_request {
     X509_NAME *issuer;             /* CertPoll: issuer; GetCert / GetCRL: issuer of the serial */
     X509_NAME *subject;            /* CertPoll: subject */
     ASN1_INTEGER *serial;          /* GetCert / GetCRL */
+    int64_t signing_time;          /* the signingTime signed attribute, Unix; 0 when absent */
 };
 void scep_request_free(struct scep_request *r); /* accepts NULL */
 
@@ -58,6 +59,27 @@ void scep_request_free(struct scep_request *r); /* accepts NULL */
 int scep_request_parse(const uint8_t *der, size_t len, X509 *ra_cert, EVP_PKEY *ra_key,
                        struct scep_request **out, struct scep_request **partial, int *fail_info,
                        const char **reason);
+
+/* The key pairs a request may be enveloped to: the RA, the CA, the previous
+ * CA during a rotation overlap. Tried in order. */
+struct scep_keypair {
+    X509 *cert;
+    EVP_PKEY *key;
+};
+/* scep_request_parse with several possible recipients. A message whose
+ * outer signature does not verify (tampered, or signed with another key)
+ * but whose transactionID and senderNonce are readable comes back as a
+ * partial with SCEP_BAD_MESSAGE_CHECK (SCEP_BAD_ALG for MD5 and the like). */
+int scep_request_parse_keys(const uint8_t *der, size_t len, const struct scep_keypair *keys,
+                            size_t nkeys, struct scep_request **out,
+                            struct scep_request **partial, int *fail_info, const char **reason);
+
+/* How far a request's signingTime may be from the server's clock before it
+ * is answered badTime: generous, since devices' clocks drift and a request
+ * may wait in a queue, yet a replay of a months-old message is refused. */
+#define SCEP_MAX_CLOCK_SKEW (24 * 3600)
+/* 0 when req has no signingTime or it is within SCEP_MAX_CLOCK_SKEW of now. */
+int scep_request_time_ok(const struct scep_request *req, int64_t now);
 
 struct scep_reply {
     int status;                    /* enum scep_pki_status */

@@ -150,8 +150,18 @@ static const char migration_2[] =
  * Nothing has been released with them yet, which is the only reason they may
  * still change. */
 
-/* v3: PKI (CA generations, re-enrollment). */
-static const char migration_3[] = "SELECT 1";
+/* v3: PKI: enrollments whose identity certificate expires soon and that are
+ * due for re-enrollment (filled by the expiry watcher, one row per
+ * certificate; queued_at set once a new enrollment profile was sent). */
+static const char migration_3[] =
+    "CREATE TABLE cert_reenroll ("
+    " serial TEXT PRIMARY KEY,"
+    " enrollment_id TEXT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " due_at BIGINT NOT NULL,"
+    " queued_at BIGINT"
+    ");"
+    "CREATE INDEX cert_reenroll_queued ON cert_reenroll (queued_at, not_after);";
 
 /* v4: APNs push certificates and per-enrollment push state. */
 static const char migration_4[] = "SELECT 1";

@@ -57,6 +57,32 @@ static const struct opt options[] = {
     L(scep_allow_ec, "1", 0, 1, "1 lets CSRs carry ECDSA P-256/P-384 keys besides RSA 2048-4096."),
     L(scep_manual_approval, "0", 0, 1,
       "1 holds every SCEP request as pending until an operator approves it (stewardctl certs approve)."),
+    S(ca_previous_cert, "ca/previous.pem", 1,
+      "The CA before the last `steward ca rotate`: still trusted, and served in GetCACert,\n"
+      "for ca_overlap_days after the current CA was made. Ignored when the file does not exist."),
+    S(ca_previous_key, "ca/previous.key", 1, "The previous CA's private key (PEM, mode 0600)."),
+    S(ca_root_cert, "ca/root.pem", 1,
+      "Root CA of `steward ca init --intermediate` (it signs the issuing intermediate in ca_cert)."),
+    S(ca_root_key, "ca/root.key", 1, "The root CA's private key (PEM, mode 0600)."),
+    L(ca_overlap_days, "30", 0, 3650,
+      "Days after a rotation during which certificates of the previous CA stay valid."),
+    S(device_ca_files, "", 0,
+      "Comma-separated PEM files of other CAs (and intermediates) whose device certificates are\n"
+      "accepted as identities, e.g. an enterprise CA behind Microsoft NDES. Relative to the data dir."),
+    S(scep_external_url, "", 0,
+      "SCEP URL of an external CA (e.g. Microsoft NDES) enrollment profiles point devices at\n"
+      "instead of steward's /scep. Add its CA chain to device_ca_files."),
+    S(scep_external_challenge, "", 0,
+      "Challenge put in enrollment profiles that use scep_external_url (empty: none)."),
+    S(scep_ra_cert, "ca/ra.pem", 1,
+      "SCEP RA certificate (made by `steward ca init --ra` or `steward ca ra`). When the file\n"
+      "exists, GetCACert returns CA + RA and CertReps are signed by the RA."),
+    S(scep_ra_key, "ca/ra.key", 1, "The RA's private key (PEM, mode 0600)."),
+    L(cert_expiry_days, "30", 1, 365,
+      "Device certificates expiring within this many days are reported (metric, log) and their\n"
+      "enrollments marked due for re-enrollment."),
+    L(cert_watch_interval, "3600", 10, 86400,
+      "Seconds between runs of the certificate-expiry watcher (also purges spent SCEP challenges)."),
     L(io_threads, "0", 0, 64, "Event-loop threads accepting connections; 0 = one per core."),
     L(workers, "0", 0, 256, "Request handler threads (each owns a database connection); 0 = 4 per core."),
     L(max_body_device, "4194304", 1024, 1073741824, "Largest request body on device routes, bytes."),

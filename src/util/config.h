@@ -27,6 +27,18 @@ struct config {
     long scep_cert_days;
     long scep_allow_ec;
     long scep_manual_approval;
+    char ca_previous_cert[CONFIG_STR];
+    char ca_previous_key[CONFIG_STR];
+    char ca_root_cert[CONFIG_STR];
+    char ca_root_key[CONFIG_STR];
+    long ca_overlap_days;
+    char device_ca_files[CONFIG_STR];
+    char scep_external_url[CONFIG_STR];
+    char scep_external_challenge[CONFIG_STR];
+    char scep_ra_cert[CONFIG_STR];
+    char scep_ra_key[CONFIG_STR];
+    long cert_expiry_days;
+    long cert_watch_interval;
     long io_threads;
     long workers;
     long max_body_device;

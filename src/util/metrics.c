@@ -220,6 +220,38 @@ static int render_histogram(struct buf *out, struct histogram *h)
     return rc < 0 ? -1 : 0;
 }
 
+/* Set by the expiry watcher's thread, read by /metrics: plain atomics. */
+static atomic_llong cert_expiring = -1; /* -1 until the watcher ran once */
+static atomic_int cert_within_days;
+static atomic_llong cert_soonest = -1;
+
+void metrics_cert_expiry(long long expiring, int within_days, long long soonest_seconds)
+{
+    atomic_store(&cert_within_days, within_days);
+    atomic_store(&cert_soonest, soonest_seconds);
+    atomic_store(&cert_expiring, expiring);
+}
+
+static int render_cert_expiry(struct buf *out)
+{
+    long long n = atomic_load(&cert_expiring);
+    if (n < 0)
+        return 0;
+    if (buf_printf(out, "# HELP steward_certs_expiring Issued device certificates expiring soon.\n"
+                        "# TYPE steward_certs_expiring gauge\n"
+                        "steward_certs_expiring{within=\"%dd\"} %lld\n",
+                   atomic_load(&cert_within_days), n) < 0)
+        return -1;
+    long long soonest = atomic_load(&cert_soonest);
+    if (soonest < 0)
+        return 0;
+    return buf_printf(out, "# HELP steward_cert_soonest_expiry_days Days until the soonest issued "
+                           "device certificate expires.\n"
+                           "# TYPE steward_cert_soonest_expiry_days gauge\n"
+                           "steward_cert_soonest_expiry_days %.2f\n",
+                      (double)soonest / 86400.0) < 0 ? -1 : 0;
+}
+
 int metrics_render(struct buf *out, long long queue_depth)
 {
     if (render_requests(out) < 0)
@@ -231,5 +263,5 @@ int metrics_render(struct buf *out, long long queue_depth)
         return -1;
     if (render_histogram(out, &checkin_hist) < 0 || render_histogram(out, &db_hist) < 0)
         return -1;
-    return 0;
+    return render_cert_expiry(out);
 }

@@ -14,6 +14,11 @@ void metrics_request(const char *route, int status, double seconds);
 void metrics_checkin(double seconds);  /* one device round trip (check-in or connect) */
 void metrics_db(double seconds);       /* one storage call or transaction */
 
+/* The certificate-expiry watcher's latest findings (gauges): how many issued
+ * certificates expire within within_days, and the seconds until the soonest
+ * issued certificate expires (negative: none). Rendered once set. */
+void metrics_cert_expiry(long long expiring, int within_days, long long soonest_seconds);
+
 /* Appends the Prometheus exposition of everything recorded, plus
  * steward_queue_depth = queue_depth (a gauge read from the store by the caller;
  * negative omits it). Returns 0 or -1. */

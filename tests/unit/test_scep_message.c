@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -532,7 +533,27 @@ static void test_tampered(void **state)
     at[env_len - 5] ^= 0x40;
     struct scep_request *partial = parse_fails(der, len, SCEP_BAD_MESSAGE_CHECK,
                                                "pkiMessage signature does not verify");
-    assert_null(partial);
+    /* Still answerable: a FAILURE CertRep for the same transaction and
+     * nonce, but nothing from the unverified message is trusted. */
+    assert_non_null(partial);
+    assert_string_equal(partial->transaction_id, tid);
+    assert_memory_equal(partial->sender_nonce, nonce, 16);
+    assert_null(partial->signer);
+    assert_null(partial->csr);
+    struct scep_reply rep = {.status = SCEP_FAILURE, .fail_info = SCEP_BAD_MESSAGE_CHECK};
+    uint8_t *rder = NULL;
+    size_t rlen = 0;
+    assert_int_equal(scep_certrep_build(partial, &rep, fx.ca->cert, fx.ca->key, &rder, &rlen), 0);
+    int status = -1, fail_info = -1;
+    X509 *issued = NULL;
+    assert_int_equal(scep_certrep_read(rder, rlen, fx.ca->cert, d.self, d.key, tid, nonce, &status,
+                                       &fail_info, &issued, &reason),
+                     0);
+    assert_int_equal(status, SCEP_FAILURE);
+    assert_int_equal(fail_info, SCEP_BAD_MESSAGE_CHECK);
+    assert_null(issued);
+    free(rder);
+    scep_request_free(partial);
     at[env_len - 5] ^= 0x40;
 
     /* A changed transactionID (a signed attribute) is caught as well. */
@@ -540,8 +561,44 @@ static void test_tampered(void **state)
     assert_non_null(at);
     at[0] = at[0] == 'A' ? 'B' : 'A';
     partial = parse_fails(der, len, SCEP_BAD_MESSAGE_CHECK, NULL);
-    assert_null(partial);
+    assert_non_null(partial);
+    assert_null(partial->signer);
+    scep_request_free(partial);
     free(env);
+    free(der);
+    device_free(&d);
+}
+
+/* Several recipients (RA, CA, previous CA): a request enveloped to any of
+ * them opens; its signingTime is read and checked against the clock. */
+static void test_keys_and_time(void **state)
+{
+    (void)state;
+    struct device d = device_new("device-keys", NULL);
+    char tid[129];
+    uint8_t nonce[16];
+    uint8_t *der = NULL;
+    size_t len = 0;
+    assert_int_equal(scep_pkcsreq_build(d.csr, d.self, d.key, fx.other->cert, 0, NULL, tid, nonce,
+                                        &der, &len),
+                     0);
+    struct scep_keypair keys[2] = {{fx.ca->cert, fx.ca->key}, {fx.other->cert, fx.other->key}};
+    struct scep_request *req = NULL, *partial = NULL;
+    int fail = -1;
+    const char *reason = NULL;
+    assert_int_equal(scep_request_parse_keys(der, len, keys, 2, &req, &partial, &fail, &reason), 0);
+    assert_non_null(req);
+    assert_non_null(req->csr);
+    int64_t now = (int64_t)time(NULL);
+    assert_true(req->signing_time > now - 300 && req->signing_time <= now + 5);
+    assert_int_equal(scep_request_time_ok(req, now), 0);
+    assert_int_equal(scep_request_time_ok(req, now + 2 * 86400), -1);
+    assert_int_equal(scep_request_time_ok(req, now - 2 * 86400), -1);
+    scep_request_free(req);
+    /* Only the first key: not for us, as before. */
+    assert_int_equal(scep_request_parse_keys(der, len, keys, 1, &req, &partial, &fail, &reason), -1);
+    assert_int_equal(fail, SCEP_BAD_MESSAGE_CHECK);
+    scep_request_free(partial);
     free(der);
     device_free(&d);
 }
@@ -1030,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_envelope_ciphers),
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_other_ca),
+        cmocka_unit_test(test_keys_and_time),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_certrep_success),
         cmocka_unit_test(test_certrep_failure_pending),
