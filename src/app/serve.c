@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "core/inventory.h"
+#include "core/scheduler.h"
 #include "pki/pki.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -77,6 +79,52 @@ static int migrate(const struct config *cfg)
     log_info("database ready", "schema_version=%d", store_schema_version(s));
     store_close(s);
     return 0;
+}
+
+/* Scheduled jobs: each is a core function run with the scheduler's own
+ * connection; the configuration is read-only while serving. */
+static void job_inventory_refresh(struct store *s, void *arg, int64_t now)
+{
+    const struct config *cfg = arg;
+    size_t devices = 0;
+    int rc = inventory_refresh_due(s, cfg->inventory_refresh_interval, now, &devices);
+    if (rc != STORE_OK)
+        log_warn("inventory refresh failed", "rc=%d", rc);
+    else if (devices)
+        log_info("inventory refresh queued", "devices=%zu", devices);
+}
+
+static void job_inventory_retention(struct store *s, void *arg, int64_t now)
+{
+    const struct config *cfg = arg;
+    int64_t deleted = 0;
+    int rc = inventory_history_prune(s, cfg->inventory_history_days, now, &deleted);
+    if (rc != STORE_OK)
+        log_warn("inventory history retention failed", "rc=%d", rc);
+    else if (deleted)
+        log_info("inventory history pruned", "rows=%lld", (long long)deleted);
+}
+
+/* The scheduler thread with its jobs; NULL (logged) when it cannot start,
+ * which leaves serving unaffected. */
+static struct scheduler *start_scheduler(const struct config *cfg)
+{
+    struct scheduler *sc = scheduler_new(cfg->database);
+    if (!sc)
+        return NULL;
+    int64_t refresh = cfg->inventory_refresh_interval;
+    /* Checked often enough that a device is refreshed within a quarter of
+     * the interval of falling due, at most every five minutes. */
+    int64_t tick = refresh > 0 ? (refresh / 4 < 300 ? (refresh / 4 ? refresh / 4 : 1) : 300) : 0;
+    if ((tick && scheduler_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
+                               (void *)cfg) < 0) ||
+        scheduler_add(sc, "inventory-retention", 3600, 5, job_inventory_retention,
+                      (void *)cfg) < 0 ||
+        scheduler_start(sc) < 0) {
+        scheduler_free(sc);
+        return NULL;
+    }
+    return sc;
 }
 
 int app_serve(int argc, char **argv)
@@ -168,10 +216,12 @@ int app_serve(int argc, char **argv)
              STEWARD_VERSION, http_server_https_port(srv), http_server_http_port(srv), dir);
     if (ready && write_ready_file(ready, srv) < 0)
         log_error("cannot write ready file", "file=\"%s\"", ready);
+    struct scheduler *sched = start_scheduler(&cfg);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     log_info("stopping", "signal=%d", sig);
+    scheduler_free(sched);
     http_server_stop(srv);
     pki_ca_free(ca);
     pki_trust_free(trust);
