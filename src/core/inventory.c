@@ -549,3 +549,28 @@ int inventory_section_list(int section)
 {
     return section >= 0 && section < INVENTORY_NSECTIONS ? section_lists[section] : -1;
 }
+
+/* ---- reading ---------------------------------------------------------------- */
+
+int inventory_find(struct store *s, const struct store_inv_filter *f, char ***ids, size_t *n,
+                   int64_t *total)
+{
+    return store_inventory_filter(s, f, ids, n, total);
+}
+
+int inventory_values(struct store *s, const char *id, int section, struct store_inv_value **v,
+                     size_t *n)
+{
+    if (section != INVENTORY_DEVICE && section != INVENTORY_SECURITY)
+        return STORE_ERR;
+    return store_inventory_values_get(s, id, section_names[section], v, n);
+}
+
+int inventory_rows(struct store *s, const char *id, int section, int64_t limit,
+                   struct store_inv_table **t)
+{
+    int list = inventory_section_list(section);
+    if (list < 0)
+        return STORE_ERR;
+    return store_inventory_rows_get(s, id, (enum store_inv_list)list, limit, t);
+}

@@ -71,6 +71,19 @@ int inventory_refresh_due(struct store *s, int64_t interval, int64_t now, size_t
 /* Deletes history older than days. */
 int inventory_history_prune(struct store *s, int64_t days, int64_t now, int64_t *deleted);
 
+/* ---- reading (for the API) ---- */
+
+/* Devices matching every set condition of f, one page of ids ordered by id
+ * (store_inv_ids_free), in one read snapshot with *total. */
+int inventory_find(struct store *s, const struct store_inv_filter *f, char ***ids, size_t *n,
+                   int64_t *total);
+/* A device/security section's typed values (store_inv_values_free). */
+int inventory_values(struct store *s, const char *id, int section, struct store_inv_value **v,
+                     size_t *n);
+/* A list section's rows (store_inv_table_free); history newest first. */
+int inventory_rows(struct store *s, const char *id, int section, int64_t limit,
+                   struct store_inv_table **t);
+
 /* ---- helpers shared with the handlers and the API ---- */
 
 /* "16.4.1" → 160401; -1 when not a version. */

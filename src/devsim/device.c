@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_TOPIC "com.apple.mgmt.External.4b1f7c2e-93a6-4d58-b0e1-6c2d8a7f3e95"
@@ -246,6 +247,7 @@ static void make_facts(struct devsim_facts *f, const struct devsim_opts *o, cons
     derive(seed, -1, "enroll-scep-payload", r);
     format_uuid(r, f->enroll_scep_uuid);
     snprintf(f->organization, sizeof f->organization, "Steward");
+    devsim_facts_vary(f, derive_u64(seed, index, "inventory-variety"), (int64_t)time(NULL));
 }
 
 /* --udid/--serial/--topic win over both generated and stored values. */
@@ -470,7 +472,7 @@ static int issue_identity(struct devsim_device *d, const struct devsim_opts *o,
         .kind = PKI_CERT_CLIENT,
         .key_type = o->ec_keys ? PKI_KEY_EC_P256 : PKI_KEY_RSA2048,
         .common_name = d->facts.udid,
-        .days = 365,
+        .days = d->facts.identity_days ? d->facts.identity_days : 365,
     };
     char *why = NULL;
     if (pki_issue(ca, &io, &d->cert, &d->key, &why) != 0) {
