@@ -281,7 +281,7 @@ static const char *const cols_hist[] = {"at", "section", "item", "change", "old_
 
 static const struct list_def lists[STORE_INV_NLISTS] = {
     [STORE_INV_PROFILES] = {
-        {"profiles", 12, cols_profiles, "sisssbbbbbss", 1, 1},
+        {"profiles", 12, cols_profiles, "ssisssbbbbss", 1, 1},
         "INSERT INTO inv_profiles (enrollment_id, identifier, uuid, version, display_name,"
         " organization, description, is_managed, is_encrypted, removal_disallowed,"
         " has_removal_passcode, payload_types, signer)"
