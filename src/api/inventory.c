@@ -308,8 +308,9 @@ void api_device_inventory(struct worker *w, struct request *req, struct response
         struct store_inv_table *t = NULL;
         rc = inventory_rows(w->store, id, section, limit, &t);
         if (rc == STORE_OK)
-            body = json_pack("{s:s,s:s,s:I,s:o*}", "device_id", id, "section", section_name,
-                             "count", (json_int_t)t->nrows, "items", table_json(t));
+            body = json_pack("{s:s,s:s,s:I,s:I,s:o*}", "device_id", id, "section",
+                             section_name, "count", (json_int_t)t->nrows, "total",
+                             (json_int_t)t->nrows, "items", table_json(t));
         store_inv_table_free(t);
     }
     if (rc != STORE_OK) {
