@@ -308,6 +308,8 @@ static plist_t state_plist(const struct devsim_device *d)
     plist_dict_set_item(p, "VoiceRoamingEnabled", plist_new_bool(f->voice_roaming));
     plist_dict_set_item(p, "Profiles", f->profiles ? plist_copy(f->profiles) : plist_new_array());
     plist_dict_set_item(p, "NotNowSeen", seen_to_plist(&d->seen));
+    /* managed app installs progress across runs, one step per answer */
+    plist_dict_set_item(p, "ManagedListAnswers", plist_new_uint((uint64_t)f->managed_list_answers));
     return p;
 }
 
@@ -422,6 +424,12 @@ static int load_state(struct devsim_device *d)
     if (profiles && plist_get_node_type(profiles) == PLIST_ARRAY && plist_array_get_size(profiles))
         f->profiles = plist_copy(profiles);
     load_seen(&d->seen, plist_dict_get_item(p, "NotNowSeen"));
+    plist_t answers = plist_dict_get_item(p, "ManagedListAnswers");
+    if (answers && plist_get_node_type(answers) == PLIST_UINT) {
+        uint64_t k = 0;
+        plist_get_uint_val(answers, &k);
+        f->managed_list_answers = k < 1000 ? (int)k : 1000;
+    }
     plist_free(p);
     return 1;
 }
