@@ -95,6 +95,18 @@ void api_devices_list(struct worker *w, struct request *req, struct response *re
 void api_devices_get(struct worker *w, struct request *req, struct response *resp,
                      const char *id);
 
+/* ---- inventory (inventory.c) -------------------------------------------- */
+
+/* 1 when the query names an inventory filter (os, os_min, os_max, model,
+ * supervised, passcode, encryption, battery_below, app, profile,
+ * cert_expiring_days, seen_before, seen_after). */
+int api_inventory_filter_requested(const struct request *req);
+/* GET /api/v1/devices with inventory filters (and search, serial, status). */
+void api_inventory_devices_list(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/inventory/{section}?limit= */
+void api_device_inventory(struct worker *w, struct request *req, struct response *resp,
+                          const char *id, const char *section);
+
 /* ---- commands (commands.c) ---------------------------------------------- */
 
 /* Most devices one POST /api/v1/commands may name. */

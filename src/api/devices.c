@@ -63,6 +63,10 @@ static json_t *device_list_json(struct store_enrollment **list, size_t n, int64_
 
 void api_devices_list(struct worker *w, struct request *req, struct response *resp)
 {
+    if (api_inventory_filter_requested(req)) {
+        api_inventory_devices_list(w, req, resp);
+        return;
+    }
     struct store_enrollment_filter f;
     char search[FILTER_TEXT_MAX], serial[FILTER_TEXT_MAX];
     if (read_filter(req, resp, &f, search, serial) < 0)

@@ -42,6 +42,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/devices", ROUTE_ADMIN, api_devices_list, NULL, NULL},
     {"GET", "/api/v1/devices/*", ROUTE_ADMIN, NULL, api_devices_get, NULL},
     {"GET", "/api/v1/devices/*/commands", ROUTE_ADMIN, NULL, api_device_commands_list, NULL},
+    {"GET", "/api/v1/devices/*/inventory/*", ROUTE_ADMIN, NULL, NULL, api_device_inventory},
     {"DELETE", "/api/v1/devices/*/commands/*", ROUTE_ADMIN, NULL, NULL, api_device_command_cancel},
     {"POST", "/api/v1/commands", ROUTE_ADMIN, api_commands_create, NULL, NULL},
     {"PUT", "/v1/enqueue/*", ROUTE_ADMIN, NULL, api_nanomdm_enqueue, NULL},

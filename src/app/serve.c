@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "core/certs_expiry.h"
+#include "core/inventory.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
 #include "store/store.h"
@@ -100,6 +101,54 @@ static int migrate(const struct config *cfg)
     return 0;
 }
 
+/* Scheduled jobs: each is a core function run with the scheduler's own
+ * connection; the configuration is read-only while serving. */
+static void job_inventory_refresh(struct store *s, void *arg, int64_t now)
+{
+    const struct config *cfg = arg;
+    size_t devices = 0;
+    int rc = inventory_refresh_due(s, cfg->inventory_refresh_interval, now, &devices);
+    if (rc != STORE_OK)
+        log_warn("inventory refresh failed", "rc=%d", rc);
+    else if (devices)
+        log_info("inventory refresh queued", "devices=%zu", devices);
+}
+
+static void job_inventory_retention(struct store *s, void *arg, int64_t now)
+{
+    const struct config *cfg = arg;
+    int64_t deleted = 0;
+    int rc = inventory_history_prune(s, cfg->inventory_history_days, now, &deleted);
+    if (rc != STORE_OK)
+        log_warn("inventory history retention failed", "rc=%d", rc);
+    else if (deleted)
+        log_info("inventory history pruned", "rows=%lld", (long long)deleted);
+}
+
+/* The scheduler thread with every area's periodic jobs. NULL (logged) when
+ * it cannot start. */
+static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
+{
+    struct sched *sc = sched_new(cfg->database);
+    if (!sc)
+        return NULL;
+    int64_t refresh = cfg->inventory_refresh_interval;
+    /* Checked often enough that a device is refreshed within a quarter of
+     * the interval of falling due, at most every five minutes. */
+    int64_t tick = refresh > 0 ? (refresh / 4 < 300 ? (refresh / 4 ? refresh / 4 : 1) : 300) : 0;
+    if (sched_add(sc, "certs_expiry", cfg->cert_watch_interval, 1, certs_expiry_job,
+                  expiry_days) != 0 ||
+        (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
+                           (void *)cfg) != 0) ||
+        sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        sched_start(sc) != 0) {
+        log_error("cannot start the scheduler", "%s", "");
+        sched_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
 int app_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -179,13 +228,10 @@ int app_serve(int argc, char **argv)
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
-    /* Periodic jobs; other areas register theirs here too. */
+    /* Periodic jobs; every area registers its own in start_scheduler. */
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = sched_new(cfg.database);
-    if (!sched || sched_add(sched, "certs_expiry", cfg.cert_watch_interval, 1, certs_expiry_job,
-                            &expiry_days) != 0 || sched_start(sched) != 0) {
-        log_error("cannot start the scheduler", "%s", "");
-        sched_free(sched);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days);
+    if (!sched) {
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;

@@ -3,12 +3,14 @@
  * /api/v1/devices/{id}, printed as a table or key: value lines.
  * Called by main.c's dispatch. */
 #include "ctl/ctl.h"
+#include "ctl/inventory.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 const struct ctl_optspec ctl_devices_list_opts[] = {
-    {"search", 1}, {"status", 1}, {"serial", 1}, {"limit", 1}, {"offset", 1}, {NULL, 0},
+    {"search", 1}, {"status", 1}, {"serial", 1}, {"limit", 1}, {"offset", 1}, {"filter", 1},
+    {NULL, 0},
 };
 
 static const char *const LIST_HEADERS[] = {"ID", "TYPE", "STATUS", "SERIAL",
@@ -56,7 +58,7 @@ static int list_path(struct ctl *c, const struct ctl_args *a, struct buf *path)
         ctl_fail(c, "out of memory");
         return CTL_EXIT_FAIL;
     }
-    return CTL_EXIT_OK;
+    return ctl_inventory_filters(c, a, path);
 }
 
 /* Renders the list answer; exposed to the unit test through the .c file. */

@@ -4,6 +4,7 @@
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
 #include "ctl/certs.h"
+#include "ctl/inventory.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -27,12 +28,23 @@ static const struct command COMMANDS[] = {
     {"devices", "list", ctl_devices_list_opts, 1, ctl_devices_list,
      "List enrollments (devices, user channels)",
      "devices list [--search S] [--status authenticated|enrolled|checked_out]\n"
-     "                  [--serial S] [--limit N] [--offset N]\n\n"
+     "                  [--serial S] [--filter KEY=VALUE ...] [--limit N] [--offset N]\n\n"
      "  --search S   substring of the id, serial number or device name\n"
      "  --status S   authenticated, enrolled or checked_out\n"
      "  --serial S   exact serial number\n"
+     "  --filter K=V an inventory filter; repeat to combine (all must hold):\n"
+     "               os=17.4  os_min=17  os_max=17.6.1  model=iPhone15,2\n"
+     "               supervised=true  passcode=false  encryption=3  battery_below=20\n"
+     "               app=BUNDLE_ID  profile=PROFILE_ID  cert_expiring_days=30\n"
+     "               seen_before=TIME  seen_after=TIME  (Unix seconds or 2026-11-28)\n"
      "  --limit N    at most N devices (1-1000, server default 100)\n"
      "  --offset N   skip the first N devices\n"},
+    {"devices", "inventory", ctl_devices_inventory_opts, 1, ctl_devices_inventory,
+     "Show a section of a device's inventory",
+     "devices inventory ID SECTION [--limit N]\n\n"
+     "  SECTION   device, security, profiles, certificates, apps, managed-apps,\n"
+     "            provisioning-profiles, restrictions or history\n"
+     "  --limit N at most N rows (server default 1000)\n"},
     {"devices", "show", NULL, 1, ctl_devices_show, "Show one enrollment",
      "devices show ID\n\n"
      "  ID   a UDID, an EnrollmentID or \"<device id>:<UserID>\"\n"},

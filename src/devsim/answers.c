@@ -58,6 +58,15 @@ static plist_t get_typed(plist_t d, const char *key, plist_type t)
     return n && plist_get_node_type(n) == t ? n : NULL;
 }
 
+static int pl_bool_of(plist_t d, const char *key)
+{
+    plist_t n = get_typed(d, key, PLIST_BOOLEAN);
+    uint8_t b = 0;
+    if (n)
+        plist_get_bool_val(n, &b);
+    return b ? 1 : 0;
+}
+
 static void copy_str(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
@@ -229,6 +238,33 @@ static int is_cellular(const struct devsim_facts *f)
     return f->imei[0] != '\0';
 }
 
+/* The eSIM line of a dual-SIM iPhone: its own ICCID and number, the same
+ * IMEI slot pairing iOS reports, data on the primary line. */
+static plist_t second_line(const struct devsim_facts *f)
+{
+    char iccid[32], phone[32], eid[40];
+    snprintf(iccid, sizeof iccid, "8901410%.12s", f->iccid[0] ? f->iccid + 7 : "000000000000");
+    snprintf(phone, sizeof phone, "+1415%.7s", f->phone_number[0] ? f->phone_number + 5 : "5550100");
+    snprintf(eid, sizeof eid, "89049032004008882600%.12s",
+             f->iccid[0] ? f->iccid + 7 : "000000000000");
+    plist_t s = plist_new_dict();
+    set_str(s, "Slot", "CTSubscriptionSlotTwo");
+    set_str(s, "Label", "Secondary");
+    set_str(s, "LabelID", "2F1B8E6C-4C8A-4E4E-9E73-8E1D5E0A7B21");
+    set_str(s, "ICCID", iccid);
+    set_str(s, "EID", eid);
+    set_str(s, "PhoneNumber", phone);
+    set_str(s, "CurrentCarrierNetwork", "T-Mobile");
+    set_str(s, "SubscriberCarrierNetwork", "T-Mobile");
+    set_str(s, "CarrierSettingsVersion", "62.0");
+    set_str(s, "CurrentMCC", "310");
+    set_str(s, "CurrentMNC", "260");
+    set_bool(s, "IsDataPreferred", 0);
+    set_bool(s, "IsVoicePreferred", 0);
+    set_bool(s, "IsRoaming", 0);
+    return s;
+}
+
 static plist_t service_subscriptions(const struct devsim_facts *f)
 {
     plist_t arr = plist_new_array();
@@ -247,6 +283,8 @@ static plist_t service_subscriptions(const struct devsim_facts *f)
     set_bool(s, "IsVoicePreferred", 1);
     set_bool(s, "IsRoaming", 0);
     plist_array_append_item(arr, s);
+    if (f->dual_sim)
+        plist_array_append_item(arr, second_line(f));
     return arr;
 }
 
@@ -310,9 +348,11 @@ static plist_t security_info(const struct devsim_facts *f)
     set_uint(s, "HardwareEncryptionCaps", 3);
     set_bool(s, "PasscodePresent", f->passcode_present);
     set_bool(s, "PasscodeCompliant", 1);
-    set_bool(s, "PasscodeCompliantWithProfiles", 1);
+    /* the enrollment profile's passcode policy asks for one */
+    set_bool(s, "PasscodeCompliantWithProfiles", f->passcode_present);
     /* seconds; Apple documents it for Shared iPad, iOS 17 phones send it too */
-    set_uint(s, "AutoLockTime", (uint64_t)f->auto_lock_minutes * 60);
+    if (atoi(f->os_version) >= 17)
+        set_uint(s, "AutoLockTime", (uint64_t)f->auto_lock_minutes * 60);
     return s;
 }
 
@@ -367,6 +407,16 @@ static plist_t profile_list(const struct devsim_facts *f)
 {
     plist_t arr = plist_new_array();
     plist_array_append_item(arr, enrollment_profile(f));
+    if (f->managed_apps > 0) { /* the field-service fleet also has the Wi-Fi profile */
+        plist_t content = plist_new_array();
+        plist_array_append_item(content, payload_summary("com.apple.wifi.managed",
+                                                         "com.example.wifi.corp",
+                                                         "0E5B7C1D-9A2F-4B3E-8C6D-7F1A2B3C4D5E",
+                                                         "Corporate Wi-Fi"));
+        plist_array_append_item(arr, profile_entry("com.example.wifi",
+                                                   "3C9D2E1F-5A6B-4C7D-8E9F-0A1B2C3D4E5F",
+                                                   "Wi-Fi", f->organization, NULL, content));
+    }
     uint32_t n = f->profiles ? plist_array_get_size(f->profiles) : 0;
     for (uint32_t i = 0; i < n; i++)
         plist_array_append_item(arr, plist_copy(plist_array_get_item(f->profiles, i)));
@@ -553,15 +603,182 @@ static plist_t app_entry(const struct app *a, plist_t items)
     return d;
 }
 
-static plist_t installed_apps(plist_t cmd)
+static plist_t installed_apps(const struct devsim_facts *f, plist_t cmd)
 {
     plist_t ids = get_typed(cmd, "Identifiers", PLIST_ARRAY);
     plist_t items = get_typed(cmd, "Items", PLIST_ARRAY);
     plist_t arr = plist_new_array();
     for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++)
-        if (!ids || plist_array_get_size(ids) == 0 || wanted(ids, apps[i].id))
+        if ((!f->app_mask || (f->app_mask >> i) & 1) &&
+            (!ids || plist_array_get_size(ids) == 0 || wanted(ids, apps[i].id)))
             plist_array_append_item(arr, app_entry(&apps[i], items));
     return arr;
+}
+
+/* ---- ManagedApplicationList ---- */
+
+/* In-house apps the server installed: each moves one step per
+ * ManagedApplicationList answer, as installs do over check-ins; the last
+ * ends UserRejected on some devices (the user tapped Cancel). */
+struct managed_app {
+    const char *id;
+    int start;               /* steps already taken at the first answer */
+    const char *const *steps;
+    size_t nsteps;
+};
+
+static const char *const install_ok[] = {"Queued", "Prompting", "Installing", "Managed"};
+static const char *const install_rejected[] = {"Prompting", "UserRejected"};
+
+static plist_t managed_entry(const char *status, uint64_t flags, int validated)
+{
+    plist_t e = plist_new_dict();
+    set_str(e, "Status", status);
+    set_uint(e, "ManagementFlags", flags);
+    set_bool(e, "HasConfiguration", 0);
+    set_bool(e, "HasFeedback", 0);
+    set_bool(e, "IsValidated", validated);
+    set_uint(e, "ExternalVersionIdentifier", 0);
+    return e;
+}
+
+static plist_t managed_apps(struct devsim_facts *f, plist_t cmd)
+{
+    static const struct managed_app list[] = {
+        {"com.example.fieldservice", 0, install_ok, 4},
+        {"com.example.timesheet", 2, install_ok, 4},
+        {"com.example.survey", 0, install_rejected, 2},
+    };
+    plist_t ids = get_typed(cmd, "Identifiers", PLIST_ARRAY);
+    plist_t d = plist_new_dict();
+    size_t count = (size_t)f->managed_apps < 3 ? (size_t)f->managed_apps : 3;
+    int k = f->managed_list_answers++;
+    for (size_t i = 0; i < count; i++) {
+        const struct managed_app *a = &list[i];
+        if (ids && plist_array_get_size(ids) > 0 && !wanted(ids, a->id))
+            continue;
+        size_t step = (size_t)(a->start + k);
+        const char *status = a->steps[step < a->nsteps ? step : a->nsteps - 1];
+        plist_dict_set_item(d, a->id,
+                            managed_entry(status, 1, strcmp(status, "Managed") == 0));
+    }
+    return d;
+}
+
+/* ---- ProvisioningProfileList ---- */
+
+#define APPLE_EPOCH 978307200 /* plist dates count from 2001-01-01 */
+
+static plist_t provisioning_profiles(const struct devsim_facts *f)
+{
+    plist_t arr = plist_new_array();
+    if (!f->provisioning_expiry)
+        return arr;
+    plist_t p = plist_new_dict();
+    set_str(p, "Name", "Example Field Service Distribution");
+    set_str(p, "UUID", "6A1C3E4F-2B7D-4E8A-9C0F-1D2E3F4A5B6C");
+    plist_dict_set_item(p, "ExpiryDate",
+                        plist_new_date((int32_t)(f->provisioning_expiry - APPLE_EPOCH), 0));
+    plist_array_append_item(arr, p);
+    return arr;
+}
+
+/* ---- Restrictions ---- */
+
+static plist_t bool_value(int v)
+{
+    plist_t d = plist_new_dict();
+    set_bool(d, "value", v);
+    return d;
+}
+
+static plist_t int_value(uint64_t v)
+{
+    plist_t d = plist_new_dict();
+    set_uint(d, "value", v);
+    return d;
+}
+
+/* The effective restrictions: what the installed profiles add up to
+ * (iOS answers every known key; these are the ones a profile touched). */
+static plist_t restriction_set(const struct devsim_facts *f)
+{
+    plist_t r = plist_new_dict();
+    plist_t b = plist_new_dict();
+    plist_dict_set_item(b, "allowAppInstallation", bool_value(!f->app_store_disabled));
+    plist_dict_set_item(b, "allowCamera", bool_value(1));
+    plist_dict_set_item(b, "allowCloudBackup", bool_value(f->cloud_backup));
+    plist_dict_set_item(b, "forcePIN", bool_value(f->passcode_present));
+    plist_dict_set_item(r, "restrictedBool", b);
+    plist_t v = plist_new_dict();
+    plist_dict_set_item(v, "ratingApps", int_value(1000));
+    plist_dict_set_item(v, "maxGracePeriod", int_value(f->supervised ? 5 : 15));
+    plist_dict_set_item(r, "restrictedValue", v);
+    plist_t in = plist_new_dict();
+    plist_t vals = plist_new_dict();
+    plist_t arr = plist_new_array();
+    plist_array_append_item(arr, plist_new_string("com.apple.mobilesafari"));
+    plist_dict_set_item(vals, "values", arr);
+    plist_dict_set_item(in, "allowListedAppBundleIDs", vals);
+    plist_dict_set_item(r, "intersection", in);
+    plist_dict_set_item(r, "union", plist_new_dict());
+    return r;
+}
+
+static plist_t restrictions(struct devsim_facts *f, plist_t cmd, const char *uuid,
+                            const char **status)
+{
+    *status = "Acknowledged";
+    plist_t d = report_base(f, uuid, *status);
+    plist_dict_set_item(d, "GlobalRestrictions", restriction_set(f));
+    if (cmd && pl_bool_of(cmd, "ProfileRestrictions")) {
+        plist_t per = plist_new_dict();
+        plist_dict_set_item(per, f->enroll_profile_id, restriction_set(f));
+        plist_dict_set_item(d, "ProfileRestrictions", per);
+    }
+    return d;
+}
+
+/* ---- variety ---- */
+
+struct ios_release {
+    const char *version, *build;
+};
+
+/* Oldest first; a model never runs a release older than it shipped with. */
+static const struct ios_release releases[] = {
+    {"16.7.10", "20H350"}, {"17.5.1", "21F90"}, {"17.6.1", "21G93"},
+    {"18.1", "22B83"},     {"18.2", "22C152"},
+};
+
+/* Index of the oldest release a product can run. */
+static size_t oldest_release(const char *product)
+{
+    int major = 0, minor = 0;
+    if (sscanf(product, "iPhone%d,%d", &major, &minor) != 2)
+        return 0;
+    if (major >= 17)
+        return 3; /* iPhone 16 family: iOS 18 */
+    if (major == 16 || (major == 15 && minor >= 4))
+        return 1; /* iPhone 15 family: iOS 17 */
+    return 0;
+}
+
+void devsim_facts_vary(struct devsim_facts *f, uint64_t v, int64_t now)
+{
+    size_t n = sizeof releases / sizeof releases[0];
+    size_t lo = oldest_release(f->product_name);
+    const struct ios_release *r = &releases[lo + (v & 0xff) % (n - lo)];
+    copy_str(f->os_version, sizeof f->os_version, r->version);
+    copy_str(f->build_version, sizeof f->build_version, r->build);
+    f->supervised = (v >> 8) % 3 != 0;         /* two in three */
+    f->passcode_present = (v >> 12) % 5 != 0;  /* four in five */
+    f->app_mask = (unsigned)((v >> 16) % 31) + 1; /* a non-empty subset of five */
+    f->dual_sim = f->imei[0] && (v >> 24) % 4 == 0;
+    f->managed_apps = (int)((v >> 28) % 4);    /* 0..3 in-house apps */
+    f->app_store_disabled = f->supervised && (v >> 32) % 4 == 0;
+    f->provisioning_expiry = f->managed_apps ? now + (int64_t)((v >> 36) % 400) * 86400 : 0;
+    f->identity_days = (v >> 44) % 3 == 0 ? 20 : 365;
 }
 
 /* ---- Settings ---- */
@@ -677,11 +894,13 @@ plist_t devsim_answer_command(struct devsim_facts *f, plist_t cmd, const char *u
     if (is(t, "CertificateList"))
         return with_result(f, uuid, "CertificateList", certificate_list(f), status);
     if (is(t, "InstalledApplicationList"))
-        return with_result(f, uuid, "InstalledApplicationList", installed_apps(cmd), status);
+        return with_result(f, uuid, "InstalledApplicationList", installed_apps(f, cmd), status);
     if (is(t, "ProvisioningProfileList"))
-        return with_result(f, uuid, "ProvisioningProfileList", plist_new_array(), status);
+        return with_result(f, uuid, "ProvisioningProfileList", provisioning_profiles(f), status);
     if (is(t, "ManagedApplicationList"))
-        return with_result(f, uuid, "ManagedApplicationList", plist_new_dict(), status);
+        return with_result(f, uuid, "ManagedApplicationList", managed_apps(f, cmd), status);
+    if (is(t, "Restrictions"))
+        return restrictions(f, cmd, uuid, status);
     if (is(t, "Settings"))
         return settings(f, cmd, uuid, status);
     if (is(t, "InstallProfile"))

@@ -65,7 +65,22 @@ struct devsim_facts {
     /* profiles installed by InstallProfile: array of ProfileList entries,
      * owned (NULL = none); survives between runs through device.c */
     plist_t profiles;
+    /* inventory variety (devsim_facts_vary; all 0 = the plain iPhone):
+     * sample App Store apps installed (bit per app, 0 = all), a second
+     * (eSIM) line, managed apps and how many ManagedApplicationList answers
+     * they have moved through, a provisioning profile's expiry (Unix
+     * seconds, 0 = none), the App Store turned off by a restriction, and
+     * the lifetime of an identity issued with --issue-from (0 = 365 days). */
+    unsigned app_mask;
+    int dual_sim, managed_apps, managed_list_answers, app_store_disabled, identity_days;
+    int64_t provisioning_expiry;
 };
+
+/* Gives a generated device its own iOS version (with the matching build),
+ * supervision, passcode, apps, SIMs, managed apps, provisioning profile and
+ * restrictions from v (a per-device random number), so a fleet has
+ * something for inventory filters to find. now anchors expiry dates. */
+void devsim_facts_vary(struct devsim_facts *f, uint64_t v, int64_t now);
 
 /* What the device does with a RequestType (the --notnow/--error switches). */
 enum devsim_rule_kind { DEVSIM_RULE_NOTNOW, DEVSIM_RULE_NOTNOW_ONCE, DEVSIM_RULE_ERROR };

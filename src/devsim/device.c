@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_TOPIC "com.apple.mgmt.External.4b1f7c2e-93a6-4d58-b0e1-6c2d8a7f3e95"
@@ -246,6 +247,7 @@ static void make_facts(struct devsim_facts *f, const struct devsim_opts *o, cons
     derive(seed, -1, "enroll-scep-payload", r);
     format_uuid(r, f->enroll_scep_uuid);
     snprintf(f->organization, sizeof f->organization, "Steward");
+    devsim_facts_vary(f, derive_u64(seed, index, "inventory-variety"), (int64_t)time(NULL));
 }
 
 /* --udid/--serial/--topic win over both generated and stored values. */
@@ -306,6 +308,8 @@ static plist_t state_plist(const struct devsim_device *d)
     plist_dict_set_item(p, "VoiceRoamingEnabled", plist_new_bool(f->voice_roaming));
     plist_dict_set_item(p, "Profiles", f->profiles ? plist_copy(f->profiles) : plist_new_array());
     plist_dict_set_item(p, "NotNowSeen", seen_to_plist(&d->seen));
+    /* managed app installs progress across runs, one step per answer */
+    plist_dict_set_item(p, "ManagedListAnswers", plist_new_uint((uint64_t)f->managed_list_answers));
     return p;
 }
 
@@ -420,6 +424,12 @@ static int load_state(struct devsim_device *d)
     if (profiles && plist_get_node_type(profiles) == PLIST_ARRAY && plist_array_get_size(profiles))
         f->profiles = plist_copy(profiles);
     load_seen(&d->seen, plist_dict_get_item(p, "NotNowSeen"));
+    plist_t answers = plist_dict_get_item(p, "ManagedListAnswers");
+    if (answers && plist_get_node_type(answers) == PLIST_UINT) {
+        uint64_t k = 0;
+        plist_get_uint_val(answers, &k);
+        f->managed_list_answers = k < 1000 ? (int)k : 1000;
+    }
     plist_free(p);
     return 1;
 }
@@ -470,7 +480,7 @@ static int issue_identity(struct devsim_device *d, const struct devsim_opts *o,
         .kind = PKI_CERT_CLIENT,
         .key_type = o->ec_keys ? PKI_KEY_EC_P256 : PKI_KEY_RSA2048,
         .common_name = d->facts.udid,
-        .days = 365,
+        .days = d->facts.identity_days ? d->facts.identity_days : 365,
     };
     char *why = NULL;
     if (pki_issue(ca, &io, &d->cert, &d->key, &why) != 0) {

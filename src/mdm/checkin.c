@@ -8,8 +8,10 @@
 
 #include "core/enrollment.h"
 #include "core/identity.h"
+#include "core/inventory.h"
 #include "mdm/mdm.h"
 #include "plist/pl.h"
+#include "util/config.h"
 #include "util/ids.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -93,6 +95,18 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     response_set(resp, 200, "", NULL, 0);
 }
 
+/* A device channel that just enrolled gets the full inventory set. Its own
+ * transaction: the enrollment already stands, whatever happens here. */
+static void queue_inventory(struct worker *w, struct request *req, struct mdm_message *m)
+{
+    size_t queued = 0;
+    int rc = inventory_refresh_device(w->store, m->id, (int64_t)time(NULL), &queued);
+    if (rc != STORE_OK)
+        log_warn("inventory not queued", "rid=%s rc=%d", req->id, rc);
+    else
+        log_debug("inventory queued", "rid=%s commands=%zu", req->id, queued);
+}
+
 static void on_token_update(struct worker *w, struct request *req, struct response *resp,
                             struct mdm_message *m)
 {
@@ -125,6 +139,8 @@ static void on_token_update(struct worker *w, struct request *req, struct respon
         return;
     }
     log_checkin(req, first ? "TokenUpdate(enrolled)" : "TokenUpdate", m);
+    if (first && !m->user_id && w->svc->cfg->inventory_on_enroll)
+        queue_inventory(w, req, m);
     response_set(resp, 200, "", NULL, 0);
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/identity.h"
+#include "core/inventory.h"
 #include "core/queue.h"
 #include "mdm/mdm.h"
 #include "plist/pl.h"
@@ -114,6 +115,10 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
     int rc = store_begin(w->store);
     if (rc == STORE_OK) {
         rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);
+        /* The answer updates the inventory in a savepoint: a failure there
+         * is logged and undone, and the report itself is still kept. */
+        if (rc == STORE_OK && !idle)
+            (void)inventory_report(w->store, m->id, uuid, status, m->root, now);
         if (rc == STORE_OK || rc == STORE_NOTFOUND) {
             int crc = store_commit(w->store);
             if (crc != STORE_OK)

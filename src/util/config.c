@@ -90,6 +90,14 @@ static const struct opt options[] = {
     L(max_header, "16384", 1024, 1048576, "Largest request line plus headers, bytes."),
     L(read_timeout, "30", 1, 3600, "Seconds a client may take to send a request."),
     L(idle_timeout, "120", 1, 86400, "Seconds an idle keep-alive connection is kept."),
+    L(inventory_on_enroll, "1", 0, 1,
+      "1 queues the full inventory set (DeviceInformation, SecurityInfo, the lists) when a device\n"
+      "completes enrollment (its first TokenUpdate)."),
+    L(inventory_refresh_interval, "86400", 0, 31536000,
+      "Seconds between inventory refreshes of each enrolled device; 0 turns the scheduled refresh off.\n"
+      "A query still waiting for a device is never queued twice."),
+    L(inventory_history_days, "90", 0, 36500,
+      "Days of inventory history (what changed when) kept; 0 keeps it forever."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -46,6 +46,9 @@ struct config {
     long max_header;
     long read_timeout;
     long idle_timeout;
+    long inventory_on_enroll;
+    long inventory_refresh_interval;
+    long inventory_history_days;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

@@ -7,6 +7,10 @@ set -euo pipefail
 BIN=${STEWARD_BIN:?STEWARD_BIN must point at the build directory}
 SHARED=${STEWARD_SHARED:-}
 T=$(mktemp -d /tmp/steward-it.XXXXXX)
+# Tests count exact queue contents, so the automatic inventory queries are off
+# unless a test turns them on (start_server --set inventory_on_enroll=1 …).
+export STEWARD_INVENTORY_ON_ENROLL=${STEWARD_INVENTORY_ON_ENROLL:-0}
+export STEWARD_INVENTORY_REFRESH_INTERVAL=${STEWARD_INVENTORY_REFRESH_INTERVAL:-0}
 DATA=$T/data
 SERVER_PID=
 FAILS=0

@@ -16,6 +16,7 @@
 #include "../../src/ctl/client.c"
 #include "../../src/ctl/commands.c"
 #include "../../src/ctl/devices.c"
+#include "../../src/ctl/inventory.c"
 #include "../../src/ctl/service.c"
 #include "../../src/ctl/table.c"
 
