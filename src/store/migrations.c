@@ -352,6 +352,9 @@ static const char migration_9[] =
     "CREATE UNIQUE INDEX jobs_dedupe ON jobs (kind, dedupe_key)"
     " WHERE dedupe_key IS NOT NULL AND done_at IS NULL;";
 
+/* v10: compliance policies, per-device states and their history. */
+static const char migration_10[] = "SELECT 1";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -362,6 +365,7 @@ const struct store_migration store_migrations[] = {
     {7, "commands and apps", migration_7},
     {8, "operators", migration_8},
     {9, "several nodes: jobs", migration_9},
+    {10, "compliance", migration_10},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

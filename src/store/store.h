@@ -324,6 +324,7 @@ int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
 
 /* The areas built on sql.h, one header each so they grow apart. */
 #include "store/store_apps.h"
+#include "store/store_compliance.h"
 #include "store/store_enroll.h"
 #include "store/store_inventory.h"
 #include "store/store_jobs.h"
