@@ -59,6 +59,19 @@ static const struct route routes[] = {
     {"GET", "/healthz", ROUTE_OPEN, api_healthz, NULL, NULL},
     {"GET", "/readyz", ROUTE_OPEN, api_readyz, NULL, NULL},
     {"GET", "/metrics", ROUTE_OPEN, api_metrics, NULL, NULL},
+
+    /* push (issue 5): push certificates, push now */
+
+    /* enrollment (issue 4): portal, Profile Service, enrollment users */
+
+    /* commands and apps (issue 6) */
+
+    /* profiles and groups (issue 7) */
+
+    /* operators (issue 9): console, sessions, admins, audit, webhooks */
+
+    /* compliance (issue 10) */
+
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

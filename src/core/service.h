@@ -11,12 +11,16 @@ struct config;
 struct pki_ca;
 struct pki_trust;
 struct store;
+struct push_service;
+struct events;
 
 struct service {
     const struct config *cfg;
     const struct pki_trust *trust; /* device identity trust anchors (steward's CA) */
     const struct pki_ca *ca;       /* steward's CA: issues device certificates, signs CertReps and CRLs */
     time_t started;
+    struct push_service *push; /* APNs sender (push/), NULL until a push certificate exists */
+    struct events *events;     /* webhook/event fan-out (core/events.c), NULL when off */
 };
 
 struct worker {

@@ -145,7 +145,7 @@ static const char migration_2[] =
     ");"
     "CREATE INDEX challenges_expiry ON challenges (expires_at);";
 
-/* Versions 3-8 are reserved, one per area being built in parallel, so each
+/* Versions 3-11 are reserved, one per area being built in parallel, so each
  * can land in any order: a reserved slot is a no-op until its area fills it.
  * Nothing has been released with them yet, which is the only reason they may
  * still change. */
@@ -355,6 +355,10 @@ static const char migration_9[] =
 /* v10: compliance policies, per-device states and their history. */
 static const char migration_10[] = "SELECT 1";
 
+/* v11: configuration profiles (versions), groups, assignments, per-device
+ * convergence state. */
+static const char migration_11[] = "SELECT 1";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -366,6 +370,7 @@ const struct store_migration store_migrations[] = {
     {8, "operators", migration_8},
     {9, "several nodes: jobs", migration_9},
     {10, "compliance", migration_10},
+    {11, "profiles and groups", migration_11},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

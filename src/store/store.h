@@ -330,6 +330,7 @@ int store_enrollment_rebind(struct store *s, const char *id, const char *old_fp,
 #include "store/store_jobs.h"
 #include "store/store_ops.h"
 #include "store/store_pki.h"
+#include "store/store_profiles.h"
 #include "store/store_push.h"
 
 #endif

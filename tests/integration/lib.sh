@@ -172,3 +172,17 @@ finish() {
   fi
   echo "$(basename "$0"): $CHECKS passed, 0 failed"
 }
+
+# Runs a certmonger script on a private D-Bus session with all certmonger
+# state under $T/cm. The environment goes to dbus-run-session itself, so a
+# daemon the bus activates (getcert asks for it by name) inherits it too;
+# otherwise it falls back to ~/.config/certmonger, shared by every test
+# running at the same time, where one test's CA nickname clashes with another's.
+run_certmonger() {
+  mkdir -p "$T/cm/req" "$T/cm/cas" "$T/cm/tmp" "$T/cm/local" "$T/cm/config"
+  timeout 120 env HOME="$T/cm" XDG_CONFIG_HOME="$T/cm/config" \
+    CERTMONGER_REQUESTS_DIR="$T/cm/req" CERTMONGER_CAS_DIR="$T/cm/cas" \
+    CERTMONGER_TMPDIR="$T/cm/tmp" CERTMONGER_CONFIG_DIR="$T/cm" \
+    CERTMONGER_LOCAL_CA_DIR="$T/cm/local" CERTMONGER_SYSTEM_LOCK_FILE="$T/cm/lock" \
+    dbus-run-session -- bash "$1" >"$T/cm/out.log" 2>&1 || true
+}

@@ -30,7 +30,7 @@ getcert request -s -c steward -k $T/cm/a.key -f $T/cm/a.pem -L "$CH" -N CN=certm
 getcert list -s
 kill \$CMPID
 SH
-timeout 120 dbus-run-session -- bash "$T/cm/run.sh" >"$T/cm/out.log" 2>&1 || true
+run_certmonger "$T/cm/run.sh"
 openssl verify -CAfile "$CA" "$T/cm/a.pem" >/dev/null 2>&1 && pass || { cat "$T/cm/out.log"; fail "certmonger got no certificate through the RA"; }
 expect_contains "subject from the CSR" "certmonger-ra" "$(openssl x509 -in "$T/cm/a.pem" -noout -subject 2>/dev/null)"
 grep -q 'msg=scep .*status=0' "$T/server.log" && pass || fail "a SUCCESS CertRep logged"
