@@ -215,7 +215,7 @@ int enroll_check_authenticate(struct store *s, const char *udid, const char *ser
                               const char **reason)
 {
     struct store_enroll_record r;
-    int rc = store_enroll_record_pending_for(s, udid, (int64_t)time(NULL), &r);
+    int rc = store_enroll_record_pending_for(s, udid, 3, (int64_t)time(NULL), &r);
     if (rc != STORE_OK)
         return 0; /* nothing pending (or the store is down: Authenticate decides) */
     int ok = !r.serial || !serial || strcmp(r.serial, serial) == 0;
@@ -232,7 +232,7 @@ void enroll_note_authenticated(struct store *s, const char *id, const char *udid
 {
     struct store_enroll_record r;
     int64_t now = (int64_t)time(NULL);
-    if (store_enroll_record_pending_for(s, udid, now, &r) != STORE_OK)
+    if (store_enroll_record_pending_for(s, udid, 3, now, &r) != STORE_OK)
         return;
     if (store_enroll_record_enrolled(s, r.id, id, now) == STORE_OK)
         log_info("enrolled", "record=%s user=%s id=%s method=%s", r.id,

@@ -437,20 +437,25 @@ int store_enroll_record_by_challenge(struct store *s, const char *challenge_hash
     return record_one(s, sql, "enroll.record_by_challenge", challenge_hash, 0, 0, out);
 }
 
-int store_enroll_record_pending_for(struct store *s, const char *udid, int64_t now,
+int store_enroll_record_pending_for(struct store *s, const char *udid, int phase, int64_t now,
                                     struct store_enroll_record *out)
 {
-    static const char sql[] =
+    static const char sql2[] =
+        "SELECT " RECORD_COLS " FROM enroll_records WHERE udid = ?1 AND status = 'pending'"
+        " AND phase = 2 AND expires_at > ?2 ORDER BY created_at DESC, id LIMIT 1";
+    static const char sql3[] =
         "SELECT " RECORD_COLS " FROM enroll_records WHERE udid = ?1 AND status = 'pending'"
         " AND phase = 3 AND expires_at > ?2 ORDER BY created_at DESC, id LIMIT 1";
-    return record_one(s, sql, "enroll.record_pending_for", udid, 1, now, out);
+    return record_one(s, phase == 2 ? sql2 : sql3, "enroll.record_pending_for", udid, 1, now,
+                      out);
 }
 
 int store_enroll_record_advance(struct store *s, const char *id, int from, int to,
-                                const struct store_enroll_attrs *a, int64_t now)
+                                const struct store_enroll_attrs *a, int64_t now,
+                                int64_t expires_at)
 {
     static const char sql[] =
-        "UPDATE enroll_records SET phase = ?3, updated_at = ?4,"
+        "UPDATE enroll_records SET phase = ?3, updated_at = ?4, expires_at = ?13,"
         " udid = COALESCE(?5, udid), serial = COALESCE(?6, serial), imei = COALESCE(?7, imei),"
         " iccid = COALESCE(?8, iccid), product = COALESCE(?9, product),"
         " version = COALESCE(?10, version), mac = COALESCE(?11, mac),"
@@ -471,6 +476,7 @@ int store_enroll_record_advance(struct store *s, const char *id, int from, int t
                           a->product, a->version, a->mac,  a->device_name};
     for (int i = 0; i < 8; i++)
         sql_bind_text(st, 5 + i, vals[i], &code);
+    sql_bind_int(st, 13, expires_at, &code);
     rc = sql_exec(s, st, "enroll.record_advance", code);
     if (rc == STORE_OK && sql_changes(s) == 0)
         return STORE_NOTFOUND;

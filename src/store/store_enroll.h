@@ -95,12 +95,14 @@ int store_enroll_record_get(struct store *s, const char *id, struct store_enroll
 int store_enroll_record_by_challenge(struct store *s, const char *challenge_hash,
                                      struct store_enroll_record *out);
 /* Moves a pending, unexpired record from phase `from` to `to` (storing attrs
- * when not NULL) in one conditional update: STORE_OK, or NOTFOUND when it is
+ * when not NULL, setting its new expiry) in one conditional update: STORE_OK, or NOTFOUND when it is
  * no longer in that state (a replay or a race lost). */
 int store_enroll_record_advance(struct store *s, const char *id, int from, int to,
-                                const struct store_enroll_attrs *attrs, int64_t now);
-/* The newest pending record at phase 3 for udid: NOTFOUND when none. */
-int store_enroll_record_pending_for(struct store *s, const char *udid, int64_t now,
+                                const struct store_enroll_attrs *attrs, int64_t now,
+                                int64_t expires_at);
+/* The newest unexpired pending record at phase (2 or 3) for udid: NOTFOUND
+ * when none. */
+int store_enroll_record_pending_for(struct store *s, const char *udid, int phase, int64_t now,
                                     struct store_enroll_record *out);
 /* A pending record is done: enrolled as enrollment_id. */
 int store_enroll_record_enrolled(struct store *s, const char *id, const char *enrollment_id,
