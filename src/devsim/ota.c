@@ -441,7 +441,7 @@ static int method_ota(const struct devsim_opts *o, struct devsim_http *h,
     if (payload_scep(o, h, d, r, &in) != 0)
         return -1;
     if (o->ota_stop == 2)
-        return 0;
+        return devsim_device_save(d) == 0 ? 0 : ota_fail(r, d, "phase2", 0, "cannot save");
     /* phase 3: attributes signed by the new identity */
     plist_t p3 = NULL;
     struct buf raw = {0};
