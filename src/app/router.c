@@ -74,6 +74,7 @@ static const struct route routes[] = {
     {"POST", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_create, NULL, NULL},
     {"PATCH", "/api/v1/enroll/users/*", ROUTE_ADMIN, NULL, enroll_api_user_patch, NULL},
     {"GET", "/api/v1/enrollments", ROUTE_ADMIN, enroll_api_records_list, NULL, NULL},
+    {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL},
 
     /* commands and apps (issue 6) */
 

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-const struct ctl_optspec ctl_enroll_profile_opts[] = {{"user", 1}, {NULL, 0}};
+const struct ctl_optspec ctl_enroll_profile_opts[] = {
+    {"user", 1}, {"configurator", 0}, {NULL, 0},
+};
 const struct ctl_optspec ctl_enroll_list_opts[] = {
     {"user", 1}, {"status", 1}, {"limit", 1}, {"offset", 1}, {NULL, 0},
 };
@@ -26,7 +28,8 @@ int ctl_enroll_profile(struct ctl *c, const struct ctl_args *a)
     struct buf path = {0};
     const char *user = ctl_args_get(a, "user");
     if (buf_puts(&path, "/api/v1/enroll/profile") < 0 ||
-        (user && ctl_query_add(&path, "user", user) < 0)) {
+        (user && ctl_query_add(&path, "user", user) < 0) ||
+        (ctl_args_has(a, "configurator") && ctl_query_add(&path, "method", "configurator") < 0)) {
         buf_free(&path);
         ctl_fail(c, "out of memory");
         return CTL_EXIT_FAIL;
@@ -80,5 +83,40 @@ int ctl_enroll_list(struct ctl *c, const struct ctl_args *a)
     }
     rc = ctl_get_and_render(c, path.data, render);
     buf_free(&path);
+    return rc;
+}
+
+int ctl_devices_unenroll(struct ctl *c, const struct ctl_args *a)
+{
+    if (a->npos != 1) {
+        ctl_fail(c, "devices unenroll wants exactly one device id");
+        return CTL_EXIT_USAGE;
+    }
+    char *enc = ctl_url_encode(a->pos[0]);
+    struct buf path = {0};
+    if (!enc || buf_printf(&path, "/api/v1/devices/%s/unenroll", enc) < 0) {
+        free(enc);
+        buf_free(&path);
+        ctl_fail(c, "out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    free(enc);
+    struct ctl_response r;
+    int rc = ctl_call(c, "POST", path.data, NULL, &r);
+    buf_free(&path);
+    if (rc == CTL_EXIT_OK && !c->opts.json) {
+        const char *uuid = json_string_value(json_object_get(r.json, "command_uuid"));
+        struct buf out = {0};
+        if (!uuid)
+            rc = ctl_unexpected(c, &r);
+        else if (buf_puts(&out, "RemoveProfile queued for ") < 0 ||
+                 ctl_put_clean(&out, a->pos[0]) < 0 || buf_puts(&out, " (command ") < 0 ||
+                 ctl_put_clean(&out, uuid) < 0 ||
+                 buf_puts(&out, "); the enrollment is marked unenrolled.\n") < 0 ||
+                 ctl_write(c, &out) < 0)
+            rc = CTL_EXIT_FAIL;
+        buf_free(&out);
+    }
+    ctl_response_free(&r);
     return rc;
 }

@@ -100,8 +100,12 @@ static const struct command COMMANDS[] = {
      "  --for TEXT      a note on who it is for, kept with it\n"},
     {"enroll", "profile", ctl_enroll_profile_opts, 1, ctl_enroll_profile,
      "Download the signed enrollment profile (Apple Configurator, USB)",
-     "enroll profile [--user NAME] > enroll.mobileconfig\n\n"
-     "  --user NAME   record the enrollment against this enrollment user\n"},
+     "enroll profile [--user NAME] [--configurator] > enroll.mobileconfig\n\n"
+     "  --user NAME      record the enrollment against this enrollment user\n"
+     "  --configurator   record it as an Apple Configurator enrollment\n"},
+    {"devices", "unenroll", NULL, 1, ctl_devices_unenroll,
+     "End management: RemoveProfile for the enrollment profile, record kept",
+     "devices unenroll ID\n"},
     {"enroll", "list", ctl_enroll_list_opts, 1, ctl_enroll_list,
      "Enrollment records: who enrolled which device, when and how",
      "enroll list [--user NAME] [--status S] [--limit N] [--offset N]\n\n"

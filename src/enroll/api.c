@@ -9,9 +9,11 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/queue.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/ids.h"
+#include "util/log.h"
 #include "util/password.h"
 
 int enroll_user_name_ok(const char *name)
@@ -30,10 +32,17 @@ int enroll_user_name_ok(const char *name)
 
 void enroll_api_profile(struct worker *w, struct request *req, struct response *resp)
 {
-    char user[80], rid[33], chbuf[600];
-    const char *u = NULL, *why = NULL, *challenge = NULL;
-    if (api_query_text(req, resp, "user", user, sizeof user, &u) < 0)
+    char user[80], rid[33], chbuf[600], mbuf[32];
+    const char *u = NULL, *why = NULL, *challenge = NULL, *method = NULL;
+    if (api_query_text(req, resp, "user", user, sizeof user, &u) < 0 ||
+        api_query_text(req, resp, "method", mbuf, sizeof mbuf, &method) < 0)
         return;
+    if (!method)
+        method = "profile";
+    if (strcmp(method, "profile") != 0 && strcmp(method, "configurator") != 0) {
+        api_fail(req, resp, 400, "bad_request", "\"method\" is profile or configurator");
+        return;
+    }
     if (u && !enroll_user_name_ok(u)) {
         api_fail(req, resp, 400, "bad_request", "\"user\" is not a valid user name");
         return;
@@ -54,7 +63,7 @@ void enroll_api_profile(struct worker *w, struct request *req, struct response *
         api_fail(req, resp, 503, "unavailable", "cannot make a SCEP challenge");
         return;
     }
-    int rc = store_enroll_record_add(w->store, rid, u, "profile", 0, NULL, now,
+    int rc = store_enroll_record_add(w->store, rid, u, method, 0, NULL, now,
                                      now + w->svc->cfg->enroll_pending_ttl);
     if (rc != STORE_OK) {
         api_fail_store(req, resp, rc, "recording the enrollment");
@@ -259,4 +268,46 @@ void enroll_api_records_list(struct worker *w, struct request *req, struct respo
     api_send_json(req, resp, 200,
                   arr ? json_pack("{s:o,s:I}", "enrollments", arr, "total", (json_int_t)total)
                       : NULL);
+}
+
+/* ---- POST /api/v1/devices/{id}/unenroll ---- */
+
+void enroll_api_unenroll(struct worker *w, struct request *req, struct response *resp,
+                         const char *id)
+{
+    plist_t cmd = plist_new_dict(), inner = plist_new_dict();
+    plist_dict_set_item(inner, "RequestType", plist_new_string("RemoveProfile"));
+    plist_dict_set_item(inner, "Identifier", plist_new_string(ENROLL_PROFILE_IDENTIFIER));
+    plist_dict_set_item(cmd, "Command", inner);
+    const char *why = NULL;
+    if (queue_command_prepare(cmd, &why) != 0) {
+        plist_free(cmd);
+        api_fail(req, resp, 500, "internal", why ? why : "cannot prepare RemoveProfile");
+        return;
+    }
+    struct queue_enqueued out;
+    memset(&out, 0, sizeof out);
+    int per_id = 0;
+    const char *ids[] = {id};
+    int rc = api_enqueue_tx(w->store, cmd, ids, 1, &out, &per_id);
+    plist_free(cmd);
+    if (rc != STORE_OK) {
+        api_fail_store(req, resp, rc, "queueing RemoveProfile");
+        return;
+    }
+    if (out.queued == 0) {
+        api_fail(req, resp, 404, "not_found", "no enrolled device with this id");
+        return;
+    }
+    rc = store_enroll_record_ended(w->store, id, "unenrolled", (int64_t)time(NULL));
+    if (rc != STORE_OK) {
+        api_fail_store(req, resp, rc, "marking the enrollment record");
+        return;
+    }
+    char q[200];
+    log_info("unenroll", "rid=%s id=%s command_uuid=%s", req->id, log_quote(q, sizeof q, id),
+             out.uuid);
+    api_send_json(req, resp, 202,
+                  json_pack("{s:s,s:s,s:s}", "device", id, "command_uuid", out.uuid,
+                            "request_type", "RemoveProfile"));
 }

@@ -80,12 +80,17 @@ void enroll_realm(const struct config *cfg, struct web_realm *r);
 void enroll_ota(struct worker *w, struct request *req, struct response *resp);
 
 /* ---- admin API (api.c) ---- */
-/* GET /api/v1/enroll/profile[?user=NAME] */
+/* GET /api/v1/enroll/profile[?user=NAME][&method=profile|configurator] */
 void enroll_api_profile(struct worker *w, struct request *req, struct response *resp);
 void enroll_api_users_list(struct worker *w, struct request *req, struct response *resp);
 void enroll_api_users_create(struct worker *w, struct request *req, struct response *resp);
 void enroll_api_user_patch(struct worker *w, struct request *req, struct response *resp,
                            const char *name);
+/* POST /api/v1/devices/{id}/unenroll: queues RemoveProfile for the
+ * enrollment profile and marks the enrollment record unenrolled (the
+ * device's CheckOut follows when it removes the profile). */
+void enroll_api_unenroll(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
 /* GET /api/v1/enrollments?user=&status=&limit=&offset= */
 void enroll_api_records_list(struct worker *w, struct request *req, struct response *resp);
 

@@ -226,6 +226,11 @@ void enroll_portal_signin(struct worker *w, struct request *req, struct response
         return;
     }
     log_signin(req, u, "ok");
+    /* housekeeping rides on sign-ins: expired sessions, stale counters and
+     * enrollments that were never finished */
+    if (store_web_purge(w->store, now) != STORE_OK ||
+        store_enroll_records_expire(w->store, now, NULL) != STORE_OK)
+        log_warn("enrollment housekeeping failed", "rid=%s", req->id);
     redirect(resp, "/enroll");
 }
 

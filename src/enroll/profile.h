@@ -60,5 +60,9 @@ int enroll_profile_sign(plist_t profile, X509 *signer, EVP_PKEY *key, STACK_OF(X
                         uint8_t **der, size_t *der_len);
 
 #define ENROLL_CONTENT_TYPE "application/x-apple-aspen-config"
+/* PayloadIdentifier prefix of everything steward hands out, and the
+ * enrollment profile's own identifier (RemoveProfile unenrolls with it). */
+#define ENROLL_IDENTIFIER "com.steward.enrollment"
+#define ENROLL_PROFILE_IDENTIFIER ENROLL_IDENTIFIER ".profile"
 
 #endif

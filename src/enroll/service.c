@@ -101,7 +101,7 @@ int enroll_ctx_init(struct worker *w, const struct request *req, struct enroll_c
     st->topic = ctx->topic;
     st->topic_configured = configured;
     st->organization = cfg->enroll_organization;
-    st->identifier = "com.steward.enrollment";
+    st->identifier = ENROLL_IDENTIFIER;
     st->access_rights = cfg->enroll_access_rights;
     st->sign_message = (int)cfg->enroll_sign_message;
     st->checkout_when_removed = (int)cfg->enroll_checkout_when_removed;

@@ -244,4 +244,19 @@ expect_eq "nothing enrolled for the failed device" 404 "$(status_of "$r")"
 r=$(api GET "/api/v1/enrollments?user=alice&status=unenrolled")
 expect_contains "record unenrolled after CheckOut" "\"enrollment_id\":\"$oudid\"" "$(body_of "$r" | tr -d ' ')"
 
+# Ending management: unenroll queues RemoveProfile for the enrollment profile
+out=$("${CTL[@]}" devices unenroll "$pudid") || fail "stewardctl devices unenroll"
+expect_contains "unenroll message" "RemoveProfile queued" "$out"
+r=$(api GET "/api/v1/devices/$pudid/commands")
+expect_contains "RemoveProfile queued" '"request_type":"RemoveProfile"' "$(body_of "$r" | tr -d ' ')"
+"${SIM[@]}" --state "$T/prof" --signature connect >"$T/rm.log" 2>&1 || { cat "$T/rm.log"; fail "device gets RemoveProfile"; }
+r=$(api GET "/api/v1/devices/$pudid/commands")
+expect_contains "device acknowledged RemoveProfile" '"request_type":"RemoveProfile","status":"Acknowledged"' "$(body_of "$r" | tr -d ' ')"
+r=$(api POST /api/v1/devices/no-such-device/unenroll)
+expect_eq "unenroll an unknown device" 404 "$(status_of "$r")"
+# Apple Configurator downloads are recorded as such
+"${CTL[@]}" enroll profile --configurator >"$T/cfg.mobileconfig" || fail "configurator profile"
+r=$(api GET "/api/v1/enrollments?status=issued")
+expect_contains "configurator record" '"method":"configurator"' "$(body_of "$r" | tr -d ' ')"
+
 finish
