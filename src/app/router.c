@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "enroll/enroll.h"
 #include "mdm/mdm.h"
 #include "scep/scep.h"
 #include "util/log.h"
@@ -63,6 +64,17 @@ static const struct route routes[] = {
     /* push (issue 5): push certificates, push now */
 
     /* enrollment (issue 4): portal, Profile Service, enrollment users */
+    {"GET", "/enroll", ROUTE_OPEN, enroll_portal_page, NULL, NULL},
+    {"POST", "/enroll", ROUTE_OPEN, enroll_portal_signin, NULL, NULL},
+    {"POST", "/enroll/signout", ROUTE_OPEN, enroll_portal_signout, NULL, NULL},
+    {"GET", "/enroll/profile", ROUTE_OPEN, enroll_portal_profile, NULL, NULL},
+    {"POST", "/enroll/ota", ROUTE_OPEN, enroll_ota, NULL, NULL},
+    {"GET", "/api/v1/enroll/profile", ROUTE_ADMIN, enroll_api_profile, NULL, NULL},
+    {"GET", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_list, NULL, NULL},
+    {"POST", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_create, NULL, NULL},
+    {"PATCH", "/api/v1/enroll/users/*", ROUTE_ADMIN, NULL, enroll_api_user_patch, NULL},
+    {"GET", "/api/v1/enrollments", ROUTE_ADMIN, enroll_api_records_list, NULL, NULL},
+    {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL},
 
     /* commands and apps (issue 6) */
 

@@ -4,6 +4,7 @@
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
 #include "ctl/certs.h"
+#include "ctl/enroll.h"
 #include "ctl/inventory.h"
 
 #include <curl/curl.h>
@@ -97,6 +98,18 @@ static const struct command COMMANDS[] = {
      "scep challenge [--ttl SECONDS] [--for TEXT]\n\n"
      "  --ttl SECONDS   how long it stays valid (server default scep_challenge_ttl)\n"
      "  --for TEXT      a note on who it is for, kept with it\n"},
+    {"enroll", "profile", ctl_enroll_profile_opts, 1, ctl_enroll_profile,
+     "Download the signed enrollment profile (Apple Configurator, USB)",
+     "enroll profile [--user NAME] [--configurator] > enroll.mobileconfig\n\n"
+     "  --user NAME      record the enrollment against this enrollment user\n"
+     "  --configurator   record it as an Apple Configurator enrollment\n"},
+    {"devices", "unenroll", NULL, 1, ctl_devices_unenroll,
+     "End management: RemoveProfile for the enrollment profile, record kept",
+     "devices unenroll ID\n"},
+    {"enroll", "list", ctl_enroll_list_opts, 1, ctl_enroll_list,
+     "Enrollment records: who enrolled which device, when and how",
+     "enroll list [--user NAME] [--status S] [--limit N] [--offset N]\n\n"
+     "  --status S   issued, pending, enrolled, failed, expired or unenrolled\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

@@ -9,6 +9,7 @@
 #include "core/enrollment.h"
 #include "core/identity.h"
 #include "core/inventory.h"
+#include "enroll/enroll.h"
 #include "mdm/mdm.h"
 #include "plist/pl.h"
 #include "util/config.h"
@@ -86,11 +87,17 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     e.meid = (char *)pl_str(m->root, "MEID");
     e.awaiting_configuration = pl_bool(m->root, "AwaitingConfiguration", 0);
     e.cert_fp = m->cert_fp;
+    const char *ereason = NULL;
+    if (enroll_check_authenticate(w->store, m->device_id, e.serial_number, &ereason) < 0) {
+        mdm_reply_forbidden(req, resp, ereason);
+        return;
+    }
     int rc = enrollment_authenticate(w->store, &e, (int64_t)time(NULL));
     if (rc != STORE_OK) {
         mdm_reply_store_error(req, resp, rc);
         return;
     }
+    enroll_note_authenticated(w->store, m->id, m->device_id);
     log_checkin(req, "Authenticate", m);
     response_set(resp, 200, "", NULL, 0);
 }
@@ -158,6 +165,7 @@ static void on_checkout(struct worker *w, struct request *req, struct response *
         mdm_reply_store_error(req, resp, rc);
         return;
     }
+    enroll_note_checkout(w->store, m->id);
     log_checkin(req, "CheckOut", m);
     response_set(resp, 200, "", NULL, 0);
 }

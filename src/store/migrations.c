@@ -166,8 +166,63 @@ static const char migration_3[] =
 /* v4: APNs push certificates and per-enrollment push state. */
 static const char migration_4[] = "SELECT 1";
 
-/* v5: enrollment users, portal sessions, OTA enrollment records. */
-static const char migration_5[] = "SELECT 1";
+/* v5: enrollment users, portal sessions, OTA enrollment records.
+ * web_sessions and web_throttle are generic (a realm column) so the
+ * operators' console reuses them. Session ids and challenges are stored as
+ * SHA-256 hex only. enroll_records is the history of who enrolled which
+ * device how (ota, profile, configurator); it has no foreign keys so it
+ * outlives users and enrollments. */
+static const char migration_5[] =
+    "CREATE TABLE enroll_users ("
+    " name TEXT PRIMARY KEY,"
+    " password_hash TEXT NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " last_sign_in_at BIGINT"
+    ");"
+    "CREATE TABLE web_sessions ("
+    " id_hash TEXT PRIMARY KEY,"
+    " realm TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csrf TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);"
+    "CREATE TABLE web_throttle ("
+    " realm TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " failures INTEGER NOT NULL,"
+    " window_start BIGINT NOT NULL,"
+    " locked_until BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (realm, key)"
+    ");"
+    "CREATE TABLE enroll_records ("
+    " id TEXT PRIMARY KEY,"
+    " user_name TEXT,"
+    " method TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " phase INTEGER NOT NULL DEFAULT 0,"
+    " challenge_hash TEXT UNIQUE,"
+    " udid TEXT,"
+    " serial TEXT,"
+    " imei TEXT,"
+    " iccid TEXT,"
+    " product TEXT,"
+    " version TEXT,"
+    " mac TEXT,"
+    " device_name TEXT,"
+    " enrollment_id TEXT,"
+    " reason TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " enrolled_at BIGINT,"
+    " ended_at BIGINT"
+    ");"
+    "CREATE INDEX enroll_records_udid ON enroll_records (udid);"
+    "CREATE INDEX enroll_records_created ON enroll_records (created_at);";
 
 /* v6: the inventory tables (store/inventory.c). inv_device holds the
  * fields devices are filtered by, one row per enrollment, so a filtered

@@ -98,6 +98,32 @@ static const struct opt options[] = {
       "A query still waiting for a device is never queued twice."),
     L(inventory_history_days, "90", 0, 36500,
       "Days of inventory history (what changed when) kept; 0 keeps it forever."),
+    /* enrollment (issue 4) */
+    S(enroll_topic, "", 0,
+      "APNs topic (com.apple.mgmt.External.<uuid>) enrollment profiles carry until a push\n"
+      "certificate is installed. Empty: no enrollment profile can be made without one."),
+    S(enroll_base_url, "", 0,
+      "Public https:// base URL devices use (ServerURL, CheckInURL, SCEP and the portal).\n"
+      "Empty: https:// and the Host header of the request."),
+    S(enroll_organization, "Steward", 0, "PayloadOrganization and the SCEP subject's O."),
+    S(enroll_device_ca_files, "", 0,
+      "Comma-separated PEM files of the CAs that issue Apple devices' certificates (Apple's\n"
+      "iPhone Device CA), which must sign the device attributes of an over-the-air enrollment.\n"
+      "Empty: the signature is checked but any signer is accepted. Relative to the data dir."),
+    L(enroll_access_rights, "8191", 1, 8191, "AccessRights of the MDM payload (8191 = all)."),
+    L(enroll_sign_message, "1", 0, 1, "SignMessage of the MDM payload (Mdm-Signature header)."),
+    L(enroll_checkout_when_removed, "1", 0, 1, "CheckOutWhenRemoved of the MDM payload."),
+    L(enroll_challenge_ttl, "900", 60, 86400,
+      "Seconds an over-the-air enrollment challenge (Profile Service) stays valid."),
+    L(enroll_pending_ttl, "3600", 60, 604800,
+      "Seconds a started enrollment may take before it expires."),
+    L(enroll_session_ttl, "1800", 60, 86400, "Seconds a portal sign-in lasts."),
+    L(enroll_max_failures, "5", 1, 1000,
+      "Failed portal sign-ins of one user (within enroll_failure_window) before a lock-out."),
+    L(enroll_ip_max_failures, "50", 0, 100000,
+      "Failed portal sign-ins from one address before it is locked out; 0 = no limit."),
+    L(enroll_failure_window, "900", 10, 86400, "Seconds failed sign-ins are counted over."),
+    L(enroll_lockout_seconds, "900", 1, 604800, "Seconds a lock-out lasts."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

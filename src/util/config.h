@@ -49,6 +49,21 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    /* enrollment (issue 4) */
+    char enroll_topic[CONFIG_STR];
+    char enroll_base_url[CONFIG_STR];
+    char enroll_organization[CONFIG_STR];
+    char enroll_device_ca_files[CONFIG_STR];
+    long enroll_access_rights;
+    long enroll_sign_message;
+    long enroll_checkout_when_removed;
+    long enroll_challenge_ttl;
+    long enroll_pending_ttl;
+    long enroll_session_ttl;
+    long enroll_max_failures;
+    long enroll_ip_max_failures;
+    long enroll_failure_window;
+    long enroll_lockout_seconds;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
