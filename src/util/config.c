@@ -98,6 +98,10 @@ static const struct opt options[] = {
       "A query still waiting for a device is never queued twice."),
     L(inventory_history_days, "90", 0, 36500,
       "Days of inventory history (what changed when) kept; 0 keeps it forever."),
+    /* profiles and groups (issue 7) */
+    L(profiles_converge_interval, "900", 0, 86400,
+      "Seconds between configuration-profile convergence runs over every device (desired against\n"
+      "installed); 0 turns the periodic run off (changes and ProfileList answers still converge)."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -49,6 +49,7 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    long profiles_converge_interval; /* profiles and groups */
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
