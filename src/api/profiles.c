@@ -14,6 +14,7 @@
 #include "plist/pl.h"
 #include "profiles/converge.h"
 #include "profiles/profile.h"
+#include "util/ids.h"
 #include "util/log.h"
 
 static int64_t now_s(void)
@@ -95,8 +96,20 @@ static plist_t read_upload(const struct request *req, struct response *resp, int
         json_t *spec = body_object(req, resp);
         if (!spec)
             return NULL;
-        *built = 1;
-        root = profile_build(spec, err, sizeof err);
+        json_t *imp = json_object_get(spec, "import");
+        if (imp) { /* {"import": base64 of a profile file}, as stewardctl sends it */
+            size_t len = 0;
+            const char *b64 = json_string_value(imp);
+            uint8_t *raw = b64 ? ids_b64_decode(b64, strlen(b64), &len) : NULL;
+            *built = 0;
+            root = raw ? profile_import(raw, len, signer, err, sizeof err) : NULL;
+            if (!raw)
+                snprintf(err, sizeof err, "import: expected base64 of a profile file");
+            free(raw);
+        } else {
+            *built = 1;
+            root = profile_build(spec, err, sizeof err);
+        }
         json_decref(spec);
     } else {
         *built = 0;
@@ -168,7 +181,8 @@ void api_profiles_list(struct worker *w, struct request *req, struct response *r
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, profile_json(&p[i]));
     store_profiles_free(p, n);
-    api_send_json(req, resp, 200, json_pack("{s:o}", "profiles", a));
+    api_send_json(req, resp, 200, json_pack("{s:o,s:I,s:i}", "profiles", a, "total",
+                                            (json_int_t)n, "offset", 0));
 }
 
 /* The stored profile (version from ?version=, current by default) parsed. */
@@ -286,8 +300,8 @@ void api_profiles_status(struct worker *w, struct request *req, struct response 
     }
     store_pstates_free(st, n);
     api_send_json(req, resp, 200,
-                  json_pack("{s:s,s:o,s:o}", "profile", id, "summary", summary, "devices",
-                            devices));
+                  json_pack("{s:s,s:o,s:o,s:I,s:i}", "profile", id, "summary", summary,
+                            "devices", devices, "total", (json_int_t)n, "offset", 0));
 }
 
 /* GET /api/v1/devices/{id}/profiles: steward's state per profile, and every
@@ -418,7 +432,8 @@ void api_groups_list(struct worker *w, struct request *req, struct response *res
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, group_json(&g[i]));
     store_groups_free(g, n);
-    api_send_json(req, resp, 200, json_pack("{s:o}", "groups", a));
+    api_send_json(req, resp, 200, json_pack("{s:o,s:I,s:i}", "groups", a, "total",
+                                            (json_int_t)n, "offset", 0));
 }
 
 /* Static members and assigned profiles of one group. */

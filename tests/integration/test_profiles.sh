@@ -200,10 +200,35 @@ expect_eq "unknown group" 404 "$(status_of "$(api GET /api/v1/groups/nope)")"
 expect_eq "bad rule refused" 400 "$(status_of "$(api POST /api/v1/groups -d '{"name":"x","rules":{"colour":"red"}}')")"
 expect_eq "profiles listed" 4 "$(body_of "$(api GET /api/v1/profiles)" | jq '.profiles | length')"
 
+# --- stewardctl
+CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
+out=$("${CTL[@]}" profiles list)
+expect_contains "ctl profiles list" "com.example.kiosk" "$out"
+expect_contains "ctl count line" "4 of 4 profiles" "$out"
+out=$("${CTL[@]}" profiles status com.example.kiosk)
+expect_contains "ctl status table" "not_applicable" "$out"
+out=$("${CTL[@]}" groups list)
+expect_contains "ctl groups list" "traveling" "$out"
+"${CTL[@]}" groups create ctlgroup --rules '{"model":"iPad99,9"}' >/dev/null && pass || fail "ctl groups create"
+"${CTL[@]}" groups add ctlgroup "$D4" >/dev/null && pass || fail "ctl groups add"
+"${CTL[@]}" groups assign ctlgroup com.example.mail >/dev/null && pass || fail "ctl groups assign"
+expect_eq "ctl assignment queued for D4" 1 "$(waiting "$D4" InstallProfile)"
+"${CTL[@]}" groups unassign ctlgroup com.example.mail >/dev/null && pass || fail "ctl groups unassign"
+"${CTL[@]}" groups remove ctlgroup "$D4" >/dev/null && pass || fail "ctl groups remove"
+(cd "$T" && "${CTL[@]}" profiles download com.example.kiosk >/dev/null) && pass || fail "ctl download"
+openssl cms -verify -purpose any -inform DER -in "$T/com.example.kiosk.mobileconfig" -CAfile "$CA" -out /dev/null 2>/dev/null && pass || fail "ctl download verifies"
+sed 's/com.example.imported/com.example.viactl/g' "$T/imp.xml" >"$T/ctl.xml"
+"${CTL[@]}" profiles import "$T/ctl.xml" >/dev/null && pass || fail "ctl import"
+"${CTL[@]}" profiles build "$T/corp.json" >/dev/null && pass || fail "ctl build"
+rc=0; "${CTL[@]}" profiles import "$T/tampered" 2>"$T/ctl.err" || rc=$?
+expect_eq "ctl import refused" 1 "$rc"
+"${CTL[@]}" profiles delete com.example.viactl >/dev/null && pass || fail "ctl delete"
+
 # --- 9. deleting a profile removes it from the devices that have it
 r=$(api DELETE /api/v1/profiles/com.example.corp)
 expect_eq "delete" 200 "$(status_of "$r")"
 expect_eq "removal queued for D1" 1 "$(body_of "$r" | jq .convergence.removes)"
+expect_eq "D1 gets exactly one RemoveProfile" 1 "$(waiting "$D1" RemoveProfile)"
 connect
 profile_list
 expect_not_contains "D1 no longer has it" "com.example.corp" "$(reported "$D1")"
