@@ -160,4 +160,38 @@ void api_certs_approve(struct worker *w, struct request *req, struct response *r
 void api_certs_reject(struct worker *w, struct request *req, struct response *resp,
                       const char *serial);
 
+/* ---- profiles and groups (profiles.c; docs/profiles.md) ----------------- */
+
+void api_profiles_create(struct worker *w, struct request *req, struct response *resp);
+void api_profiles_list(struct worker *w, struct request *req, struct response *resp);
+void api_profiles_get(struct worker *w, struct request *req, struct response *resp, const char *id);
+void api_profiles_mobileconfig(struct worker *w, struct request *req, struct response *resp,
+                               const char *id);
+void api_profiles_delete(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_profiles_status(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_device_profiles(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_groups_create(struct worker *w, struct request *req, struct response *resp);
+void api_groups_list(struct worker *w, struct request *req, struct response *resp);
+void api_groups_get(struct worker *w, struct request *req, struct response *resp,
+                    const char *name);
+void api_groups_update(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_delete(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_members_add(struct worker *w, struct request *req, struct response *resp,
+                            const char *name);
+void api_groups_member_remove(struct worker *w, struct request *req, struct response *resp,
+                              const char *name, const char *id);
+void api_groups_assign(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_unassign(struct worker *w, struct request *req, struct response *resp,
+                         const char *name, const char *profile);
+void api_device_attribute_put(struct worker *w, struct request *req, struct response *resp,
+                              const char *id, const char *name);
+void api_device_attribute_delete(struct worker *w, struct request *req, struct response *resp,
+                                 const char *id, const char *name);
+
 #endif

@@ -79,6 +79,24 @@ static const struct route routes[] = {
     /* commands and apps (issue 6) */
 
     /* profiles and groups (issue 7) */
+    {"POST", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_create, NULL, NULL},
+    {"GET", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_list, NULL, NULL},
+    {"GET", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_get, NULL},
+    {"DELETE", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_delete, NULL},
+    {"GET", "/api/v1/profiles/*/mobileconfig", ROUTE_ADMIN, NULL, api_profiles_mobileconfig, NULL},
+    {"GET", "/api/v1/profiles/*/status", ROUTE_ADMIN, NULL, api_profiles_status, NULL},
+    {"GET", "/api/v1/devices/*/profiles", ROUTE_ADMIN, NULL, api_device_profiles, NULL},
+    {"PUT", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_put},
+    {"DELETE", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_delete},
+    {"POST", "/api/v1/groups", ROUTE_ADMIN, api_groups_create, NULL, NULL},
+    {"GET", "/api/v1/groups", ROUTE_ADMIN, api_groups_list, NULL, NULL},
+    {"GET", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_get, NULL},
+    {"PUT", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_update, NULL},
+    {"DELETE", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_delete, NULL},
+    {"POST", "/api/v1/groups/*/members", ROUTE_ADMIN, NULL, api_groups_members_add, NULL},
+    {"DELETE", "/api/v1/groups/*/members/*", ROUTE_ADMIN, NULL, NULL, api_groups_member_remove},
+    {"POST", "/api/v1/groups/*/profiles", ROUTE_ADMIN, NULL, api_groups_assign, NULL},
+    {"DELETE", "/api/v1/groups/*/profiles/*", ROUTE_ADMIN, NULL, NULL, api_groups_unassign},
 
     /* operators (issue 9): console, sessions, admins, audit, webhooks */
 

@@ -14,6 +14,7 @@
 #include "core/inventory.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
+#include "profiles/converge.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -141,6 +142,9 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        (cfg->profiles_converge_interval > 0 &&
+         sched_add(sc, "profiles-converge", cfg->profiles_converge_interval, 10, converge_job,
+                   NULL) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);
@@ -207,6 +211,9 @@ int app_serve(int argc, char **argv)
         return 1;
     }
     struct service svc = {.cfg = &cfg, .trust = trust, .ca = ca, .started = time(NULL)};
+    /* Profiles: the signing identity (the TLS pair) and the result handlers. */
+    if (converge_init(&cfg) != 0)
+        log_warn("configuration profiles cannot be sent", "%s", "");
 
     /* Signals are taken synchronously by this thread; block them before any
      * other thread exists so none of them is interrupted. */
@@ -255,6 +262,7 @@ int app_serve(int argc, char **argv)
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
     sched_free(sched);
+    converge_shutdown();
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

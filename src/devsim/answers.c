@@ -6,6 +6,8 @@
 #include "devsim/answers.h"
 
 #include <openssl/cms.h>
+#include "pki/cms.h"
+#include "profiles/profile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,27 +426,44 @@ static plist_t profile_list(const struct devsim_facts *f)
 }
 
 /* A signed profile is CMS SignedData with the plist as content; iOS accepts
- * both. Returns the parsed profile dict or NULL. */
-static plist_t parse_profile_payload(const uint8_t *p, size_t len)
+ * both, and refuses a signature that does not verify. Returns the parsed
+ * profile dict or NULL with *why. */
+static plist_t parse_profile_payload(const uint8_t *p, size_t len, const char **why)
 {
     plist_t root = NULL;
+    *why = "The profile could not be read.";
     if (len >= 8 && memcmp(p, "bplist00", 8) == 0)
         plist_from_bin((const char *)p, (uint32_t)len, &root);
     else if (len > 0 && p[0] == '<')
         plist_from_xml((const char *)p, (uint32_t)len, &root);
     else if (len > 0 && p[0] == 0x30 && len < (1u << 30)) {
-        const unsigned char *q = p;
-        CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
-        ASN1_OCTET_STRING **content = cms ? CMS_get0_content(cms) : NULL;
-        if (content && *content && (*content)->length > 0)
-            root = parse_profile_payload((*content)->data, (size_t)(*content)->length);
-        CMS_ContentInfo_free(cms);
+        uint8_t *content = NULL;
+        size_t clen = 0;
+        const char *reason = NULL;
+        if (cms_verify(p, len, NULL, 0, &content, &clen, NULL, NULL, &reason) != 0) {
+            *why = "The profile's signature is not valid.";
+            return NULL;
+        }
+        root = content ? parse_profile_payload(content, clen, why) : NULL;
+        free(content);
     }
     if (root && plist_get_node_type(root) != PLIST_DICT) {
         plist_free(root);
         root = NULL;
     }
     return root;
+}
+
+/* A profile encrypted to this device's identity: opened in place. 0, or -1
+ * (not ours, or unreadable). */
+static int open_encrypted(const struct devsim_facts *f, plist_t prof)
+{
+    if (!plist_dict_get_item(prof, "EncryptedPayloadContent"))
+        return 0;
+    const char *why = NULL;
+    if (!f->identity_cert || !f->identity_key)
+        return -1;
+    return profile_decrypt(prof, f->identity_cert, f->identity_key, &why);
 }
 
 static plist_t summarise_profile(plist_t prof)
@@ -495,12 +514,18 @@ static plist_t install_profile(struct devsim_facts *f, plist_t cmd, const char *
     }
     uint64_t len = 0;
     const char *p = plist_get_data_ptr(payload, &len);
-    plist_t prof = p ? parse_profile_payload((const uint8_t *)p, (size_t)len) : NULL;
-    if (!prof || !get_str(prof, "PayloadIdentifier") || !get_str(prof, "PayloadUUID")) {
+    const char *why = "The profile could not be read.";
+    plist_t prof = p ? parse_profile_payload((const uint8_t *)p, (size_t)len, &why) : NULL;
+    if (prof && open_encrypted(f, prof) != 0) {
+        plist_free(prof);
+        prof = NULL;
+        why = "The profile is encrypted to another device.";
+    }
+    if (!prof || !get_str(prof, "PayloadIdentifier") || !get_str(prof, "PayloadUUID") ||
+        !get_typed(prof, "PayloadContent", PLIST_ARRAY)) {
         plist_free(prof);
         *status = "Error";
-        return devsim_reply_error(f, uuid, 1000, "MCProfileErrorDomain",
-                                  "The profile could not be read.");
+        return devsim_reply_error(f, uuid, 1000, "MCProfileErrorDomain", why);
     }
     remove_profile(f, get_str(prof, "PayloadIdentifier"));
     if (!f->profiles)

@@ -533,6 +533,8 @@ static int export_identity(struct devsim_device *d)
         return -1;
     d->facts.identity_der = d->cert_der;
     d->facts.identity_der_len = (size_t)n;
+    d->facts.identity_cert = d->cert;
+    d->facts.identity_key = d->key;
     common_name(d->cert, d->facts.identity_cn, sizeof d->facts.identity_cn);
     return 0;
 }
@@ -591,6 +593,8 @@ static void drop_identity(struct devsim_device *d)
     d->cert_der = NULL;
     d->facts.identity_der = NULL;
     d->facts.identity_der_len = 0;
+    d->facts.identity_cert = NULL;
+    d->facts.identity_key = NULL;
     d->facts.identity_cn[0] = '\0';
 }
 

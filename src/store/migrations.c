@@ -412,7 +412,73 @@ static const char migration_10[] = "SELECT 1";
 
 /* v11: configuration profiles (versions), groups, assignments, per-device
  * convergence state. */
-static const char migration_11[] = "SELECT 1";
+static const char migration_11[] =
+    /* A profile is its PayloadIdentifier; every upload or edit adds a version
+     * (content: the unsigned plist, secrets included, never shown by the API). */
+    "CREATE TABLE profiles ("
+    " identifier TEXT PRIMARY KEY,"
+    " display_name TEXT,"
+    " current_version BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE profile_versions ("
+    " identifier TEXT NOT NULL REFERENCES profiles (identifier) ON DELETE CASCADE,"
+    " version BIGINT NOT NULL,"
+    " payload_uuid TEXT NOT NULL,"
+    " content {{BLOB}} NOT NULL,"
+    " types TEXT,"
+    " flags TEXT,"
+    " has_secrets INTEGER NOT NULL DEFAULT 0,"
+    " supervised_only INTEGER NOT NULL DEFAULT 0,"
+    " source TEXT NOT NULL,"
+    " signer TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (identifier, version)"
+    ");"
+    /* rules: JSON over inventory (model, os_min, os_max, supervised, user,
+     * attributes); a device is a member when listed or when the rules match. */
+    "CREATE TABLE device_groups ("
+    " name TEXT PRIMARY KEY,"
+    " description TEXT,"
+    " rules TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE group_members ("
+    " group_name TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,"
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " PRIMARY KEY (group_name, enrollment_id)"
+    ");"
+    "CREATE TABLE group_profiles ("
+    " group_name TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,"
+    " identifier TEXT NOT NULL REFERENCES profiles (identifier) ON DELETE CASCADE,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (group_name, identifier)"
+    ");"
+    "CREATE TABLE device_attributes ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (enrollment_id, name)"
+    ");"
+    /* What steward sent each device: a row exists only for profiles steward
+     * installs (or installed), so others are never touched. No foreign key
+     * to profiles: a deleted profile's rows drive its removal. */
+    "CREATE TABLE profile_states ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " identifier TEXT NOT NULL,"
+    " desired_version BIGINT,"
+    " installed_uuid TEXT,"
+    " installed_version BIGINT,"
+    " state TEXT NOT NULL,"
+    " action TEXT,"
+    " command_uuid TEXT,"
+    " detail TEXT,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (enrollment_id, identifier)"
+    ");"
+    "CREATE INDEX profile_states_identifier ON profile_states (identifier);"
+    "CREATE INDEX profile_states_command ON profile_states (command_uuid);";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},

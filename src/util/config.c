@@ -124,6 +124,10 @@ static const struct opt options[] = {
       "Failed portal sign-ins from one address before it is locked out; 0 = no limit."),
     L(enroll_failure_window, "900", 10, 86400, "Seconds failed sign-ins are counted over."),
     L(enroll_lockout_seconds, "900", 1, 604800, "Seconds a lock-out lasts."),
+    /* profiles and groups (issue 7) */
+    L(profiles_converge_interval, "900", 0, 86400,
+      "Seconds between configuration-profile convergence runs over every device (desired against\n"
+      "installed); 0 turns the periodic run off (changes and ProfileList answers still converge)."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -64,6 +64,7 @@ struct config {
     long enroll_ip_max_failures;
     long enroll_failure_window;
     long enroll_lockout_seconds;
+    long profiles_converge_interval; /* profiles and groups */
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
