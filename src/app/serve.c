@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "core/certs_expiry.h"
+#include "core/events.h"
 #include "core/inventory.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
@@ -127,7 +128,8 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
 
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
-static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
+static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
+                                     struct events *events)
 {
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
@@ -141,6 +143,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
+                             events) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);
@@ -229,9 +233,17 @@ int app_serve(int argc, char **argv)
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
     /* Periodic jobs; every area registers its own in start_scheduler. */
+    /* Webhook deliveries (core/events.c): its own thread and connection. */
+    svc.events = events_start(&cfg);
+    if (!svc.events) {
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days, svc.events);
     if (!sched) {
+        events_stop(svc.events);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -241,6 +253,7 @@ int app_serve(int argc, char **argv)
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
         sched_free(sched);
+        events_stop(svc.events);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -255,6 +268,7 @@ int app_serve(int argc, char **argv)
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
     sched_free(sched);
+    events_stop(svc.events);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

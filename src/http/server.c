@@ -409,6 +409,7 @@ static const char *method_name(enum evhttp_cmd_type cmd)
     case EVHTTP_REQ_PUT: return "PUT";
     case EVHTTP_REQ_DELETE: return "DELETE";
     case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PATCH: return "PATCH";
     default: return NULL;
     }
 }
@@ -835,7 +836,7 @@ static struct evhttp *make_evhttp(struct listener *l)
     struct timeval tv = {t, 0};
     evhttp_set_timeout_tv(h, &tv);
     evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                      EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+                                      EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(h, NULL);
     /* Read (and drop) an oversized body before answering 413, so the close
      * does not reset the connection under the client's feet. */

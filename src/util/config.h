@@ -49,6 +49,13 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    /* operators (issue 9): console sessions and sign-in lockout, webhooks */
+    long console_session_ttl;
+    long signin_max_failures;
+    long signin_lockout_seconds;
+    long webhook_max_attempts;
+    long webhook_timeout;
+    long webhook_retry_base;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
