@@ -25,6 +25,8 @@ static void usage(FILE *f)
           "  ca ra --data-dir DIR [--force]   create a SCEP RA certificate\n"
           "  apikey create --data-dir DIR --name NAME [--role admin] [--out FILE]\n"
           "         create another admin API key (printed once)\n"
+          "  admin create|password --data-dir DIR --name NAME [--role viewer|operator|admin]\n"
+          "         [--password-file FILE]   a web console account, or its new password\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -46,6 +48,8 @@ int main(int argc, char **argv)
         return app_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "apikey") == 0)
         return app_apikey(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return app_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;
