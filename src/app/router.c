@@ -14,6 +14,7 @@
 #include "scep/scep.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "web/console.h"
 #include "web/console_auth.h"
 
 #define ROUTE_MAX_PARAMS 2
@@ -79,6 +80,9 @@ static const struct route routes[] = {
     /* profiles and groups (issue 7) */
 
     /* operators (issue 9): console, sessions, admins, audit, webhooks */
+    {"GET", "/console/", ROUTE_OPEN, console_index, NULL, NULL, ROLE_DEFAULT},
+    {"GET", "/console", ROUTE_OPEN, console_redirect, NULL, NULL, ROLE_DEFAULT},
+    {"GET", "/console/*", ROUTE_OPEN, NULL, console_file, NULL, ROLE_DEFAULT},
     {"POST", "/api/v1/session", ROUTE_OPEN, console_auth_signin, NULL, NULL, ROLE_DEFAULT},
     {"GET", "/api/v1/session", ROUTE_ADMIN, console_auth_whoami, NULL, NULL, ROLE_VIEWER},
     {"DELETE", "/api/v1/session", ROUTE_ADMIN, console_auth_signout, NULL, NULL, ROLE_VIEWER},
