@@ -119,7 +119,11 @@ static void refuse(const struct request *req, struct response *resp, const char 
     log_warn("api_auth_failed", "req=%s remote=%s route=%s reason=\"%s\"", req->id,
              req->remote_addr, log_quote(route, sizeof route, req->path), why);
     api_error(resp, 401, "unauthorized", why);
-    response_add_header(resp, "WWW-Authenticate", "Basic realm=\"steward\"");
+    /* Not to a script in a browser (the console's fetch): the challenge
+     * would make the browser ask for a password itself and hold the call. */
+    const char *mode = request_header(req, "Sec-Fetch-Mode");
+    if (!request_header(req, "X-Requested-With") && (!mode || strcmp(mode, "navigate") == 0))
+        response_add_header(resp, "WWW-Authenticate", "Basic realm=\"steward\"");
 }
 
 /* The API key of the Authorization header: 0 with the actor set, or -1

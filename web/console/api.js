@@ -9,7 +9,7 @@ const Api = {
   csrf: "",
   me: null,
   async call(method, path, body) {
-    const opts = { method, headers: {}, credentials: "same-origin" };
+    const opts = { method, headers: { "X-Requested-With": "steward-console" }, credentials: "same-origin" };
     if (method !== "GET" && method !== "HEAD") opts.headers["X-CSRF-Token"] = Api.csrf;
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
@@ -53,7 +53,7 @@ function el(spec, attrs, ...children) {
     else if (k === "text") n.textContent = v;
     else n.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     n.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
