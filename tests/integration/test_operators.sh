@@ -158,5 +158,21 @@ expect_eq "CSV has a row per entry" $((n_changes + 1)) "$(printf '%s\n' "$csv" |
 jl=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $KEY" "$URL/api/v1/audit?format=jsonl")
 expect_eq "JSON lines" "$n_changes" "$(printf '%s\n' "$jl" | jq -s length)"
 r=$(api DELETE /api/v1/audit); expect_eq "the audit log cannot be deleted" 405 "$(status_of "$r")"
+
+# ---- stewardctl ------------------------------------------------------------------------
+CTL="$BIN/stewardctl"
+out=$("$CTL" whoami); expect_contains "whoami" "role" "$out"; expect_contains "whoami admin" "admin" "$out"
+out=$(STEWARD_NEW_PASSWORD='ctl password 1' "$CTL" users add carol --role viewer); expect_contains "ctl users add" "User added" "$out"
+out=$("$CTL" users list); expect_contains "ctl users list" "carol" "$out"; expect_contains "ctl users list role" "viewer" "$out"
+out=$("$CTL" keys create ctl-key --role operator); expect_contains "ctl keys create prints the key" "stw_" "$out"
+out=$("$CTL" keys list); expect_contains "ctl keys list" "ctl-key" "$out"
+out=$("$CTL" audit list --actor key:admin --limit 5); expect_contains "ctl audit list" "POST /api/v1/keys" "$out"
+out=$("$CTL" audit export --format csv --limit 3); expect_eq "ctl audit export" 4 "$(printf '%s\n' "$out" | grep -c .)"
+out=$("$CTL" webhooks add "http://127.0.0.1:$WPORT/x" --events device.enrolled); expect_contains "ctl webhooks add shows the secret" "secret" "$out"
+out=$("$CTL" webhooks list); expect_contains "ctl webhooks list" "device.enrolled" "$out"
+set +e
+out=$("$CTL" users add dave --role root 2>&1); rc=$?
+set -e
+expect_eq "ctl refuses a bad role" 2 "$rc"
 kill $RX 2>/dev/null || true
 finish
