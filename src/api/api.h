@@ -23,6 +23,32 @@
  * logs the refusal and returns -1. */
 int api_authenticate(struct worker *w, struct request *req, struct response *resp);
 
+/* ---- roles and the caller (auth.c) -------------------------------------- */
+
+/* Ordered: each role may do what the ones below it may. */
+enum api_role { API_ROLE_NONE = 0, API_ROLE_VIEWER, API_ROLE_OPERATOR, API_ROLE_ADMIN };
+
+const char *api_role_name(enum api_role r);            /* "viewer", …, "none" */
+enum api_role api_role_from_name(const char *name);    /* API_ROLE_NONE when unknown */
+
+/* Who made the request this handler thread is serving. */
+struct api_actor {
+    char name[160];     /* "key:<name>" or "user:<name>"; "" before authentication */
+    enum api_role role;
+    int session;        /* 1 when it came with a console session cookie */
+};
+const struct api_actor *api_current_actor(void);
+void api_actor_reset(void); /* the router calls it before each request */
+void api_actor_set(const char *kind, const char *name, enum api_role role, int session);
+
+/* api_authenticate, then the role check: 403 forbidden (logged) when the
+ * caller's role is below need. 0 when allowed, else -1 with resp filled. */
+int api_authorize(struct worker *w, struct request *req, struct response *resp,
+                  enum api_role need);
+/* Only the role check, for handlers whose need depends on the body (a
+ * wipe needs admin on a route operators may use). */
+int api_require_role(const struct request *req, struct response *resp, enum api_role need);
+
 /* ---- shared response helpers (system.c) -------------------------------- */
 
 /* Fills resp with `{"error": {"code": code, "message": message}}` as JSON. */
@@ -121,6 +147,10 @@ struct queue_enqueued;
 int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, size_t n,
                    struct queue_enqueued *out, int *per_id);
 
+/* 1 for the commands only an admin may send (EraseDevice, DeleteUser,
+ * ClearPasscode, ClearRestrictionsPassword; operators.c). */
+int api_command_needs_admin(plist_t command);
+
 /* POST /api/v1/commands */
 void api_commands_create(struct worker *w, struct request *req, struct response *resp);
 /* GET /api/v1/devices/{id}/commands?limit= */
@@ -193,5 +223,42 @@ void api_device_attribute_put(struct worker *w, struct request *req, struct resp
                               const char *id, const char *name);
 void api_device_attribute_delete(struct worker *w, struct request *req, struct response *resp,
                                  const char *id, const char *name);
+/* ---- operators (operators.c, webhooks.c, stats.c) ---------------------- */
+
+/* GET/POST /api/v1/users, PATCH/DELETE /api/v1/users/{name} */
+void api_users_list(struct worker *w, struct request *req, struct response *resp);
+void api_users_create(struct worker *w, struct request *req, struct response *resp);
+void api_users_update(struct worker *w, struct request *req, struct response *resp,
+                      const char *name);
+void api_users_delete(struct worker *w, struct request *req, struct response *resp,
+                      const char *name);
+/* GET/POST /api/v1/keys, DELETE /api/v1/keys/{id} */
+void api_keys_list(struct worker *w, struct request *req, struct response *resp);
+void api_keys_create(struct worker *w, struct request *req, struct response *resp);
+void api_keys_delete(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
+/* GET /api/v1/audit?actor=&method=&target=&since=&until=&failed=&limit=&offset=&format= */
+void api_audit_list(struct worker *w, struct request *req, struct response *resp);
+/* Appends the audit entry for a change the router just ran (called by the
+ * router for every non-GET API request, whatever the outcome). */
+void api_audit_record(struct worker *w, const struct request *req, const struct response *resp,
+                      const char *action, const char *target);
+/* GET /api/v1/stats: the dashboard's figures. */
+void api_stats(struct worker *w, struct request *req, struct response *resp);
+/* GET/POST /api/v1/webhooks, PATCH/DELETE /api/v1/webhooks/{id},
+ * GET /api/v1/webhooks/{id}/deliveries, POST /api/v1/webhooks/{id}/test */
+void api_webhooks_list(struct worker *w, struct request *req, struct response *resp);
+void api_webhooks_create(struct worker *w, struct request *req, struct response *resp);
+void api_webhooks_update(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_webhooks_delete(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_webhooks_deliveries(struct worker *w, struct request *req, struct response *resp,
+                             const char *id);
+void api_webhooks_test(struct worker *w, struct request *req, struct response *resp,
+                       const char *id);
+
+/* A JSON object body: a new reference, or NULL after answering 400. */
+json_t *api_json_body(const struct request *req, struct response *resp);
 
 #endif

@@ -1,19 +1,67 @@
-/* auth.c: API-key authentication for the admin routes. The key comes as a
- * Bearer token or as the password of HTTP Basic auth (NanoMDM tools send
- * "nanomdm:<key>"); the store holds only its SHA-256 hex, so the key itself
- * is hashed here and never logged. Called by the router in app/. */
+/* auth.c: who is calling the admin routes, and may they. The caller is an
+ * API key (a Bearer token, or the password of HTTP Basic auth: NanoMDM
+ * tools send "nanomdm:<key>"; the store holds only its SHA-256 hex, so the
+ * key is hashed here and never logged) or a console session cookie
+ * (web/console_auth.c, with its CSRF token on every change). Each has a role
+ * (viewer < operator < admin); api_authorize checks it against the route's.
+ * The caller found is kept for the rest of the request on this handler
+ * thread (api_current_actor), for the audit log and role checks inside
+ * handlers. Called by the router in app/. */
 #include "api/api.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "util/ids.h"
 #include "util/log.h"
+#include "web/console_auth.h"
 
 /* Keys are random tokens; anything much longer is not one of ours. */
 #define API_KEY_MAX 512
+
+/* The caller of the request this thread is handling. */
+static _Thread_local struct api_actor current;
+
+static const char *const role_names[] = {
+    [API_ROLE_NONE] = "none",
+    [API_ROLE_VIEWER] = "viewer",
+    [API_ROLE_OPERATOR] = "operator",
+    [API_ROLE_ADMIN] = "admin",
+};
+
+const char *api_role_name(enum api_role r)
+{
+    return r >= API_ROLE_NONE && r <= API_ROLE_ADMIN ? role_names[r] : "none";
+}
+
+enum api_role api_role_from_name(const char *name)
+{
+    for (int r = API_ROLE_VIEWER; name && r <= API_ROLE_ADMIN; r++)
+        if (strcmp(name, role_names[r]) == 0)
+            return (enum api_role)r;
+    return API_ROLE_NONE;
+}
+
+const struct api_actor *api_current_actor(void)
+{
+    return &current;
+}
+
+void api_actor_reset(void)
+{
+    memset(&current, 0, sizeof current);
+}
+
+void api_actor_set(const char *kind, const char *name, enum api_role role, int session)
+{
+    snprintf(current.name, sizeof current.name, "%s:%s", kind, name ? name : "?");
+    current.role = role;
+    current.session = session;
+}
 
 /* Case-insensitive scheme match ("Basic ", "bearer "); returns the text after
  * the scheme and its spaces, or NULL. */
@@ -71,16 +119,18 @@ static void refuse(const struct request *req, struct response *resp, const char 
     log_warn("api_auth_failed", "req=%s remote=%s route=%s reason=\"%s\"", req->id,
              req->remote_addr, log_quote(route, sizeof route, req->path), why);
     api_error(resp, 401, "unauthorized", why);
-    response_add_header(resp, "WWW-Authenticate", "Basic realm=\"steward\"");
+    /* Not to a script in a browser (the console's fetch): the challenge
+     * would make the browser ask for a password itself and hold the call. */
+    const char *mode = request_header(req, "Sec-Fetch-Mode");
+    if (!request_header(req, "X-Requested-With") && (!mode || strcmp(mode, "navigate") == 0))
+        response_add_header(resp, "WWW-Authenticate", "Basic realm=\"steward\"");
 }
 
-int api_authenticate(struct worker *w, struct request *req, struct response *resp)
+/* The API key of the Authorization header: 0 with the actor set, or -1
+ * after answering. */
+static int authenticate_key(struct worker *w, struct request *req, struct response *resp,
+                            const char *value)
 {
-    const char *value = request_header(req, "Authorization");
-    if (!value || !*value) {
-        refuse(req, resp, "missing API key");
-        return -1;
-    }
     char hash[65];
     const char *why = NULL;
     if (key_hash_from_header(value, hash, &why) < 0) {
@@ -93,6 +143,9 @@ int api_authenticate(struct worker *w, struct request *req, struct response *res
         char key_name[96];
         log_debug("api_auth_ok", "req=%s remote=%s key=%s", req->id, req->remote_addr,
                   log_quote(key_name, sizeof key_name, name));
+        api_actor_set("key", name, api_role_from_name(role), 0);
+        if (store_apikey_touch(w->store, hash, (int64_t)time(NULL)) != STORE_OK)
+            log_debug("api key last use not recorded", "req=%s", req->id);
         free(name);
         free(role);
         return 0;
@@ -103,4 +156,39 @@ int api_authenticate(struct worker *w, struct request *req, struct response *res
     }
     api_fail_store(req, resp, rc, "checking the API key");
     return -1;
+}
+
+int api_authenticate(struct worker *w, struct request *req, struct response *resp)
+{
+    const char *value = request_header(req, "Authorization");
+    if (value && *value)
+        return authenticate_key(w, req, resp, value);
+    int rc = console_auth_request(w, req, resp);
+    if (rc == 0)
+        return 0;
+    if (rc == CONSOLE_AUTH_NONE)
+        refuse(req, resp, "missing API key");
+    return -1;
+}
+
+int api_require_role(const struct request *req, struct response *resp, enum api_role need)
+{
+    if (current.role >= need)
+        return 0;
+    char msg[400], who[200];
+    snprintf(msg, sizeof msg, "this needs the %s role; %s has %s", api_role_name(need),
+             current.name[0] ? current.name : "the caller", api_role_name(current.role));
+    log_warn("api_forbidden", "req=%s remote=%s actor=%s role=%s need=%s", req->id,
+             req->remote_addr, log_quote(who, sizeof who, current.name),
+             api_role_name(current.role), api_role_name(need));
+    api_error(resp, 403, "forbidden", msg);
+    return -1;
+}
+
+int api_authorize(struct worker *w, struct request *req, struct response *resp,
+                  enum api_role need)
+{
+    if (api_authenticate(w, req, resp) < 0)
+        return -1;
+    return api_require_role(req, resp, need);
 }

@@ -178,6 +178,9 @@ static int decode_create(const struct request *req, struct response *resp, struc
     const char *why = NULL;
     if (queue_command_prepare(c->command, &why) < 0)
         return bad(req, resp, why);
+    /* Roles: operators send commands, but erasing a device is admin's. */
+    if (api_command_needs_admin(c->command) && api_require_role(req, resp, API_ROLE_ADMIN) < 0)
+        return -1;
     return 0;
 }
 

@@ -16,6 +16,8 @@ int app_ca_admin(const char *sub, int argc, char **argv);
 int app_apikey(int argc, char **argv);
 /* `steward user add|passwd|disable|enable|list` (user.c): enrollment users. */
 int app_user(int argc, char **argv);
+/* `steward admin create|password` (admin.c): console accounts. */
+int app_admin(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */

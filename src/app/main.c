@@ -27,6 +27,8 @@ static void usage(FILE *f)
           "         create another admin API key (printed once)\n"
           "  user add|passwd|disable|enable|list [NAME] --data-dir DIR\n"
           "         enrollment portal users (password read from stdin)\n"
+          "  admin create|password --data-dir DIR --name NAME [--role viewer|operator|admin]\n"
+          "         [--password-file FILE]   a web console account, or its new password\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
         return app_apikey(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)
         return app_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return app_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;

@@ -15,6 +15,8 @@
 #include "scep/scep.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "web/console.h"
+#include "web/console_auth.h"
 
 #define ROUTE_MAX_PARAMS 2
 #define ROUTE_MAX_SEGMENTS 8
@@ -27,6 +29,10 @@ typedef void (*handler1)(struct worker *, struct request *, struct response *, c
 typedef void (*handler2)(struct worker *, struct request *, struct response *, const char *,
                          const char *);
 
+/* The role an admin route needs. ROLE_DEFAULT (a route that names none)
+ * means viewer for GET and admin for anything else. */
+enum route_role { ROLE_DEFAULT = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
+
 struct route {
     const char *method;
     const char *pattern; /* segments; "*" matches one segment, passed as a parameter */
@@ -34,25 +40,30 @@ struct route {
     handler0 h0;
     handler1 h1;
     handler2 h2;
+    enum route_role role;
 };
 
+/* A route may leave out its role (areas merged before roles existed):
+ * ROLE_DEFAULT then applies, so that is not a warning here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct route routes[] = {
     {"PUT", "/mdm/checkin", ROUTE_DEVICE, mdm_handle_checkin, NULL, NULL},
     {"PUT", "/mdm/connect", ROUTE_DEVICE, mdm_handle_connect, NULL, NULL},
     {"PUT", "/mdm", ROUTE_DEVICE, mdm_handle_any, NULL, NULL},
-    {"GET", "/api/v1/devices", ROUTE_ADMIN, api_devices_list, NULL, NULL},
-    {"GET", "/api/v1/devices/*", ROUTE_ADMIN, NULL, api_devices_get, NULL},
-    {"GET", "/api/v1/devices/*/commands", ROUTE_ADMIN, NULL, api_device_commands_list, NULL},
-    {"GET", "/api/v1/devices/*/inventory/*", ROUTE_ADMIN, NULL, NULL, api_device_inventory},
-    {"DELETE", "/api/v1/devices/*/commands/*", ROUTE_ADMIN, NULL, NULL, api_device_command_cancel},
-    {"POST", "/api/v1/commands", ROUTE_ADMIN, api_commands_create, NULL, NULL},
-    {"PUT", "/v1/enqueue/*", ROUTE_ADMIN, NULL, api_nanomdm_enqueue, NULL},
-    {"POST", "/api/v1/scep/challenges", ROUTE_ADMIN, api_scep_challenge_create, NULL, NULL},
-    {"GET", "/api/v1/certs", ROUTE_ADMIN, api_certs_list, NULL, NULL},
-    {"GET", "/api/v1/certs/*", ROUTE_ADMIN, NULL, api_certs_get, NULL},
-    {"POST", "/api/v1/certs/*/revoke", ROUTE_ADMIN, NULL, api_certs_revoke, NULL},
-    {"POST", "/api/v1/certs/*/approve", ROUTE_ADMIN, NULL, api_certs_approve, NULL},
-    {"POST", "/api/v1/certs/*/reject", ROUTE_ADMIN, NULL, api_certs_reject, NULL},
+    {"GET", "/api/v1/devices", ROUTE_ADMIN, api_devices_list, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/devices/*", ROUTE_ADMIN, NULL, api_devices_get, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/devices/*/commands", ROUTE_ADMIN, NULL, api_device_commands_list, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/devices/*/inventory/*", ROUTE_ADMIN, NULL, NULL, api_device_inventory, ROLE_VIEWER},
+    {"DELETE", "/api/v1/devices/*/commands/*", ROUTE_ADMIN, NULL, NULL, api_device_command_cancel, ROLE_OPERATOR},
+    {"POST", "/api/v1/commands", ROUTE_ADMIN, api_commands_create, NULL, NULL, ROLE_OPERATOR},
+    {"PUT", "/v1/enqueue/*", ROUTE_ADMIN, NULL, api_nanomdm_enqueue, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/scep/challenges", ROUTE_ADMIN, api_scep_challenge_create, NULL, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/certs", ROUTE_ADMIN, api_certs_list, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/certs/*", ROUTE_ADMIN, NULL, api_certs_get, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/certs/*/revoke", ROUTE_ADMIN, NULL, api_certs_revoke, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/certs/*/approve", ROUTE_ADMIN, NULL, api_certs_approve, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/certs/*/reject", ROUTE_ADMIN, NULL, api_certs_reject, NULL, ROLE_ADMIN},
     {"GET", "/scep", ROUTE_OPEN, scep_handle, NULL, NULL},
     {"POST", "/scep", ROUTE_OPEN, scep_handle, NULL, NULL},
     {"GET", "/scep/crl", ROUTE_OPEN, scep_handle_crl, NULL, NULL},
@@ -99,10 +110,32 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/groups/*/profiles/*", ROUTE_ADMIN, NULL, NULL, api_groups_unassign},
 
     /* operators (issue 9): console, sessions, admins, audit, webhooks */
+    {"GET", "/console/", ROUTE_OPEN, console_index, NULL, NULL, ROLE_DEFAULT},
+    {"GET", "/console", ROUTE_OPEN, console_redirect, NULL, NULL, ROLE_DEFAULT},
+    {"GET", "/console/*", ROUTE_OPEN, NULL, console_file, NULL, ROLE_DEFAULT},
+    {"POST", "/api/v1/session", ROUTE_OPEN, console_auth_signin, NULL, NULL, ROLE_DEFAULT},
+    {"GET", "/api/v1/session", ROUTE_ADMIN, console_auth_whoami, NULL, NULL, ROLE_VIEWER},
+    {"DELETE", "/api/v1/session", ROUTE_ADMIN, console_auth_signout, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/stats", ROUTE_ADMIN, api_stats, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/audit", ROUTE_ADMIN, api_audit_list, NULL, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/users", ROUTE_ADMIN, api_users_list, NULL, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/users", ROUTE_ADMIN, api_users_create, NULL, NULL, ROLE_ADMIN},
+    {"PATCH", "/api/v1/users/*", ROUTE_ADMIN, NULL, api_users_update, NULL, ROLE_ADMIN},
+    {"DELETE", "/api/v1/users/*", ROUTE_ADMIN, NULL, api_users_delete, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/keys", ROUTE_ADMIN, api_keys_list, NULL, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/keys", ROUTE_ADMIN, api_keys_create, NULL, NULL, ROLE_ADMIN},
+    {"DELETE", "/api/v1/keys/*", ROUTE_ADMIN, NULL, api_keys_delete, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/webhooks", ROUTE_ADMIN, api_webhooks_list, NULL, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/webhooks", ROUTE_ADMIN, api_webhooks_create, NULL, NULL, ROLE_ADMIN},
+    {"PATCH", "/api/v1/webhooks/*", ROUTE_ADMIN, NULL, api_webhooks_update, NULL, ROLE_ADMIN},
+    {"DELETE", "/api/v1/webhooks/*", ROUTE_ADMIN, NULL, api_webhooks_delete, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/webhooks/*/deliveries", ROUTE_ADMIN, NULL, api_webhooks_deliveries, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/webhooks/*/test", ROUTE_ADMIN, NULL, api_webhooks_test, NULL, ROLE_ADMIN},
 
     /* compliance (issue 10) */
 
 };
+#pragma GCC diagnostic pop
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static int hexval(char c)
@@ -217,6 +250,42 @@ static void reply_no_route(struct request *req, struct response *resp, const str
         response_text(resp, status, msg);
 }
 
+static enum api_role route_need(const struct route *r)
+{
+    switch (r->role) {
+    case ROLE_VIEWER: return API_ROLE_VIEWER;
+    case ROLE_OPERATOR: return API_ROLE_OPERATOR;
+    case ROLE_ADMIN: return API_ROLE_ADMIN;
+    default:
+        return strcmp(r->method, "GET") == 0 ? API_ROLE_VIEWER : API_ROLE_ADMIN;
+    }
+}
+
+/* Every request that may change something through the API (any method but
+ * GET and HEAD on an API path) is audited here, answered or refused, so no
+ * handler can forget it. Device and SCEP routes are the protocol, not
+ * operators' changes. */
+static int audited(const struct request *req, const struct route *r)
+{
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+        return 0;
+    if (r && r->access == ROUTE_DEVICE)
+        return 0;
+    return is_api_path(req->path);
+}
+
+static void audit(struct worker *w, struct request *req, struct response *resp,
+                  const struct match *m)
+{
+    char action[160], target[2 * ROUTE_PARAM_MAX + 2] = "";
+    snprintf(action, sizeof action, "%s %s", req->method, m->route ? m->route->pattern : "unmatched");
+    for (int i = 0; m->route && !m->bad_param && i < m->nparams; i++) {
+        size_t len = strlen(target);
+        snprintf(target + len, sizeof target - len, "%s%s", i ? "/" : "", m->params[i]);
+    }
+    api_audit_record(w, req, resp, action, target[0] ? target : NULL);
+}
+
 static void run_route(struct worker *w, struct request *req, struct response *resp,
                       const struct match *m)
 {
@@ -234,7 +303,7 @@ static void run_route(struct worker *w, struct request *req, struct response *re
         api_error(resp, 413, "too_large", "body larger than max_body_api");
         return;
     }
-    if (r->access == ROUTE_ADMIN && api_authenticate(w, req, resp) < 0)
+    if (r->access == ROUTE_ADMIN && api_authorize(w, req, resp, route_need(r)) < 0)
         return;
     if (r->h0)
         r->h0(w, req, resp);
@@ -263,11 +332,14 @@ void app_route(void *worker_ctx, struct request *req, struct response *resp)
 {
     struct worker *w = worker_ctx;
     struct match m;
+    api_actor_reset();
     route_find(req, &m);
     if (m.route)
         run_route(w, req, resp, &m);
     else
         reply_no_route(req, resp, &m);
+    if (audited(req, m.route))
+        audit(w, req, resp, &m);
     account(req, resp, m.route ? m.route->pattern : "unmatched");
 }
 

@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "core/certs_expiry.h"
+#include "core/events.h"
 #include "core/inventory.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
@@ -128,7 +129,8 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
 
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
-static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
+static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
+                                     struct events *events)
 {
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
@@ -145,6 +147,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (cfg->profiles_converge_interval > 0 &&
          sched_add(sc, "profiles-converge", cfg->profiles_converge_interval, 10, converge_job,
                    NULL) != 0) ||
+        (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
+                             events) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);
@@ -236,9 +240,17 @@ int app_serve(int argc, char **argv)
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
     /* Periodic jobs; every area registers its own in start_scheduler. */
+    /* Webhook deliveries (core/events.c): its own thread and connection. */
+    svc.events = events_start(&cfg);
+    if (!svc.events) {
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days, svc.events);
     if (!sched) {
+        events_stop(svc.events);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -248,6 +260,7 @@ int app_serve(int argc, char **argv)
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
         sched_free(sched);
+        events_stop(svc.events);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -263,6 +276,7 @@ int app_serve(int argc, char **argv)
     http_server_stop(srv);
     sched_free(sched);
     converge_shutdown();
+    events_stop(svc.events);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

@@ -5,6 +5,7 @@
 #include "ctl/ctl.h"
 #include "ctl/certs.h"
 #include "ctl/enroll.h"
+#include "ctl/operators.h"
 #include "ctl/inventory.h"
 #include "ctl/profiles.h"
 
@@ -146,6 +147,35 @@ static const struct command COMMANDS[] = {
      "groups assign NAME PROFILE\n"},
     {"groups", "unassign", NULL, 1, ctl_groups_unassign, "Unassign a profile from a group",
      "groups unassign NAME PROFILE\n"},
+    /* operators (issue 9): users, keys, audit, webhooks */
+    {"whoami", NULL, NULL, 1, ctl_whoami, "Who the API key is, and its role", "whoami\n"},
+    {"users", "list", NULL, 1, ctl_users_list, "List web console users", "users list\n"},
+    {"users", "add", ctl_users_opts, 1, ctl_users_add, "Add a web console user",
+     "users add NAME --role viewer|operator|admin [--password-file FILE]\n\n"
+     "  the password: FILE's first line, or STEWARD_NEW_PASSWORD (8+ characters)\n"},
+    {"users", "set", ctl_users_opts, 1, ctl_users_set, "Change a user's role or password (unlocks it)",
+     "users set NAME [--role R] [--password-file FILE]\n"},
+    {"users", "delete", NULL, 1, ctl_users_delete, "Delete a web console user", "users delete NAME\n"},
+    {"keys", "list", NULL, 1, ctl_keys_list, "List API keys (never the secrets)", "keys list\n"},
+    {"keys", "create", ctl_keys_opts, 1, ctl_keys_create, "Create an API key (printed once)",
+     "keys create NAME --role viewer|operator|admin\n"},
+    {"keys", "revoke", NULL, 1, ctl_keys_revoke, "Revoke an API key", "keys revoke ID\n"},
+    {"audit", "list", ctl_audit_opts, 1, ctl_audit_list, "Show the audit log, newest first",
+     "audit list [--actor user:NAME|key:NAME] [--method M] [--target T] [--since UNIX]\n"
+     "           [--until UNIX] [--failed] [--limit N] [--offset N]\n"},
+    {"audit", "export", ctl_audit_opts, 1, ctl_audit_export, "Export the audit log (CSV or JSON lines)",
+     "audit export --format csv|jsonl [the filters of audit list]\n"},
+    {"webhooks", "list", NULL, 1, ctl_webhooks_list, "List webhooks", "webhooks list\n"},
+    {"webhooks", "add", ctl_webhooks_opts, 1, ctl_webhooks_add, "Add a webhook",
+     "webhooks add URL [--events LIST] [--secret S] [--description D]\n\n"
+     "  --events LIST   comma-separated event types, \"mdm.*\" for a family, \"*\" (default) all\n"},
+    {"webhooks", "set", ctl_webhooks_opts, 1, ctl_webhooks_set, "Change a webhook",
+     "webhooks set ID [--url U] [--events LIST] [--secret S] [--enable|--disable]\n"},
+    {"webhooks", "delete", NULL, 1, ctl_webhooks_delete, "Delete a webhook", "webhooks delete ID\n"},
+    {"webhooks", "deliveries", ctl_deliveries_opts, 1, ctl_webhooks_deliveries,
+     "A webhook's delivery log", "webhooks deliveries ID [--status S] [--limit N] [--offset N]\n"},
+    {"webhooks", "test", NULL, 1, ctl_webhooks_test, "Send a test event to a webhook",
+     "webhooks test ID\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

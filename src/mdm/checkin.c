@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/enrollment.h"
+#include "core/events.h"
 #include "core/identity.h"
 #include "core/inventory.h"
 #include "enroll/enroll.h"
@@ -99,6 +100,7 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     }
     enroll_note_authenticated(w->store, m->id, m->device_id);
     log_checkin(req, "Authenticate", m);
+    events_mdm_checkin(w->svc->events, "Authenticate", m->device_id, NULL, req->body, req->body_len);
     response_set(resp, 200, "", NULL, 0);
 }
 
@@ -146,6 +148,9 @@ static void on_token_update(struct worker *w, struct request *req, struct respon
         return;
     }
     log_checkin(req, first ? "TokenUpdate(enrolled)" : "TokenUpdate", m);
+    events_mdm_checkin(w->svc->events, "TokenUpdate", m->device_id, m->id, req->body, req->body_len);
+    if (first)
+        events_device(w->svc->events, "device.enrolled", m->id);
     if (first && !m->user_id && w->svc->cfg->inventory_on_enroll)
         queue_inventory(w, req, m);
     response_set(resp, 200, "", NULL, 0);
@@ -167,6 +172,8 @@ static void on_checkout(struct worker *w, struct request *req, struct response *
     }
     enroll_note_checkout(w->store, m->id);
     log_checkin(req, "CheckOut", m);
+    events_mdm_checkin(w->svc->events, "CheckOut", m->device_id, m->id, req->body, req->body_len);
+    events_device(w->svc->events, "device.checked_out", m->id);
     response_set(resp, 200, "", NULL, 0);
 }
 

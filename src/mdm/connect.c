@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/events.h"
 #include "core/identity.h"
 #include "core/inventory.h"
 #include "core/queue.h"
@@ -133,8 +134,11 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         mdm_reply_store_error(req, resp, rc);
         return;
     }
-    if (!idle)
+    if (!idle) {
         log_report(req, m, status, uuid, rc == STORE_OK);
+        events_mdm_connect(w->svc->events, m->id, m->device_id, status, uuid, req->body,
+                           req->body_len);
+    }
     if (next) {
         log_debug("command sent", "rid=%s uuid=%s type=%s", req->id, next->uuid, next->request_type);
         response_set(resp, 200, "application/xml", next->payload, next->payload_len);

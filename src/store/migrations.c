@@ -367,8 +367,78 @@ static const char migration_6[] =
 /* v7: command catalog state: TTLs, managed apps, VPP codes. */
 static const char migration_7[] = "SELECT 1";
 
-/* v8: admin users, roles, the audit log and webhooks. */
-static const char migration_8[] = "SELECT 1";
+/* v8: admin users, roles, the audit log and webhooks.
+ * - api_keys (v1) already carry a role; last_used_at is kept per key.
+ * - admin_users: console accounts (argon2id PHC hashes) with a role and
+ *   their sign-in lockout state (failures since the last success).
+ * - console_sessions: signed-in browsers, keyed by the SHA-256 of the cookie
+ *   token (the token itself is never stored), with the CSRF token.
+ * - audit_log: append-only, one row per change made through the API; the
+ *   store has no call that updates or deletes a row.
+ * - webhooks and webhook_deliveries: the endpoints and the persisted
+ *   delivery queue (pending rows survive a restart) with each attempt's
+ *   outcome. */
+static const char migration_8[] =
+    "ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;"
+    "CREATE TABLE admin_users ("
+    " name TEXT PRIMARY KEY,"
+    " password_hash TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " failed_count INTEGER NOT NULL DEFAULT 0,"
+    " locked_until BIGINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " last_login_at BIGINT"
+    ");"
+    "CREATE TABLE console_sessions ("
+    " token_hash TEXT PRIMARY KEY,"
+    " user_name TEXT NOT NULL REFERENCES admin_users (name) ON DELETE CASCADE,"
+    " csrf TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " remote_addr TEXT"
+    ");"
+    "CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);"
+    "CREATE TABLE audit_log ("
+    " id {{ID}},"
+    " at BIGINT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " role TEXT,"
+    " method TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " target TEXT,"
+    " status INTEGER NOT NULL,"
+    " remote_addr TEXT,"
+    " request_id TEXT"
+    ");"
+    "CREATE INDEX audit_log_at ON audit_log (at);"
+    "CREATE INDEX audit_log_actor ON audit_log (actor, at);"
+    "CREATE TABLE webhooks ("
+    " id {{ID}},"
+    " url TEXT NOT NULL,"
+    " secret TEXT NOT NULL,"
+    " events TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " description TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE webhook_deliveries ("
+    " id {{ID}},"
+    " webhook_id BIGINT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,"
+    " event_id TEXT NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_try_at BIGINT,"
+    " last_http_status INTEGER,"
+    " last_error TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " delivered_at BIGINT"
+    ");"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_try_at)"
+    " WHERE status = 'pending';"
+    "CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);";
 
 /* v9: what several nodes on one PostgreSQL need.
  * - SQLite compares text bytewise; PostgreSQL by the database's locale

@@ -128,6 +128,19 @@ static const struct opt options[] = {
     L(profiles_converge_interval, "900", 0, 86400,
       "Seconds between configuration-profile convergence runs over every device (desired against\n"
       "installed); 0 turns the periodic run off (changes and ProfileList answers still converge)."),
+    /* operators (issue 9) */
+    L(console_session_ttl, "43200", 60, 2592000,
+      "Seconds a web console session lasts after sign-in."),
+    L(signin_max_failures, "5", 1, 1000,
+      "Failed console sign-ins in a row that lock an admin account."),
+    L(signin_lockout_seconds, "900", 1, 86400,
+      "Seconds an admin account stays locked after signin_max_failures failures."),
+    L(webhook_max_attempts, "10", 1, 100,
+      "Delivery attempts per webhook event before it is marked failed."),
+    L(webhook_timeout, "10", 1, 300, "Seconds one webhook delivery attempt may take."),
+    L(webhook_retry_base, "5", 1, 3600,
+      "Seconds before the first retry of a failed webhook delivery; each later retry waits twice as\n"
+      "long as the one before, at most an hour."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -65,6 +65,13 @@ struct config {
     long enroll_failure_window;
     long enroll_lockout_seconds;
     long profiles_converge_interval; /* profiles and groups */
+    /* operators (issue 9): console sessions and sign-in lockout, webhooks */
+    long console_session_ttl;
+    long signin_max_failures;
+    long signin_lockout_seconds;
+    long webhook_max_attempts;
+    long webhook_timeout;
+    long webhook_retry_base;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

@@ -1,0 +1,157 @@
+// console.test.js: the web console end to end in headless Chromium, driven by
+// tests/integration/test_console.sh (which starts steward, enrolls devices with
+// steward-devsim and makes the users). Signs in, reads the dashboard, finds a
+// devsim device, sends DeviceInformation and sees the answer, locks with
+// confirmation, checks the typed confirmation of a wipe, that a viewer cannot
+// send commands, that markup in a device name stays text, and the phone layout.
+// Screenshots go to $SHOTS. Exits non-zero on the first failed expectation.
+"use strict";
+const { chromium } = require("playwright-core");
+const { execFileSync } = require("child_process");
+const path = require("path");
+
+const URL = process.env.CONSOLE_URL;
+const SHOTS = process.env.SHOTS;
+const DEVICE = process.env.DEVICE_ID;
+const XSS_DEVICE = process.env.XSS_DEVICE_ID;
+let checks = 0;
+function expect(what, ok, detail) {
+  if (!ok) throw new Error(`FAIL: ${what}${detail ? ": " + detail : ""}`);
+  checks++;
+}
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name + ".png"), fullPage: true });
+
+async function signIn(page, user, password) {
+  await page.goto(URL + "/console/");
+  await page.waitForSelector("#signin-form");
+  await page.fill("#signin-user", user);
+  await page.fill("#signin-password", password);
+  await page.click("#signin-submit");
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  const page = await ctx.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("dialog", (d) => { pageErrors.push("unexpected dialog: " + d.message()); d.dismiss(); });
+
+  // a wrong password is refused on the page
+  await signIn(page, "ops", "not the password");
+  await page.waitForFunction(() => document.getElementById("signin-error").textContent.length > 0);
+  expect("wrong password message", (await page.textContent("#signin-error")).includes("wrong user name or password"));
+
+  // sign in: the dashboard with figures and charts
+  await signIn(page, "ops", "operator pass 1");
+  await page.waitForSelector("#figures");
+  const figures = await page.textContent("#figures");
+  expect("dashboard shows enrolled devices", /3\s*enrolled devices/.test(figures), figures);
+  expect("check-in chart drawn", (await page.locator(".chart svg rect.bar").count()) === 24);
+  expect("OS chart drawn", (await page.locator(".chart svg path").count()) >= 1);
+  expect("operator sees no admin pages", !(await page.isVisible("#nav a[data-page=audit]")));
+  await shot(page, "01-dashboard");
+
+  // find the devsim device and open it
+  await page.click("#nav a[data-page=devices]");
+  await page.waitForSelector("#device-results table");
+  await page.fill("#device-search", DEVICE.slice(0, 12));
+  await page.waitForFunction((id) => {
+    const rows = document.querySelectorAll("#device-results tbody tr.click");
+    return rows.length === 1;
+  }, DEVICE);
+  await shot(page, "02-devices");
+  await page.click("#device-results tbody tr.click");
+  await page.waitForSelector("#device-title");
+  expect("device page", page.url().includes("#/device/" + encodeURIComponent(DEVICE)));
+  expect("wipe needs admin", await page.isDisabled("#act-wipe"));
+
+  // send DeviceInformation; the device answers; the result shows
+  await page.click("#act-query");
+  await page.waitForFunction(() => document.querySelector("#device-commands")?.textContent.includes("DeviceInformation"));
+  expect("query pending", (await page.textContent("#device-commands")).includes("Pending"));
+  execFileSync("bash", ["-c", process.env.DEVSIM_CONNECT]);
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector("#device-commands")?.textContent.includes("Acknowledged"));
+  await page.click("#device-commands tbody tr.click");
+  await page.waitForSelector("#device-commands pre.result");
+  expect("result shown", (await page.textContent("#device-commands pre.result")).includes("QueryResponses"));
+  await page.click("button[data-section=device]");
+  await page.waitForSelector("#device-section dl.kv");
+  const section = await page.textContent("#device-section");
+  expect("inventory section shows the answer", section.includes("OSVersion") || section.includes("os_version"), section.slice(0, 300));
+  await shot(page, "03-device-answered");
+
+  // lock with confirmation: cancel first, then confirm
+  await page.click("#act-lock");
+  await page.click("#confirm-cancel");
+  await page.click("#act-lock");
+  await page.waitForSelector("#confirm-ok");
+  await shot(page, "04-lock-confirm");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => document.querySelector("#device-commands")?.textContent.includes("DeviceLock"));
+  expect("exactly one lock queued", (await page.locator("#device-commands td", { hasText: /^DeviceLock$/ }).count()) === 1);
+
+  // markup in a device name stays text
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
+  await page.waitForSelector("#device-title");
+  expect("markup shown as text", (await page.textContent("#device-title")).includes("<img"));
+  expect("no element injected", (await page.locator("#device-title img").count()) === 0);
+  await page.goto(URL + "/console/#/devices");
+  await page.waitForSelector("#device-results table");
+  await page.waitForTimeout(300);
+  expect("script never ran", await page.evaluate(() => window.__xss === undefined));
+  await page.click("#signout");
+  await page.waitForSelector("#signin-form");
+
+  // an admin: typed confirmation before a wipe, the audit log shows the lock
+  await signIn(page, "root", "admin pass 12");
+  await page.waitForSelector("#figures");
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForSelector("#act-wipe:not([disabled])");
+  await page.click("#act-wipe");
+  await page.waitForSelector("#confirm-input");
+  expect("erase disabled until typed", await page.isDisabled("#confirm-ok"));
+  await page.fill("#confirm-input", "wrong");
+  expect("wrong text keeps it disabled", await page.isDisabled("#confirm-ok"));
+  await page.click("#confirm-cancel");
+  await page.click("#nav a[data-page=audit]");
+  await page.waitForSelector("#audit-results table");
+  const audit = await page.textContent("#audit-results");
+  expect("audit shows the console's commands", audit.includes("user:ops") && audit.includes("POST /api/v1/commands"), audit.slice(0, 300));
+  await shot(page, "05-audit");
+  await page.click("#signout");
+
+  // a viewer: can look, cannot send
+  await signIn(page, "watcher", "viewer pass 1");
+  await page.waitForSelector("#figures");
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForSelector("#device-title");
+  expect("viewer cannot query", await page.isDisabled("#act-query"));
+  expect("viewer cannot lock", await page.isDisabled("#act-lock"));
+  await shot(page, "06-viewer-device");
+
+  // a phone screen: one column, the menu behind a button
+  const phone = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const p2 = await phone.newPage();
+  await signIn(p2, "ops", "operator pass 1");
+  await p2.waitForSelector("#figures");
+  expect("menu button on a phone", await p2.isVisible("#menu"));
+  expect("nav hidden until opened", !(await p2.evaluate(() => { const r = document.getElementById("nav").getBoundingClientRect(); return r.right > 0; })));
+  const overflow = await p2.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect("no horizontal scrolling", overflow <= 1, String(overflow));
+  await shot(p2, "07-phone-dashboard");
+  await p2.click("#menu");
+  await p2.click("#nav a[data-page=devices]");
+  await p2.waitForSelector("#device-results table");
+  await shot(p2, "08-phone-devices");
+
+  expect("no script errors", pageErrors.length === 0, pageErrors.join("; "));
+  await browser.close();
+  console.log(`console.test.js: ${checks} checks passed`);
+}
+
+main().catch((e) => { console.error(e.message || e); process.exit(1); });

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The web console end to end in headless Chromium (tests/console/console.test.js
+# with playwright-core from npm): sign-in, dashboard, a steward-devsim device
+# found, queried and locked, a wipe's typed confirmation, a viewer kept from
+# sending commands, markup in a device name rendered inert, the phone layout.
+# Skips (exit 77) when chromium or playwright-core is not available.
+. "$(dirname "$0")/lib.sh"
+SRC=${STEWARD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ] || ! command -v node >/dev/null; then
+  echo "SKIP: chromium or node not installed (scripts/deps --test installs them)"; exit 77
+fi
+if [ ! -d "$SRC/tests/console/node_modules/playwright-core" ]; then
+  (cd "$SRC/tests/console" && npm install --no-audit --no-fund >/dev/null 2>&1) ||
+    { echo "SKIP: playwright-core not installed (cd tests/console && npm install)"; exit 77; }
+fi
+init_data
+start_server
+"$BIN/steward-devsim" --url "$URL" --ca "$CA" --issue-from "$DATA" --state "$T/sim" --count 2 enroll >"$T/sim.log" 2>&1 || fail "devsim enroll"
+DEVICE_ID=$(grep -A1 '<key>UDID</key>' "$T/sim/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+# a device whose name is markup
+XSS=0000BAD0-0000-0000-0000-00000000C0DE
+issue_cert xss
+checkin_plist Authenticate $XSS '	<key>DeviceName</key>
+	<string>&lt;img src=x onerror="window.__xss=1"&gt;&lt;script&gt;window.__xss=2&lt;/script&gt;</string>
+	<key>SerialNumber</key>
+	<string>XSS0001</string>' >"$T/xss-auth.plist"
+checkin_plist TokenUpdate $XSS "$(token_update_extra)" >"$T/xss-tok.plist"
+device_put /mdm/checkin xss "$T/xss-auth.plist" >/dev/null
+device_put /mdm/checkin xss "$T/xss-tok.plist" >/dev/null
+printf 'admin pass 12' >"$T/pw"
+"$BIN/steward" admin create --data-dir "$DATA" --name root --role admin --password-file "$T/pw" >/dev/null || fail "admin create"
+r=$(api POST /api/v1/users -d '{"name":"ops","role":"operator","password":"operator pass 1"}'); expect_eq "operator user" 201 "$(status_of "$r")"
+r=$(api POST /api/v1/users -d '{"name":"watcher","role":"viewer","password":"viewer pass 1"}'); expect_eq "viewer user" 201 "$(status_of "$r")"
+SHOTS=${SHOTS:-$BIN/console-shots}
+mkdir -p "$SHOTS"
+out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS CHROMIUM=$CHROMIUM \
+  DEVSIM_CONNECT="'$BIN/steward-devsim' --url '$URL' --ca '$CA' --state '$T/sim' --count 1 connect >>'$T/sim.log' 2>&1" \
+  timeout 240 node console.test.js 2>&1) && pass || fail "console test: $out"
+echo "$out"
+echo "screenshots: $SHOTS"
+finish
