@@ -867,6 +867,7 @@ static int migrate_locked(struct pg *p, char **err)
     int version = 0;
     if (rc == STORE_OK)
         rc = read_version(p, &version, err);
+    p->base.version_at_open = version;
     if (rc == STORE_OK && store_migrations_check_version(version, err) < 0)
         rc = STORE_ERR;
     for (size_t i = 0; rc == STORE_OK && i < store_migrations_count; i++) {
