@@ -9,6 +9,7 @@
 # then serves from PostgreSQL with the same config, API key and CA: the
 # devices check in with their old identities and get exactly the commands
 # that were waiting, and new rows get fresh ids after the copied ones.
+# `steward migrate` reports versions on the moved and on a fresh database.
 # Needs a PostgreSQL server (STEWARD_PG_DSN, as scripts/test sets); skipped
 # without one.
 . "$(dirname "$0")/lib.sh"
@@ -112,6 +113,16 @@ expect_eq "certificate DER bytes" "$(sq "SELECT lower(hex(der)) FROM certs WHERE
   "$(ps "SELECT encode(der, 'hex') FROM certs WHERE der IS NOT NULL ORDER BY serial" | md5sum)"
 expect_eq "queue order (rowid) kept" "$(sq "SELECT enrollment_id || ' ' || command_uuid FROM queue ORDER BY rowid")" \
   "$(ps "SELECT enrollment_id || ' ' || command_uuid FROM queue ORDER BY rowid")"
+
+# --- steward migrate: reports versions, applies only what is missing
+out=$("$BIN/steward" migrate --data-dir "$DATA" --set "database=$PG" 2>&1) || fail "steward migrate: $out"
+expect_contains "migrate names the backend" "database: postgres" "$out"
+expect_contains "the moved database needs nothing" "already up to date" "$out"
+out=$("$BIN/steward" migrate --data-dir "$DATA" --set "database=sqlite:$T/fresh.db" 2>&1) || fail "steward migrate (fresh): $out"
+expect_contains "a fresh database is migrated from version 0" "migrated from version 0 to" "$out"
+out=$("$BIN/steward" migrate --data-dir "$DATA" --set "database=postgres://steward@127.0.0.1:1/none" 2>&1) && rc=0 || rc=$?
+expect_eq "migrate against an unreachable server fails" 1 "$rc"
+expect_contains "and says why" "cannot migrate the database" "$out"
 
 # --- steward on PostgreSQL: same data dir, the database switched
 start_server --set "database=$PG"
