@@ -73,6 +73,9 @@ struct pg {
     unsigned next_name;
     int tx;             /* a transaction is open, as the caller sees it */
     int tx_lost;        /* the session died inside it: fail until the caller ends it */
+    const char *begin_sql; /* the caller's BEGIN, not sent yet: it goes with the first statement */
+    int wrote;          /* the open transaction ran something besides plain SELECTs */
+    int async_pending;  /* a read-only transaction's COMMIT went out unanswered: read it first */
     int down;           /* reconnecting failed since the last working session */
     double down_since;  /* when the session was found lost (monotonic seconds) */
     int last_fk;
@@ -221,6 +224,9 @@ static int reconnect(struct pg *p, const char *op)
     }
     p->session++;
     p->tx = 0;
+    p->async_pending = 0;
+    if (PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF)
+        (void)PQexitPipelineMode(p->conn); /* a fresh session has nothing pending */
     int rc = setup_session(p, op);
     if (rc == STORE_OK) {
         log_info("store reconnected", "op=%s after_ms=%.0f", op,
@@ -231,6 +237,26 @@ static int reconnect(struct pg *p, const char *op)
     return rc;
 }
 
+/* Reads the answer to a COMMIT that pg_commit sent without waiting (a
+ * transaction that only read: nothing depends on it), before the session
+ * is used again. A failure there is only logged; a lost session shows up
+ * in PQstatus for the caller. */
+static void drain_async(struct pg *p)
+{
+    if (!p->async_pending)
+        return;
+    p->async_pending = 0;
+    PGresult *res;
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char q[256];
+            log_warn("store read-only commit failed", "err=%s",
+                     log_quote(q, sizeof q, PQresultErrorMessage(res)));
+        }
+        PQclear(res);
+    }
+}
+
 /* A usable session, reopening a lost one (after a failed attempt, at most
  * every RECONNECT_PAUSE_MS). check_idle looks for a session the server
  * ended while it was idle, before a statement that starts something; inside
@@ -238,6 +264,7 @@ static int reconnect(struct pg *p, const char *op)
  * transaction: its earlier writes are gone. */
 static int ensure_session(struct pg *p, const char *op, int check_idle)
 {
+    drain_async(p);
     if (p->tx_lost) {
         log_debug("store unavailable", "op=%s err=\"session lost inside a transaction\"", op);
         return STORE_UNAVAILABLE;
@@ -265,6 +292,7 @@ static int may_retry(struct pg *p, const PGresult *res, int was_tx, int starts_t
 /* Runs a command without parameters or rows (BEGIN, COMMIT, …). */
 static int simple(struct pg *p, const char *sql, const char *op)
 {
+    drain_async(p);
     double t0 = now_mono();
     PGresult *res = PQexec(p->conn, sql);
     metrics_db(now_mono() - t0);
@@ -488,42 +516,109 @@ static int ensure_prepared(struct pg *p, struct pg_stmt *st, const char *op)
     return rc;
 }
 
-/* Executes with the bound values; on success st->res holds the rows. Outside
- * a transaction, a statement the server refused because it was ending the
- * session runs once more on a new one (may_retry). */
+/* Sends st with the transaction's deferred BEGIN in front of it, in one
+ * round trip (libpq's pipeline mode), and returns st's result (NULL when
+ * the session broke on the way; the failure is in PQstatus then). A failed
+ * BEGIN comes back as its own result, st's as "aborted". */
+static PGresult *exec_after_begin(struct pg *p, struct pg_stmt *st, const char *begin)
+{
+    if (!PQenterPipelineMode(p->conn))
+        return NULL;
+    PGresult *res = NULL;
+    if (PQsendQueryParams(p->conn, begin, 0, NULL, NULL, NULL, NULL, 0) &&
+        PQsendQueryPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
+                            st->formats, 0) &&
+        PQpipelineSync(p->conn)) {
+        /* each query's results end with a NULL; the sync point ends the lot */
+        PGresult *begun = PQgetResult(p->conn);
+        if (begun && PQgetResult(p->conn) == NULL) {
+            res = PQgetResult(p->conn);
+            if (res && PQgetResult(p->conn) != NULL) {
+                PQclear(res);
+                res = NULL;
+            }
+            PGresult *sync = res ? PQgetResult(p->conn) : NULL;
+            if (res && PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                res = NULL;
+            }
+            PQclear(sync);
+        }
+        if (begun && PQresultStatus(begun) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            res = begun; /* the reason: the statement never ran */
+        } else {
+            PQclear(begun);
+        }
+    }
+    if (!PQexitPipelineMode(p->conn) && PQstatus(p->conn) == CONNECTION_OK) {
+        /* results out of step with what was sent: start over on a new session */
+        log_error("store error", "op=pipeline err=\"unexpected results; reconnecting\"");
+        PQclear(res);
+        res = NULL;
+        PQreset(p->conn);
+        p->session++;
+        (void)setup_session(p, "pipeline");
+        note_broken(p);
+    }
+    return res;
+}
+
+/* Executes with the bound values; on success st->res holds the rows. The
+ * first statement of a transaction carries its deferred BEGIN. Outside a
+ * transaction (or with that BEGIN), a statement the server refused because
+ * it was ending the session runs once more on a new one (may_retry). */
 static int execute(struct pg *p, struct pg_stmt *st, const char *op, int code)
 {
     if (code != 0) {
         log_error("store error", "op=%s err=\"bad parameter\"", op);
         return STORE_ERR;
     }
-    int was_tx = p->tx;
+    const char *begin = p->begin_sql;
+    int was_tx = p->tx && !begin; /* a deferred BEGIN: nothing has happened yet */
     for (int attempt = 0;; attempt++) {
+        if (begin) { /* (again) a transaction that starts with this statement */
+            p->tx_lost = 0;
+            p->begin_sql = NULL;
+            p->tx = 0; /* not open on the server yet: the session may be checked */
+        }
         int rc = ensure_session(p, op, !was_tx);
         if (rc == STORE_OK)
             rc = ensure_prepared(p, st, op);
+        if (begin)
+            p->tx = 1; /* the caller's transaction, opening with this statement */
         if (rc != STORE_OK) {
             /* preparing has no effect: a session found gone meanwhile is retried */
-            if (rc == STORE_UNAVAILABLE && attempt == 0 && !was_tx && !p->tx_lost &&
-                PQstatus(p->conn) != CONNECTION_OK)
+            if (rc == STORE_UNAVAILABLE && attempt == 0 && !was_tx &&
+                PQstatus(p->conn) != CONNECTION_OK) {
+                p->begin_sql = begin;
                 continue;
+            }
+            if (begin)
+                note_broken(p); /* the caller's transaction never started */
             return rc;
         }
         double t0 = now_mono();
-        PGresult *res = PQexecPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
-                                       st->formats, 0);
+        PGresult *res = begin ? exec_after_begin(p, st, begin)
+                              : PQexecPrepared(p->conn, st->name, st->nparams, st->values,
+                                               st->lengths, st->formats, 0);
         metrics_db(now_mono() - t0);
         ExecStatusType status = PQresultStatus(res);
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
             rc = fail(p, res, op);
-            int again = rc == STORE_UNAVAILABLE && attempt == 0 && may_retry(p, res, was_tx, 0);
+            int again = rc == STORE_UNAVAILABLE && attempt == 0 &&
+                        may_retry(p, res, was_tx, begin != NULL);
             PQclear(res);
-            if (again)
+            if (again) {
+                p->begin_sql = begin;
                 continue;
+            }
             return rc;
         }
         const char *n = PQcmdTuples(res);
         p->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+        if (p->tx && strncmp(PQcmdStatus(res), "SELECT", 6) != 0)
+            p->wrote = 1;
         st->res = res;
         st->nrows = PQntuples(res);
         st->row = 0;
@@ -664,12 +759,32 @@ static int simple_fresh(struct pg *p, const char *sql, const char *op)
     }
 }
 
+/* Opens the caller's transaction lazily: the BEGIN goes out with its first
+ * statement (execute), saving a round trip; a transaction that runs nothing
+ * costs none. The session is checked then, as for any statement. */
 static int tx_start(struct store *s, const char *sql, const char *op)
 {
     struct pg *p = P(s);
-    int rc = simple_fresh(p, sql, op);
-    if (rc == STORE_OK)
-        p->tx = 1;
+    (void)op;
+    if (p->tx_lost)
+        return STORE_UNAVAILABLE;
+    p->begin_sql = sql;
+    p->wrote = 0;
+    p->tx = 1;
+    return STORE_OK;
+}
+
+/* Sends a deferred BEGIN by itself, for what cannot carry it (a savepoint). */
+static int flush_begin(struct pg *p, const char *op)
+{
+    const char *begin = p->begin_sql;
+    if (!begin)
+        return STORE_OK;
+    p->begin_sql = NULL;
+    int rc = simple_fresh(p, begin, op);
+    p->tx = 1; /* a reconnect on the way cleared it */
+    if (rc != STORE_OK)
+        note_broken(p);
     return rc;
 }
 
@@ -702,6 +817,20 @@ static int pg_commit(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 1);
+    if (p->begin_sql) { /* nothing ran: nothing to end */
+        p->begin_sql = NULL;
+        p->tx = 0;
+        return STORE_OK;
+    }
+    /* A transaction that only read has nothing to make durable: its COMMIT
+     * goes out without waiting, and its answer is read before the session's
+     * next command (drain_async). */
+    if (!p->wrote && PQtransactionStatus(p->conn) == PQTRANS_INTRANS &&
+        PQsendQuery(p->conn, "COMMIT")) {
+        p->async_pending = 1;
+        p->tx = 0;
+        return STORE_OK;
+    }
     /* COMMIT of a transaction an error aborted answers ROLLBACK, not an error. */
     int aborted = PQtransactionStatus(p->conn) == PQTRANS_INERROR;
     int rc = simple(p, aborted ? "ROLLBACK" : "COMMIT", "commit");
@@ -718,6 +847,11 @@ static int pg_rollback(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 0);
+    if (p->begin_sql) {
+        p->begin_sql = NULL;
+        p->tx = 0;
+        return STORE_OK;
+    }
     int rc = simple(p, "ROLLBACK", "rollback");
     p->tx = 0;
     return rc;
@@ -726,7 +860,10 @@ static int pg_rollback(struct store *s)
 static int pg_savepoint(struct store *s, const char *op)
 {
     struct pg *p = P(s);
-    int rc = ensure_session(p, op, 0);
+    p->wrote = 1; /* a savepoint guards writes: this transaction's COMMIT is waited for */
+    int rc = flush_begin(p, op);
+    if (rc == STORE_OK)
+        rc = ensure_session(p, op, 0);
     return rc == STORE_OK ? simple(p, "SAVEPOINT store_op", op) : rc;
 }
 
