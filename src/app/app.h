@@ -18,6 +18,9 @@ int app_apikey(int argc, char **argv);
 int app_user(int argc, char **argv);
 /* `steward admin create|password` (admin.c): console accounts. */
 int app_admin(int argc, char **argv);
+/* `steward migrate` and `steward migrate-store` (migrate.c). */
+int app_migrate(int argc, char **argv);
+int app_migrate_store(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */

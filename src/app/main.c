@@ -1,5 +1,6 @@
 /* main.c: the steward program. Dispatches the subcommand: `init` makes a
- * data dir, `serve` runs the server, `ca` manages the CA (init, show, rotate, ra, issue),
+ * data dir, `serve` runs the server, `migrate` and `migrate-store` prepare
+ * and move the database, `ca` manages the CA (init, show, rotate, ra, issue),
  * `apikey create` adds an admin key. */
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,10 @@ static void usage(FILE *f)
           "         enrollment portal users (password read from stdin)\n"
           "  admin create|password --data-dir DIR --name NAME [--role viewer|operator|admin]\n"
           "         [--password-file FILE]   a web console account, or its new password\n"
+          "  migrate [--data-dir DIR] [--set option=value]…\n"
+          "         apply the schema migrations to the configured database and report versions\n"
+          "  migrate-store --from sqlite:PATH --to postgres:DSN [--force]\n"
+          "         copy a stopped SQLite deployment into PostgreSQL (every table, one transaction)\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -54,6 +59,10 @@ int main(int argc, char **argv)
         return app_user(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0)
         return app_admin(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate") == 0)
+        return app_migrate(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate-store") == 0)
+        return app_migrate_store(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;

@@ -446,7 +446,8 @@ static const char migration_8[] =
  *   channels are the range [id || ':', id || ';')) compare bytewise in both.
  * - PostgreSQL has no rowid, and the queue's and certificates' statements
  *   break created_at ties by insertion order: there a real column of that
- *   name, filled in insertion order, stands in (SQLite keeps its own).
+ *   name, filled in insertion order, stands in (SQLite keeps its own), with
+ *   the unique index SQLite's rowid has built in.
  * - jobs: work any node may run, claimed by one (FOR UPDATE SKIP LOCKED on
  *   PostgreSQL) under a lease, so a node that dies mid-job leaves it to
  *   another once the lease ends (store_jobs.h). */
@@ -456,6 +457,8 @@ static const char migration_9[] =
     "ALTER TABLE certs ALTER COLUMN serial TYPE TEXT COLLATE \"C\";"
     "ALTER TABLE queue ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
     "CREATE INDEX queue_order ON queue (enrollment_id, created_at, rowid) WHERE active = 1;"
+    /* the claim updates the row it picked by rowid (SQLite's own key) */
+    "CREATE UNIQUE INDEX queue_rowid ON queue (rowid);"
     "ALTER TABLE certs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
     "{{/PG}}"
     "CREATE TABLE jobs ("
