@@ -12,6 +12,8 @@
 #include "app/app.h"
 #include "core/certs_expiry.h"
 #include "core/inventory.h"
+#include "core/push.h"
+#include "core/push_certs.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
 #include "store/store.h"
@@ -127,11 +129,21 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
 
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
-static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
+static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
+                                     struct push_service *push)
 {
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;
+    /* push (issue 5): push-certificate expiry warnings, re-push of silent devices */
+    if (sched_add(sc, "push-cert-expiry", cfg->cert_watch_interval, 2, pushcert_expiry_job,
+                  NULL) != 0 ||
+        (push && cfg->push_repush_after > 0 &&
+         sched_add(sc, "push-repush", cfg->push_repush_interval, cfg->push_repush_interval,
+                   push_repush_job, push) != 0)) {
+        sched_free(sc);
+        return NULL;
+    }
     int64_t refresh = cfg->inventory_refresh_interval;
     /* Checked often enough that a device is refreshed within a quarter of
      * the interval of falling due, at most every five minutes. */
@@ -228,10 +240,19 @@ int app_serve(int argc, char **argv)
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
+    /* push (issue 5): the APNs sender, unless apns_url is empty */
+    if (cfg.apns_url[0] && !(svc.push = push_service_new(&cfg, &err))) {
+        log_error("cannot start the push service", "err=\"%s\"", err ? err : "?");
+        free(err);
+        pki_ca_free(ca);
+        pki_trust_free(trust);
+        return 1;
+    }
     /* Periodic jobs; every area registers its own in start_scheduler. */
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days, svc.push);
     if (!sched) {
+        push_service_free(svc.push);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -241,6 +262,7 @@ int app_serve(int argc, char **argv)
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
         sched_free(sched);
+        push_service_free(svc.push);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -255,6 +277,7 @@ int app_serve(int argc, char **argv)
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
     sched_free(sched);
+    push_service_free(svc.push);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");
