@@ -169,6 +169,8 @@ void api_pushcerts_get(struct worker *w, struct request *req, struct response *r
 void api_pushcerts_put(struct worker *w, struct request *req, struct response *resp);
 /* POST /api/v1/push {"devices": [...]}: pushes now, answers per device. */
 void api_push_create(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/push: last push, result, unregistered mark. */
+void api_device_push(struct worker *w, struct request *req, struct response *resp, const char *id);
 /* GET /v1/push/{id,id,...}: NanoMDM's push route and answer. */
 void api_nanomdm_push(struct worker *w, struct request *req, struct response *resp,
                       const char *ids);

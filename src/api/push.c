@@ -363,3 +363,23 @@ void api_push_nanomdm_status(struct worker *w, json_t *j, const char *const *ids
     free(ok);
     free(out);
 }
+
+/* GET /api/v1/devices/{id}/push: the device's push state. */
+void api_device_push(struct worker *w, struct request *req, struct response *resp, const char *id)
+{
+    struct store_push_target *t = NULL;
+    int rc = store_push_target_get(w->store, id, &t);
+    if (rc != STORE_OK) {
+        api_fail_store(req, resp, rc, "reading the device's push state");
+        return;
+    }
+    json_t *j = json_pack(
+        "{s:s,s:{s:s?,s:b,s:o,s:i,s:s?,s:s?,s:I,s:I,s:o,s:b,s:o}}", "id", t->id, "push", "topic",
+        t->topic, "has_token", t->token_hex != NULL, "last_push_at", api_time_json(t->last_push_at),
+        "last_status", t->last_status, "last_result", t->last_result, "last_apns_id",
+        t->last_apns_id, "pushes", (json_int_t)t->pushes, "failures", (json_int_t)t->failures,
+        "unregistered_at", api_time_json(t->unregistered_at), "unregistered",
+        store_push_target_unregistered(t), "backoff_until", api_time_json(t->backoff_until));
+    store_push_target_free(t);
+    api_send_json(req, resp, 200, j);
+}
