@@ -35,12 +35,15 @@ openssl req -newkey rsa:2048 -nodes -keyout "$P/mock.key" -out "$P/mock.csr" -su
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$P/san.ext"
 openssl x509 -req -in "$P/mock.csr" -CA "$P/mockca.pem" -CAkey "$P/mockca.key" -CAcreateserial \
   -out "$P/mock.pem" -days 30 -extfile "$P/san.ext" 2>/dev/null
-# an expired push certificate: signed with a start and end in the past
+# an expired push certificate: `openssl ca` can date it in the past
 openssl req -newkey rsa:2048 -nodes -keyout "$P/expired.key" -out "$P/expired.csr" \
   -subj "/UID=$TOPIC1/CN=old" 2>/dev/null
-openssl x509 -req -in "$P/expired.csr" -CA "$P/apple.pem" -CAkey "$P/apple.key" -CAcreateserial \
-  -out "$P/expired.pem" -not_before 20200101000000Z -not_after 20210101000000Z 2>/dev/null \
-  || faketime_missing=1
+mkdir -p "$P/db"; : >"$P/db/index"; echo 01 >"$P/db/serial"
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/db/index\nnew_certs_dir=%s/db\nserial=%s/db/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\nUID=optional\ncommonName=optional\n' \
+  "$P" "$P" "$P" >"$P/ca.cnf"
+openssl ca -batch -config "$P/ca.cnf" -preserveDN -cert "$P/apple.pem" -keyfile "$P/apple.key" \
+  -in "$P/expired.csr" -out "$P/expired.pem" -startdate 20200101000000Z -enddate 20210101000000Z \
+  -notext >/dev/null 2>&1
 
 # --- the mock. Started on a free port; restarted on the same port with other rules.
 MOCK_LOG=$T/mock.jsonl
@@ -93,11 +96,9 @@ expect_contains "no UID message" "no UID" "$r"
 r=$(import_pem "$P/badprefix.pem" "$P/badprefix.key")
 expect_eq "wrong prefix → 400" 400 "$(status_of "$r")"
 expect_contains "prefix message" "does not start with com.apple.mgmt." "$r"
-if [ -f "$P/expired.pem" ] && [ -z "${faketime_missing:-}" ]; then
-  r=$(import_pem "$P/expired.pem" "$P/expired.key")
-  expect_eq "expired → 400" 400 "$(status_of "$r")"
-  expect_contains "expired message" "expired" "$r"
-fi
+r=$(import_pem "$P/expired.pem" "$P/expired.key")
+expect_eq "expired → 400" 400 "$(status_of "$r")"
+expect_contains "expired message" "has expired" "$r"
 openssl pkcs12 -export -in "$P/push1.pem" -inkey "$P/push1.key" -passout pass:s3cret -out "$P/push1.p12"
 jq -n --arg p "$(base64 -w0 "$P/push1.p12")" '{p12: $p, password: "wrong"}' >"$T/p12bad.json"
 r=$(api PUT /api/v1/pushcerts --data-binary "@$T/p12bad.json")
@@ -257,10 +258,12 @@ expect_contains "metric: unregistered" 'steward_push_total{outcome="unregistered
 # --- a push storm while devices check in: 40 devices, every one pushed 5 times
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 enroll >/dev/null 2>&1 || fail "fleet enroll"
 fleet=$(body_of "$(api GET '/api/v1/devices?limit=1000')" | jq -c '[.devices[].id]')
+storm=()
 for _ in 1 2 3 4 5; do
   api POST /api/v1/commands --data-binary "{\"devices\":$fleet,\"command\":{\"RequestType\":\"ProfileList\"}}" >/dev/null &
+  storm+=($!)
 done
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 connect >"$T/storm.log" 2>&1 \
   || { tail -5 "$T/storm.log"; fail "check-ins during the storm"; }
-wait
+wait "${storm[@]}"
 finish
