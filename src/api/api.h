@@ -260,5 +260,26 @@ void api_webhooks_test(struct worker *w, struct request *req, struct response *r
 
 /* A JSON object body: a new reference, or NULL after answering 400. */
 json_t *api_json_body(const struct request *req, struct response *resp);
+/* ---- push (push.c, issue 5) ---------------------------------------------- */
+
+/* GET /api/v1/pushcerts, GET /api/v1/pushcerts/{topic}, PUT /api/v1/pushcerts */
+void api_pushcerts_list(struct worker *w, struct request *req, struct response *resp);
+void api_pushcerts_get(struct worker *w, struct request *req, struct response *resp,
+                       const char *topic);
+void api_pushcerts_put(struct worker *w, struct request *req, struct response *resp);
+/* POST /api/v1/push {"devices": [...]}: pushes now, answers per device. */
+void api_push_create(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/push: last push, result, unregistered mark. */
+void api_device_push(struct worker *w, struct request *req, struct response *resp, const char *id);
+/* GET /v1/push/{id,id,...}: NanoMDM's push route and answer. */
+void api_nanomdm_push(struct worker *w, struct request *req, struct response *resp,
+                      const char *ids);
+/* After an enqueue: pushes (coalesced, never blocking) the ids whose
+ * per_id is STORE_OK (per_id NULL: all). No-op when push is off. */
+void api_push_after_enqueue(struct worker *w, const char *const *ids, const int *per_id, size_t n);
+/* NanoMDM's enqueue: pushes the queued ids now and adds push_result /
+ * push_error to the APIResult's "status" map in j. */
+void api_push_nanomdm_status(struct worker *w, json_t *j, const char *const *ids,
+                             const int *per_id, size_t n);
 
 #endif

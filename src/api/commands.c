@@ -263,6 +263,10 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         api_send_json(req, resp, status,
                       json_pack("{s:s,s:s,s:o}", "command_uuid", out.uuid, "request_type",
                                 out.request_type, "devices", per_device_json(&c, per_id)));
+        char nopush[16]; /* push (issue 5): wake the devices unless ?nopush=1 */
+        const char *np = request_query(req, "nopush", nopush, sizeof nopush);
+        if (!np || !*np || strcmp(np, "0") == 0)
+            api_push_after_enqueue(w, c.ids, per_id, c.nids);
     }
     free(per_id);
     create_req_free(&c);

@@ -1,8 +1,9 @@
 /* nanomdm.c: PUT /v1/enqueue/{id,id,...}, NanoMDM's raw-plist enqueue API,
  * so NanoMDM tooling (cmdr.py, its shell tools) works unchanged.
  * Answers follow NanoMDM's docs/openapi.yaml: an APIResult JSON with 200
- * (all queued), 207 (some failed) or 500 (all failed). Push is not wired yet,
- * so no push fields appear. Called by the router in app/ after api_authenticate. */
+ * (all queued), 207 (some failed) or 500 (all failed); unless ?nopush, the
+ * queued enrollments are pushed and each gets push_result (the apns-id) or
+ * push_error in "status". Called by the router in app/ after api_authenticate. */
 #include "api/api.h"
 
 #include <stdlib.h>
@@ -139,7 +140,10 @@ void api_nanomdm_enqueue(struct worker *w, struct request *req, struct response 
         else
             log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu", req->id, out.uuid,
                      out.request_type, out.queued);
-        api_send_json(req, resp, status, api_result(ids, n, per_id, no_push, &out));
+        json_t *j = api_result(ids, n, per_id, no_push, &out);
+        if (!no_push && out.queued > 0) /* push (issue 5): wake the devices, as NanoMDM does */
+            api_push_nanomdm_status(w, j, ids, per_id, n);
+        api_send_json(req, resp, status, j);
     }
 done:
     if (command)

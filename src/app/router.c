@@ -73,6 +73,12 @@ static const struct route routes[] = {
     {"GET", "/metrics", ROUTE_OPEN, api_metrics, NULL, NULL},
 
     /* push (issue 5): push certificates, push now */
+    {"GET", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_list, NULL, NULL},
+    {"PUT", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_put, NULL, NULL},
+    {"GET", "/api/v1/pushcerts/*", ROUTE_ADMIN, NULL, api_pushcerts_get, NULL},
+    {"POST", "/api/v1/push", ROUTE_ADMIN, api_push_create, NULL, NULL},
+    {"GET", "/api/v1/devices/*/push", ROUTE_ADMIN, NULL, api_device_push, NULL},
+    {"GET", "/v1/push/*", ROUTE_ADMIN, NULL, api_nanomdm_push, NULL},
 
     /* enrollment (issue 4): portal, Profile Service, enrollment users */
     {"GET", "/enroll", ROUTE_OPEN, enroll_portal_page, NULL, NULL},

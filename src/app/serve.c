@@ -13,6 +13,8 @@
 #include "core/certs_expiry.h"
 #include "core/events.h"
 #include "core/inventory.h"
+#include "core/push.h"
+#include "core/push_certs.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
 #include "profiles/converge.h"
@@ -130,11 +132,22 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
 static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
-                                     struct events *events)
+                                     const struct service *svc)
 {
+    struct push_service *push = svc->push;
+    struct events *events = svc->events;
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;
+    /* push (issue 5): push-certificate expiry warnings, re-push of silent devices */
+    if (sched_add(sc, "push-cert-expiry", cfg->cert_watch_interval, 2, pushcert_expiry_job,
+                  NULL) != 0 ||
+        (push && cfg->push_repush_after > 0 &&
+         sched_add(sc, "push-repush", cfg->push_repush_interval, cfg->push_repush_interval,
+                   push_repush_job, push) != 0)) {
+        sched_free(sc);
+        return NULL;
+    }
     int64_t refresh = cfg->inventory_refresh_interval;
     /* Checked often enough that a device is refreshed within a quarter of
      * the interval of falling due, at most every five minutes. */
@@ -155,6 +168,33 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
         return NULL;
     }
     return sc;
+}
+
+/* Stops what services_start started (either may be NULL). */
+static void services_stop(struct service *svc)
+{
+    events_stop(svc->events);
+    svc->events = NULL;
+    push_service_free(svc->push);
+    svc->push = NULL;
+}
+
+/* The push sender and the webhook/event fan-out, each with its own thread
+ * and store connection. 0, or -1 (logged) with nothing left running. */
+static int services_start(struct service *svc, const struct config *cfg)
+{
+    char *err = NULL;
+    if (cfg->apns_url[0] && !(svc->push = push_service_new(cfg, &err))) {
+        log_error("cannot start the push service", "err=\"%s\"", err ? err : "?");
+        free(err);
+        return -1;
+    }
+    svc->events = events_start(cfg);
+    if (!svc->events) {
+        services_stop(svc);
+        return -1;
+    }
+    return 0;
 }
 
 int app_serve(int argc, char **argv)
@@ -239,18 +279,17 @@ int app_serve(int argc, char **argv)
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
-    /* Periodic jobs; every area registers its own in start_scheduler. */
-    /* Webhook deliveries (core/events.c): its own thread and connection. */
-    svc.events = events_start(&cfg);
-    if (!svc.events) {
+    /* The background services: the APNs sender (unless apns_url is empty),
+     * webhook deliveries, then the periodic jobs that use them. */
+    if (services_start(&svc, &cfg) != 0) {
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
     }
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days, svc.events);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days, &svc);
     if (!sched) {
-        events_stop(svc.events);
+        services_stop(&svc);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -260,7 +299,7 @@ int app_serve(int argc, char **argv)
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
         sched_free(sched);
-        events_stop(svc.events);
+        services_stop(&svc);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -276,7 +315,7 @@ int app_serve(int argc, char **argv)
     http_server_stop(srv);
     sched_free(sched);
     converge_shutdown();
-    events_stop(svc.events);
+    services_stop(&svc);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

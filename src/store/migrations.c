@@ -163,8 +163,42 @@ static const char migration_3[] =
     ");"
     "CREATE INDEX cert_reenroll_queued ON cert_reenroll (queued_at, not_after);";
 
-/* v4: APNs push certificates and per-enrollment push state. */
-static const char migration_4[] = "SELECT 1";
+/* v4: APNs push certificates and per-enrollment push state (store/push.c).
+ * push_certs: one row per topic (the certificate's UID); a renewal replaces
+ * the row; disabled_reason is set when APNs refuses the certificate (403)
+ * and cleared by the next import; warned_days the last expiry warning given.
+ * push_state: one row per enrollment pushed at least once; a token APNs
+ * called unregistered (410, or 400 BadDeviceToken) is kept in
+ * unregistered_token so it is not pushed again until a TokenUpdate brings a
+ * newer one; backoff_until holds off retries after 429/5xx. */
+static const char migration_4[] =
+    "CREATE TABLE push_certs ("
+    " topic TEXT PRIMARY KEY,"
+    " cert_pem TEXT NOT NULL,"
+    " key_pem TEXT NOT NULL,"
+    " subject TEXT,"
+    " serial TEXT,"
+    " fingerprint TEXT,"
+    " not_before BIGINT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " disabled_reason TEXT,"
+    " disabled_at BIGINT,"
+    " warned_days INTEGER"
+    ");"
+    "CREATE TABLE push_state ("
+    " enrollment_id TEXT PRIMARY KEY REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " last_push_at BIGINT,"
+    " last_status INTEGER,"
+    " last_result TEXT,"
+    " last_apns_id TEXT,"
+    " pushes BIGINT NOT NULL DEFAULT 0,"
+    " failures BIGINT NOT NULL DEFAULT 0,"
+    " unregistered_at BIGINT,"
+    " unregistered_token TEXT,"
+    " backoff_until BIGINT"
+    ");";
 
 /* v5: enrollment users, portal sessions, OTA enrollment records.
  * web_sessions and web_throttle are generic (a realm column) so the

@@ -141,6 +141,27 @@ static const struct opt options[] = {
     L(webhook_retry_base, "5", 1, 3600,
       "Seconds before the first retry of a failed webhook delivery; each later retry waits twice as\n"
       "long as the one before, at most an hour."),
+    /* push (issue 5): APNs provider and re-push */
+    S(apns_url, "https://api.push.apple.com", 0,
+      "APNs provider endpoint: https://api.push.apple.com (port 443; :2197 also works),\n"
+      "https://api.sandbox.push.apple.com for development, or steward-apns-mock in tests.\n"
+      "Empty turns pushing off."),
+    S(apns_ca, "", 1,
+      "CA bundle (PEM) that verifies the APNs server; empty uses the system's trust store."),
+    L(apns_expiration, "86400", 0, 2592000,
+      "Seconds APNs keeps a push for an offline device (apns-expiration); 0 = deliver once, no storing."),
+    L(apns_priority, "10", 5, 10, "apns-priority of MDM pushes: 10 (immediately) or 5."),
+    L(apns_connections, "2", 1, 64, "Most HTTP/2 connections to APNs per push certificate (topic)."),
+    L(apns_streams, "500", 1, 10000, "Most concurrent pushes (streams) per APNs connection."),
+    L(apns_timeout, "15", 1, 300, "Seconds one push may take before it is retried."),
+    L(push_coalesce_ms, "200", 0, 60000,
+      "Pushes requested for the same device within this many milliseconds are sent once."),
+    L(push_retry_max, "5", 1, 50,
+      "Attempts for a push APNs answers 429 or 5xx (or a connection error), with jittered back-off."),
+    L(push_repush_after, "14400", 0, 31536000,
+      "Devices with waiting commands not seen for this many seconds are pushed again (and again\n"
+      "after as long); 0 turns the re-push off."),
+    L(push_repush_interval, "300", 5, 86400, "Seconds between re-push checks."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -72,6 +72,18 @@ struct config {
     long webhook_max_attempts;
     long webhook_timeout;
     long webhook_retry_base;
+    /* push (issue 5) */
+    char apns_url[CONFIG_STR];
+    char apns_ca[CONFIG_STR];
+    long apns_expiration;
+    long apns_priority;
+    long apns_connections;
+    long apns_streams;
+    long apns_timeout;
+    long push_coalesce_ms;
+    long push_retry_max;
+    long push_repush_after;
+    long push_repush_interval;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

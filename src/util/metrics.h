@@ -19,6 +19,12 @@ void metrics_db(double seconds);       /* one storage call or transaction */
  * issued certificate expires (negative: none). Rendered once set. */
 void metrics_cert_expiry(long long expiring, int within_days, long long soonest_seconds);
 
+/* APNs (core/push.c): one push outcome (apns.h's outcome names, plus
+ * "skipped_*" for pushes not sent), and the push certificates' expiry:
+ * how many expire within 30 days and days until the soonest (gauges). */
+void metrics_push(const char *outcome);
+void metrics_push_cert_expiry(long long expiring_30d, double soonest_days);
+
 /* Appends the Prometheus exposition of everything recorded, plus
  * steward_queue_depth = queue_depth (a gauge read from the store by the caller;
  * negative omits it). Returns 0 or -1. */
