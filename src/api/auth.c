@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -103,4 +104,19 @@ int api_authenticate(struct worker *w, struct request *req, struct response *res
     }
     api_fail_store(req, resp, rc, "checking the API key");
     return -1;
+}
+
+void api_caller_name(struct worker *w, const struct request *req, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    const char *value = request_header(req, "Authorization");
+    char hash[65];
+    const char *why = NULL;
+    if (!value || key_hash_from_header(value, hash, &why) < 0)
+        return;
+    char *name = NULL, *role = NULL;
+    if (store_apikey_lookup(w->store, hash, &name, &role) == STORE_OK)
+        snprintf(buf, n, "%s", name);
+    free(name);
+    free(role);
 }

@@ -125,6 +125,18 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
         log_info("inventory history pruned", "rows=%lld", (long long)deleted);
 }
 
+/* Commands past their ttl that no device fetched are marked Expired. */
+static void job_command_expiry(struct store *s, void *arg, int64_t now)
+{
+    (void)arg;
+    int64_t n = 0;
+    int rc = store_queue_expire_due(s, now, &n);
+    if (rc != STORE_OK)
+        log_warn("command expiry failed", "rc=%d", rc);
+    else if (n)
+        log_info("commands expired", "rows=%lld", (long long)n);
+}
+
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
 static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
@@ -141,6 +153,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
+                  NULL) != 0 ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

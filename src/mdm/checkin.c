@@ -91,6 +91,10 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
         mdm_reply_store_error(req, resp, rc);
         return;
     }
+    /* The AccessRights of the profile it enrolled with (issue 6). */
+    rc = store_enrollment_access_rights_set(w->store, m->id, w->svc->cfg->mdm_access_rights);
+    if (rc != STORE_OK)
+        log_warn("access_rights_not_recorded", "rid=%s rc=%d", req->id, rc);
     log_checkin(req, "Authenticate", m);
     response_set(resp, 200, "", NULL, 0);
 }

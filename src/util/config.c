@@ -98,6 +98,15 @@ static const struct opt options[] = {
       "A query still waiting for a device is never queued twice."),
     L(inventory_history_days, "90", 0, 36500,
       "Days of inventory history (what changed when) kept; 0 keeps it forever."),
+    L(mdm_access_rights, "8191", 1, 8191,
+      "AccessRights of the enrollment profiles devices enrolled with (com.apple.mdm; 8191 = all),\n"
+      "recorded per enrollment at Authenticate. Commands needing a right it lacks are refused."),
+    L(command_expiry_interval, "30", 1, 86400,
+      "Seconds between sweeps that mark commands past their ttl Expired on devices that never\n"
+      "fetched them (a device that checks in has its own expired commands marked first)."),
+    S(apps_base_url, "", 0,
+      "HTTPS base URL devices fetch hosted apps from (https://host:port): the ManifestURL of an\n"
+      "uploaded .ipa is <apps_base_url>/apps/<id>/manifest.plist. Empty: the Host of the API request."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

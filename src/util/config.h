@@ -49,6 +49,9 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    long mdm_access_rights;
+    long command_expiry_interval;
+    char apps_base_url[CONFIG_STR];
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
