@@ -133,6 +133,24 @@ static int retry_tx(struct store *s, const char *uuid, plist_t p, char **ids, si
     return rc;
 }
 
+/* The optional body {"ttl": seconds} gives the retry its own deadline
+ * (default: the original's ttl, counted from now). */
+static int retry_ttl(const struct request *req, struct response *resp, int64_t *ttl)
+{
+    if (req->body_len == 0)
+        return 0;
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
+    json_t *v = json_object_get(root, "ttl");
+    int ok = json_is_object(root) && (!v || (json_is_integer(v) && json_integer_value(v) >= 0));
+    if (ok && v)
+        *ttl = json_integer_value(v);
+    json_decref(root);
+    if (!ok)
+        api_fail(req, resp, 400, "bad_request", "the body is {\"ttl\": seconds} or empty");
+    return ok ? 0 : -1;
+}
+
 void api_command_retry(struct worker *w, struct request *req, struct response *resp,
                        const char *uuid)
 {
@@ -142,6 +160,10 @@ void api_command_retry(struct worker *w, struct request *req, struct response *r
     int *per_id = NULL;
     plist_t p = NULL;
     int rc = store_command_meta_get(w->store, uuid, &m);
+    if (rc == STORE_OK && retry_ttl(req, resp, &m->ttl) < 0) {
+        store_command_meta_free(m);
+        return;
+    }
     if (rc == STORE_OK)
         rc = store_command_failed_targets(w->store, uuid, &ids, &n);
     if (rc == STORE_OK && n > 0)
