@@ -160,6 +160,64 @@ void api_device_commands_list(struct worker *w, struct request *req, struct resp
 void api_device_command_cancel(struct worker *w, struct request *req, struct response *resp,
                                const char *id, const char *uuid);
 
+/* ---- commands and apps (issue 6): typed.c, lifecycle.c, apps.c ----------- */
+
+/* Called after every committed enqueue with the devices that took a
+ * command: the one place all enqueue routes end, where push goes. */
+void api_commands_enqueued(struct worker *w, const char *const *ids, size_t n);
+/* The name of the API key that made the request into buf ("" when unknown). */
+void api_caller_name(struct worker *w, const struct request *req, char *buf, size_t n);
+/* "devices": a non-empty array of distinct ids (pointing into root; *ids
+ * malloc'd). 0, or -1 after answering 400. */
+int api_decode_devices(const struct request *req, struct response *resp, json_t *root,
+                       const char ***ids, size_t *n);
+
+struct cat_command;
+struct typed_opts {
+    int64_t ttl;              /* seconds to deliver it by; 0: no deadline */
+    const char *command_uuid; /* or NULL for a fresh one */
+    const char *retry_of;     /* the command this retries, or NULL */
+    const char *vpp_app;      /* queue ApplyRedemptionCode from this app's pool after it */
+    const char *vpp_bundle;   /* … for this bundle id */
+    char who[96];             /* API key name, for the audit */
+};
+/* POST /api/v1/commands with "request_type" (root: the parsed body). */
+void api_typed_create(struct worker *w, struct request *req, struct response *resp, json_t *root);
+/* Checks cmd (a Command dict of type c) and each device, enqueues it for
+ * those that may take it and answers. Takes no ownership. */
+void api_typed_submit(struct worker *w, struct request *req, struct response *resp,
+                      const struct cat_command *c, plist_t cmd, const char *const *ids,
+                      size_t nids, const struct typed_opts *o);
+
+/* GET /api/v1/commands/{uuid}: the command and its status per device. */
+void api_command_get(struct worker *w, struct request *req, struct response *resp,
+                     const char *uuid);
+/* DELETE /api/v1/commands/{uuid}: cancels it on every device it waits for. */
+void api_command_cancel_all(struct worker *w, struct request *req, struct response *resp,
+                            const char *uuid);
+/* POST /api/v1/commands/{uuid}/retry: a new command for the devices where it
+ * failed (Error, CommandFormatError, Expired). */
+void api_command_retry(struct worker *w, struct request *req, struct response *resp,
+                       const char *uuid);
+/* GET /api/v1/catalog: the command catalog as JSON. */
+void api_catalog(struct worker *w, struct request *req, struct response *resp);
+
+/* Apps: POST/GET /api/v1/apps, GET/DELETE /api/v1/apps/{id},
+ * POST /api/v1/apps/{id}/codes, POST /api/v1/apps/{id}/install, and the
+ * device-facing GET /apps/{id}/manifest.plist and /apps/{id}/app.ipa. */
+void api_apps_create(struct worker *w, struct request *req, struct response *resp);
+void api_apps_list(struct worker *w, struct request *req, struct response *resp);
+void api_apps_get(struct worker *w, struct request *req, struct response *resp, const char *id);
+void api_apps_delete(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
+void api_apps_codes_add(struct worker *w, struct request *req, struct response *resp,
+                        const char *id);
+void api_apps_install(struct worker *w, struct request *req, struct response *resp,
+                      const char *id);
+void api_apps_manifest(struct worker *w, struct request *req, struct response *resp,
+                       const char *id);
+void api_apps_ipa(struct worker *w, struct request *req, struct response *resp, const char *id);
+
 /* ---- NanoMDM-compatible enqueue (nanomdm.c) ----------------------------- */
 
 /* PUT /v1/enqueue/{ids}: ids is the one path segment, comma-separated. */

@@ -94,6 +94,18 @@ static const struct route routes[] = {
     {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL},
 
     /* commands and apps (issue 6) */
+    {"GET", "/api/v1/catalog", ROUTE_ADMIN, api_catalog, NULL, NULL},
+    {"GET", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_get, NULL},
+    {"DELETE", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_cancel_all, NULL},
+    {"POST", "/api/v1/commands/*/retry", ROUTE_ADMIN, NULL, api_command_retry, NULL},
+    {"POST", "/api/v1/apps", ROUTE_ADMIN, api_apps_create, NULL, NULL},
+    {"GET", "/api/v1/apps", ROUTE_ADMIN, api_apps_list, NULL, NULL},
+    {"GET", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_get, NULL},
+    {"DELETE", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_delete, NULL},
+    {"POST", "/api/v1/apps/*/codes", ROUTE_ADMIN, NULL, api_apps_codes_add, NULL},
+    {"POST", "/api/v1/apps/*/install", ROUTE_ADMIN, NULL, api_apps_install, NULL},
+    {"GET", "/apps/*/manifest.plist", ROUTE_OPEN, NULL, api_apps_manifest, NULL},
+    {"GET", "/apps/*/app.ipa", ROUTE_OPEN, NULL, api_apps_ipa, NULL},
 
     /* profiles and groups (issue 7) */
     {"POST", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_create, NULL, NULL},

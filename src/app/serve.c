@@ -129,6 +129,18 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
         log_info("inventory history pruned", "rows=%lld", (long long)deleted);
 }
 
+/* Commands past their ttl that no device fetched are marked Expired. */
+static void job_command_expiry(struct store *s, void *arg, int64_t now)
+{
+    (void)arg;
+    int64_t n = 0;
+    int rc = store_queue_expire_due(s, now, &n);
+    if (rc != STORE_OK)
+        log_warn("command expiry failed", "rc=%d", rc);
+    else if (n)
+        log_info("commands expired", "rows=%lld", (long long)n);
+}
+
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
 static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
@@ -162,6 +174,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
                    NULL) != 0) ||
         (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
                              events) != 0) ||
+        sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
+                  NULL) != 0 ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

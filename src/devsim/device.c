@@ -248,6 +248,10 @@ static void make_facts(struct devsim_facts *f, const struct devsim_opts *o, cons
     format_uuid(r, f->enroll_scep_uuid);
     snprintf(f->organization, sizeof f->organization, "Steward");
     devsim_facts_vary(f, derive_u64(seed, index, "inventory-variety"), (int64_t)time(NULL));
+    /* The escrow keybag needs a passcode: without one the device has no
+     * UnlockToken to send (so ClearPasscode is refused for it). */
+    if (!f->passcode_present)
+        f->unlock_len = 0;
 }
 
 /* --udid/--serial/--topic win over both generated and stored values. */

@@ -99,6 +99,11 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
         return;
     }
     enroll_note_authenticated(w->store, m->id, m->device_id);
+    /* The AccessRights of the enrollment profile it enrolled with: commands
+     * needing a right it lacks are refused at enqueue time. */
+    rc = store_enrollment_access_rights_set(w->store, m->id, w->svc->cfg->enroll_access_rights);
+    if (rc != STORE_OK)
+        log_warn("access_rights_not_recorded", "rid=%s rc=%d", req->id, rc);
     log_checkin(req, "Authenticate", m);
     events_mdm_checkin(w->svc->events, "Authenticate", m->device_id, NULL, req->body, req->body_len);
     response_set(resp, 200, "", NULL, 0);

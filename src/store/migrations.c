@@ -398,8 +398,49 @@ static const char migration_6[] =
     ");"
     "CREATE INDEX inv_refresh_queued ON inv_refresh (queued_at);";
 
-/* v7: command catalog state: TTLs, managed apps, VPP codes. */
-static const char migration_7[] = "SELECT 1";
+/* v7: commands and apps (store/apps.c). The AccessRights each enrollment
+ * granted (its enrollment profile's; all 13 bits unless told otherwise);
+ * per-command lifecycle (deadline, retry lineage, who sent it); which
+ * queue rows a retry replaced; enterprise and App Store apps steward
+ * installs, and VPP redemption code pools, one code per device. The
+ * queue_command index serves everything that works on one command across
+ * devices (expire, cancel everywhere, retry, status). */
+static const char migration_7[] =
+    "ALTER TABLE enrollments ADD COLUMN access_rights BIGINT NOT NULL DEFAULT 8191;"
+    "ALTER TABLE queue ADD COLUMN retried_as TEXT;"
+    "CREATE INDEX queue_command ON queue (command_uuid);"
+    "CREATE TABLE command_meta ("
+    " uuid TEXT PRIMARY KEY REFERENCES commands (uuid) ON DELETE CASCADE,"
+    " expires_at BIGINT,"
+    " ttl BIGINT,"
+    " retry_of TEXT,"
+    " created_by TEXT,"
+    " swept INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX command_meta_due ON command_meta (expires_at) WHERE swept = 0;"
+    "CREATE TABLE apps ("
+    " id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " name TEXT,"
+    " bundle_id TEXT,"
+    " version TEXT,"
+    " itunes_store_id BIGINT,"
+    " ipa {{BLOB}},"
+    " ipa_size BIGINT NOT NULL DEFAULT 0,"
+    " ipa_sha256 TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE app_codes ("
+    " id {{ID}},"
+    " app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,"
+    " code TEXT NOT NULL,"
+    " enrollment_id TEXT,"
+    " used_at BIGINT,"
+    " created_at BIGINT NOT NULL,"
+    " UNIQUE (app_id, code)"
+    ");"
+    "CREATE INDEX app_codes_free ON app_codes (app_id, id) WHERE used_at IS NULL;"
+    "CREATE INDEX app_codes_device ON app_codes (app_id, enrollment_id);";
 
 /* v8: admin users, roles, the audit log and webhooks.
  * - api_keys (v1) already carry a role; last_used_at is kept per key.

@@ -110,7 +110,9 @@ static const struct opt options[] = {
       "Comma-separated PEM files of the CAs that issue Apple devices' certificates (Apple's\n"
       "iPhone Device CA), which must sign the device attributes of an over-the-air enrollment.\n"
       "Empty: the signature is checked but any signer is accepted. Relative to the data dir."),
-    L(enroll_access_rights, "8191", 1, 8191, "AccessRights of the MDM payload (8191 = all)."),
+    L(enroll_access_rights, "8191", 1, 8191,
+      "AccessRights of the MDM payload (8191 = all), recorded per enrollment at Authenticate;\n"
+      "commands needing a right it lacks are refused at enqueue time."),
     L(enroll_sign_message, "1", 0, 1, "SignMessage of the MDM payload (Mdm-Signature header)."),
     L(enroll_checkout_when_removed, "1", 0, 1, "CheckOutWhenRemoved of the MDM payload."),
     L(enroll_challenge_ttl, "900", 60, 86400,
@@ -162,6 +164,12 @@ static const struct opt options[] = {
       "Devices with waiting commands not seen for this many seconds are pushed again (and again\n"
       "after as long); 0 turns the re-push off."),
     L(push_repush_interval, "300", 5, 86400, "Seconds between re-push checks."),
+    L(command_expiry_interval, "30", 1, 86400,
+      "Seconds between sweeps that mark commands past their ttl Expired on devices that never\n"
+      "fetched them (a device that checks in has its own expired commands marked first)."),
+    S(apps_base_url, "", 0,
+      "HTTPS base URL devices fetch hosted apps from (https://host:port): the ManifestURL of an\n"
+      "uploaded .ipa is <apps_base_url>/apps/<id>/manifest.plist. Empty: the Host of the API request."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

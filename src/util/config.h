@@ -84,6 +84,8 @@ struct config {
     long push_retry_max;
     long push_repush_after;
     long push_repush_interval;
+    long command_expiry_interval;
+    char apps_base_url[CONFIG_STR];
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
