@@ -165,6 +165,8 @@ void api_device_command_cancel(struct worker *w, struct request *req, struct res
 /* Called after every committed enqueue with the devices that took a
  * command: the one place all enqueue routes end, where push goes. */
 void api_commands_enqueued(struct worker *w, const char *const *ids, size_t n);
+/* 1 when the request asks to queue without a push (?nopush=1). */
+int api_nopush_requested(const struct request *req);
 /* The name of the API key that made the request into buf ("" when unknown). */
 void api_caller_name(struct worker *w, const struct request *req, char *buf, size_t n);
 /* "devices": a non-empty array of distinct ids (pointing into root; *ids

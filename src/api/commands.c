@@ -190,10 +190,16 @@ static int decode_create(const struct request *req, struct response *resp, struc
 
 void api_commands_enqueued(struct worker *w, const char *const *ids, size_t n)
 {
-    /* Push goes here: push_devices(w->svc->push, w->store, ids, n). */
-    (void)w;
-    (void)ids;
-    (void)n;
+    /* Wake them: APNs, when a push certificate and apns_url are set. */
+    api_push_after_enqueue(w, ids, NULL, n);
+}
+
+/* ?nopush=1 (any value but "" and "0"): queue without waking the devices. */
+int api_nopush_requested(const struct request *req)
+{
+    char text[16];
+    const char *v = request_query(req, "nopush", text, sizeof text);
+    return v && *v && strcmp(v, "0") != 0;
 }
 
 /* ---- POST /api/v1/commands: the answer ---------------------------------- */
@@ -272,12 +278,13 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         api_fail_with(req, resp, 404, "not_found", "no listed device could take the command",
                       json_pack("{s:o}", "devices", per_device_json(&c, per_id)));
     } else {
-        const char **took = calloc(out.queued, sizeof *took);
+        const char **took = api_nopush_requested(req) ? NULL : calloc(out.queued, sizeof *took);
         size_t k = 0;
         for (size_t i = 0; took && i < c.nids; i++)
             if (per_id[i] == STORE_OK)
                 took[k++] = c.ids[i];
-        api_commands_enqueued(w, took, k);
+        if (k)
+            api_commands_enqueued(w, took, k);
         free(took);
         int status = out.queued == c.nids ? 200 : 207;
         log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu of=%zu", req->id, out.uuid,
@@ -285,10 +292,6 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         api_send_json(req, resp, status,
                       json_pack("{s:s,s:s,s:o}", "command_uuid", out.uuid, "request_type",
                                 out.request_type, "devices", per_device_json(&c, per_id)));
-        char nopush[16]; /* push (issue 5): wake the devices unless ?nopush=1 */
-        const char *np = request_query(req, "nopush", nopush, sizeof nopush);
-        if (!np || !*np || strcmp(np, "0") == 0)
-            api_push_after_enqueue(w, c.ids, per_id, c.nids);
     }
     free(per_id);
     create_req_free(&c);

@@ -197,7 +197,8 @@ void api_command_retry(struct worker *w, struct request *req, struct response *r
                     if (took)
                         took[k++] = ids[i];
                 }
-            api_commands_enqueued(w, took, k);
+            if (k)
+                api_commands_enqueued(w, took, k);
             free(took);
             log_info("command_retried", "req=%s by=%s uuid=%s as=%s devices=%zu", req->id,
                      who[0] ? who : "?", uuid, out.uuid, out.queued);

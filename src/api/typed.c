@@ -584,12 +584,13 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
                           "no listed device may take the command",
                           json_pack("{s:o}", "devices", targets_json(t, nids)));
         } else {
-            const char **took = calloc(queued, sizeof *took);
+            const char **took = api_nopush_requested(req) ? NULL : calloc(queued, sizeof *took);
             size_t k = 0;
             for (size_t i = 0; took && i < nids; i++)
                 if (!t[i].code)
                     took[k++] = t[i].id;
-            api_commands_enqueued(w, took, k);
+            if (k)
+                api_commands_enqueued(w, took, k);
             free(took);
             log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu of=%zu typed=1",
                      req->id, uuid, c->request_type, queued, nids);

@@ -22,10 +22,11 @@
 int enroll_topic(struct store *s, const struct config *cfg, char *out, size_t n,
                  int *configured)
 {
-    /* TODO(lead): after merging the push area, ask
-     * store_pushcert_topic_default(s, out, n) first and fall back to the
-     * configured topic only when no push certificate is installed. */
-    (void)s;
+    /* The installed push certificate's topic when there is one: a profile
+     * with any other topic would enroll devices nobody can wake. */
+    *configured = 0;
+    if (store_pushcert_topic_default(s, out, n) == STORE_OK && out[0])
+        return 0;
     static atomic_int said;
     *configured = 1;
     if (!cfg->enroll_topic[0] || strlen(cfg->enroll_topic) >= n)
