@@ -13,6 +13,7 @@
 #include "core/certs_expiry.h"
 #include "core/inventory.h"
 #include "core/scheduler.h"
+#include "enroll/enroll.h"
 #include "pki/pki.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -141,6 +142,7 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        sched_add(sc, "enroll-housekeeping", 300, 7, enroll_housekeeping_job, NULL) != 0 ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

@@ -65,6 +65,11 @@ void enroll_note_authenticated(struct store *s, const char *id, const char *udid
 /* After CheckOut: enrolled records of id end. */
 void enroll_note_checkout(struct store *s, const char *id);
 
+/* A scheduler job (core/scheduler.h): pending enrollments past their
+ * expiry become "expired"; expired web sessions and stale sign-in counters
+ * are deleted. */
+void enroll_housekeeping_job(struct store *s, void *arg, int64_t now);
+
 /* ---- portal (portal.c) ---- */
 void enroll_portal_page(struct worker *w, struct request *req, struct response *resp);
 void enroll_portal_signin(struct worker *w, struct request *req, struct response *resp);

@@ -245,3 +245,16 @@ void enroll_note_checkout(struct store *s, const char *id)
     if (store_enroll_record_ended(s, id, "unenrolled", (int64_t)time(NULL)) != STORE_OK)
         log_warn("enrollment record not ended", "id=%s", id);
 }
+
+void enroll_housekeeping_job(struct store *s, void *arg, int64_t now)
+{
+    (void)arg;
+    int64_t expired = 0;
+    int rc = store_enroll_records_expire(s, now, &expired);
+    if (rc == STORE_OK)
+        rc = store_web_purge(s, now);
+    if (rc != STORE_OK)
+        log_warn("enrollment housekeeping failed", "rc=%d", rc);
+    else if (expired)
+        log_info("enrollments expired", "records=%lld", (long long)expired);
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "enroll/enroll.h"
 #include "enroll/profile.h"
 #include "pki/cms.h"
 #include "pki/pki.h"
@@ -506,6 +507,13 @@ static void users_and_records(void **state)
     assert_int_equal(total, 1);
     assert_int_equal(n, 1);
     store_enroll_record_list_free(rl, n);
+    /* the scheduler's housekeeping expires what is left pending */
+    assert_int_equal(store_enroll_record_add(f->s, "r4", "bob", "ota", 1, "hash4", 600, 700),
+                     STORE_OK);
+    enroll_housekeeping_job(f->s, NULL, 800);
+    assert_int_equal(store_enroll_record_get(f->s, "r4", &r), STORE_OK);
+    assert_string_equal(r.status, "expired");
+    store_enroll_record_clear(&r);
 }
 
 int main(void)
