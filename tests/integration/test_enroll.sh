@@ -239,6 +239,29 @@ expect_contains "failed enrollment recorded" "changed between phases" "$(body_of
 r=$(api GET "/api/v1/devices/$hudid")
 expect_eq "nothing enrolled for the failed device" 404 "$(status_of "$r")"
 
+# Authenticate must match what phase 2 stored: the serial number, and an identity issued for this UDID
+auth_as() { # STATE-DIR CERTNAME UDID SERIAL → status of Authenticate over mTLS with CERTNAME
+  checkin_plist Authenticate "$3" "	<key>SerialNumber</key>
+	<string>$4</string>" >"$T/auth-x.plist"
+  r=$(device_put /mdm/checkin "$2" "$T/auth-x.plist"); status_of "$r"
+}
+take_cert() { mkdir -p "$T/certs/$2"; cp "$1/cert.pem" "$1/key.pem" "$T/certs/$2/"; }
+for n in s1 s2; do
+  "${SIM[@]}" "${OTA[@]}" --state "$T/$n" --ota-stop 3 enroll >"$T/$n.log" 2>&1 \
+    || { cat "$T/$n.log"; fail "devsim stops after phase 3 ($n)"; }
+  take_cert "$T/$n/device-00000" "$n"
+done
+s1udid=$(grep -A1 '<key>UDID</key>' "$T/s1/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+s2udid=$(grep -A1 '<key>UDID</key>' "$T/s2/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+expect_eq "Authenticate with another serial number" 403 "$(auth_as "$T/s1" s1 "$s1udid" OTHERSERIAL)"
+s2serial=$(grep -A1 '<key>SerialNumber</key>' "$T/s2/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+expect_eq "Authenticate with another device's identity" 403 "$(auth_as "$T/s2" s1 "$s2udid" "$s2serial")"
+r=$(api GET "/api/v1/enrollments?status=failed")
+expect_contains "serial mismatch recorded" "serial number differs" "$(body_of "$r")"
+expect_contains "identity mismatch recorded" "issued for another device" "$(body_of "$r")"
+r=$(api GET "/api/v1/devices/$s2udid")
+expect_eq "nothing enrolled after a mismatch" 404 "$(status_of "$r")"
+
 # CheckOut ends the enrollment record
 "${SIM[@]}" --state "$T/ota" --signature checkout >"$T/co.log" 2>&1 || { cat "$T/co.log"; fail "checkout"; }
 r=$(api GET "/api/v1/enrollments?user=alice&status=unenrolled")
