@@ -221,7 +221,7 @@ sed -n '/<key>EncryptedPayloadContent<\/key>/,/<\/data>/p' "$T/final.plist" | se
   | base64 -d >"$T/final.p7m"
 if openssl cms -decrypt -inform DER -in "$T/final.p7m" -recip "$T/apple/handmade.pem" \
   -inkey "$T/apple/handmade.key" >/dev/null 2>&1; then fail "device B decrypted A's profile"; else pass; fi
-# (device A's first identity was replaced by the final SCEP identity, so use the saved phase-2 one if kept)
+# (device A itself decrypted it: the devsim run above installed its payloads)
 
 # UDID that changes between phases: phase 2 for one UDID, phase 3 claiming another
 "${SIM[@]}" "${OTA[@]}" --state "$T/half" --ota-stop 2 enroll >"$T/half.log" 2>&1 \
