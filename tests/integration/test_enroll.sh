@@ -175,6 +175,17 @@ expect_not_contains "phase 2 has no MDM payload yet" "com.apple.mdm" "$(cat "$T/
 expect_contains "SCEP subject names the UDID" "00008120-0000AAAA0000BBBB" "$(cat "$T/p2.plist")"
 expect_eq "replayed challenge" 403 "$(post_signed "$T/apple/handmade.pem" "$T/apple/handmade.key")"
 expect_contains "replay reason" "already used" "$(cat "$T/ota-answer")"
+# an expired challenge (its record aged in the database, SQLite or PostgreSQL)
+db_exec() {
+  if [ -n "${STEWARD_TEST_DSN:-}" ]; then psql -q "$STEWARD_TEST_DSN" -c "$1" >/dev/null
+  else sqlite3 "$DATA/steward.db" "$1"; fi
+}
+c2=$(phase1)
+db_exec "UPDATE enroll_records SET expires_at = 1 WHERE phase = 1 AND status = 'pending'"
+attrs 00008120-0000AAAA0000BBBB "$c2" SERIALHAND1
+expect_eq "expired challenge" 403 "$(post_signed "$T/apple/handmade.pem" "$T/apple/handmade.key")"
+expect_contains "expired reason" "expired" "$(cat "$T/ota-answer")"
+
 # garbage, tampered and oversized bodies
 r=$(curl -sS --cacert "$CA" -w '\nHTTP %{http_code}' -X POST --data-binary 'garbage' "$URL/enroll/ota")
 expect_eq "garbage attributes" 400 "$(status_of "$r")"
