@@ -16,6 +16,7 @@
 #include "core/push.h"
 #include "core/push_certs.h"
 #include "core/scheduler.h"
+#include "enroll/enroll.h"
 #include "pki/pki.h"
 #include "profiles/converge.h"
 #include "store/store.h"
@@ -176,6 +177,7 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
                              events) != 0) ||
         sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
                   NULL) != 0 ||
+        sched_add(sc, "enroll-housekeeping", 300, 7, enroll_housekeeping_job, NULL) != 0 ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

@@ -53,7 +53,7 @@ struct devsim_opts {
     const char *enroll_password;
     const char *device_ca_cert; /* "Apple" CA that issues the device certificate (ota) */
     const char *device_ca_key;
-    int ota_stop;               /* --ota-stop 2: stop after phase 2's SCEP (tests) */
+    int ota_stop;               /* --ota-stop 2|3: stop after that phase's SCEP (tests) */
 };
 
 /* Material loaded once and shared read-only by all workers. */

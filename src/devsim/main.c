@@ -58,7 +58,7 @@ static const char usage_text[] =
     "  --enroll-user U --enroll-password P   portal sign-in (env STEWARD_ENROLL_PASSWORD)\n"
     "  --device-ca-cert F --device-ca-key F  CA issuing the device certificate that signs\n"
     "                        the attributes (Apple's iPhone Device CA on a real device)\n"
-    "  --ota-stop 2          stop after phase 2's SCEP (tests)\n"
+    "  --ota-stop 2|3        stop after phase 2's SCEP, or phase 3's, before check-in (tests)\n"
     "output:\n"
     "  --json                JSON summary on stdout       -v, -vv   log requests, libcurl\n";
 
@@ -178,8 +178,11 @@ static int take_valued(struct cli *c, const char *name, const char *val)
         return add_rule(c, val, DEVSIM_RULE_NOTNOW);
     if (strcmp(name, "--error") == 0)
         return add_rule(c, val, DEVSIM_RULE_ERROR);
-    if (strcmp(name, "--ota-stop") == 0)
-        return parse_int(val, name, 2, &c->o.ota_stop);
+    if (strcmp(name, "--ota-stop") == 0) {
+        if (parse_int(val, name, 2, &c->o.ota_stop) != 0 || c->o.ota_stop > 3)
+            return usage_error("--ota-stop is 2 or 3%s", NULL);
+        return 0;
+    }
     if (strcmp(name, "--method") == 0) {
         if (strcmp(val, "profile") != 0 && strcmp(val, "ota") != 0)
             return usage_error("--method is profile or ota, not %s", val);

@@ -453,7 +453,14 @@ static int method_ota(const struct devsim_opts *o, struct devsim_http *h,
     plist_free(p3);
     if (!content)
         return ota_fail(r, d, "phase3", 200, why);
-    rc = install(o, h, d, r, content);
+    if (o->ota_stop == 3) { /* identity installed, no check-in yet */
+        struct installed in;
+        memset(&in, 0, sizeof in);
+        install_payloads(content, &in);
+        rc = payload_scep(o, h, d, r, &in) == 0 && devsim_device_save(d) == 0 ? 0 : -1;
+    } else {
+        rc = install(o, h, d, r, content);
+    }
     plist_free(content);
     return rc;
 }

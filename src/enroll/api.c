@@ -117,7 +117,7 @@ static json_t *json_body(const struct request *req, struct response *resp)
     json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &e);
     if (!json_is_object(root)) {
         json_decref(root);
-        api_fail(req, resp, 400, "bad_request", "the body must be a JSON object");
+        api_fail(req, resp, 400, "bad_json", "the body must be a JSON object");
         return NULL;
     }
     return root;

@@ -56,14 +56,20 @@ void enroll_refuse(const struct request *req, struct response *resp, int status,
 
 /* ---- check-in hooks (service.c), called by mdm/checkin.c ---- */
 /* Before Authenticate: when an over-the-air enrollment is pending for this
- * UDID, the device's serial number must be the one it reported. 0, or -1
- * with *reason. */
+ * UDID, the device's serial number must be the one it reported and the
+ * identity (cert_fp, when steward issued it) must name this UDID. 0, or -1
+ * with *reason (the record is marked failed). */
 int enroll_check_authenticate(struct store *s, const char *udid, const char *serial,
-                              const char **reason);
+                              const char *cert_fp, const char **reason);
 /* After Authenticate: the pending enrollment of udid is done as id. */
 void enroll_note_authenticated(struct store *s, const char *id, const char *udid);
 /* After CheckOut: enrolled records of id end. */
 void enroll_note_checkout(struct store *s, const char *id);
+
+/* A scheduler job (core/scheduler.h): pending enrollments past their
+ * expiry become "expired"; expired web sessions and stale sign-in counters
+ * are deleted. */
+void enroll_housekeeping_job(struct store *s, void *arg, int64_t now);
 
 /* ---- portal (portal.c) ---- */
 void enroll_portal_page(struct worker *w, struct request *req, struct response *resp);

@@ -249,7 +249,7 @@ static void phase3(struct worker *w, struct request *req, struct response *resp,
     const char *refusal = NULL;
     if (r.serial && serial && strcmp(r.serial, serial) != 0)
         refusal = "the device's attributes changed between phases";
-    else if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(m->signer), (time_t)r.created_at - 300) < 0)
+    else if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(m->signer), (time_t)r.created_at - 360) < 0)
         refusal = "the identity is older than this enrollment";
     if (refusal) {
         store_enroll_record_fail(w->store, r.id, refusal, now);

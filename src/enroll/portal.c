@@ -190,7 +190,9 @@ void enroll_portal_signin(struct worker *w, struct request *req, struct response
         return;
     }
     int64_t now = (int64_t)time(NULL), retry = 0;
-    int locked = web_throttle_locked(w->store, &r, u, req->remote_addr, now, &retry);
+    char addr[64];
+    web_client_addr(w->svc->cfg, req, addr, sizeof addr);
+    int locked = web_throttle_locked(w->store, &r, u, addr, now, &retry);
     if (locked < 0) {
         enroll_refuse(req, resp, 503, "storage unavailable");
         return;
@@ -213,7 +215,7 @@ void enroll_portal_signin(struct worker *w, struct request *req, struct response
         return;
     }
     if (!ok) {
-        int now_locked = web_throttle_failed(w->store, &r, u, req->remote_addr, now);
+        int now_locked = web_throttle_failed(w->store, &r, u, addr, now);
         log_signin(req, u, now_locked > 0 ? "wrong-password-locked" : "wrong-password");
         signin_page(&r, req, resp, 401, "Wrong user name or password.");
         return;

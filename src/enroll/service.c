@@ -212,21 +212,42 @@ out:
 
 /* ---- check-in hooks ---- */
 
+/* 1 when the certificate steward issued with fingerprint fp names another
+ * subject CN than udid (certificates of other CAs are not judged here). */
+static int issued_for_other(struct store *s, const char *fp, const char *udid)
+{
+    struct store_cert *c = NULL;
+    if (!fp || !*fp || store_cert_get_by_fingerprint(s, fp, &c) != STORE_OK)
+        return 0;
+    X509 *x = c->der ? pki_cert_from_der(c->der, c->der_len) : NULL;
+    char cn[128];
+    int other = x && X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+                                               (int)sizeof cn) > 0 &&
+                strcmp(cn, udid) != 0;
+    X509_free(x);
+    store_cert_free(c);
+    ERR_clear_error();
+    return other;
+}
+
 int enroll_check_authenticate(struct store *s, const char *udid, const char *serial,
-                              const char **reason)
+                              const char *cert_fp, const char **reason)
 {
     struct store_enroll_record r;
     int rc = store_enroll_record_pending_for(s, udid, 3, (int64_t)time(NULL), &r);
     if (rc != STORE_OK)
         return 0; /* nothing pending (or the store is down: Authenticate decides) */
-    int ok = !r.serial || !serial || strcmp(r.serial, serial) == 0;
-    if (!ok) {
-        *reason = "Authenticate's serial number differs from the enrolled device's attributes";
-        store_enroll_record_fail(s, r.id, "serial number changed at Authenticate",
-                                 (int64_t)time(NULL));
+    const char *why = NULL;
+    if (r.serial && serial && strcmp(r.serial, serial) != 0)
+        why = "Authenticate's serial number differs from the enrolled device's attributes";
+    else if (issued_for_other(s, cert_fp, udid))
+        why = "the identity certificate was issued for another device";
+    if (why) {
+        *reason = why;
+        store_enroll_record_fail(s, r.id, why, (int64_t)time(NULL));
     }
     store_enroll_record_clear(&r);
-    return ok ? 0 : -1;
+    return why ? -1 : 0;
 }
 
 void enroll_note_authenticated(struct store *s, const char *id, const char *udid)
@@ -245,4 +266,17 @@ void enroll_note_checkout(struct store *s, const char *id)
 {
     if (store_enroll_record_ended(s, id, "unenrolled", (int64_t)time(NULL)) != STORE_OK)
         log_warn("enrollment record not ended", "id=%s", id);
+}
+
+void enroll_housekeeping_job(struct store *s, void *arg, int64_t now)
+{
+    (void)arg;
+    int64_t expired = 0;
+    int rc = store_enroll_records_expire(s, now, &expired);
+    if (rc == STORE_OK)
+        rc = store_web_purge(s, now);
+    if (rc != STORE_OK)
+        log_warn("enrollment housekeeping failed", "rc=%d", rc);
+    else if (expired)
+        log_info("enrollments expired", "records=%lld", (long long)expired);
 }

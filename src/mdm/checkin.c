@@ -89,7 +89,8 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     e.awaiting_configuration = pl_bool(m->root, "AwaitingConfiguration", 0);
     e.cert_fp = m->cert_fp;
     const char *ereason = NULL;
-    if (enroll_check_authenticate(w->store, m->device_id, e.serial_number, &ereason) < 0) {
+    if (enroll_check_authenticate(w->store, m->device_id, e.serial_number, m->cert_fp,
+                                  &ereason) < 0) {
         mdm_reply_forbidden(req, resp, ereason);
         return;
     }

@@ -8,7 +8,7 @@
 
 /* Route labels are the router's route names ("/mdm/checkin", "/api/v1/devices", …);
  * at most METRICS_MAX_ROUTES distinct names, later ones count as "other". */
-#define METRICS_MAX_ROUTES 48
+#define METRICS_MAX_ROUTES 160
 
 void metrics_request(const char *route, int status, double seconds);
 void metrics_checkin(double seconds);  /* one device round trip (check-in or connect) */

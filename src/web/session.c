@@ -11,24 +11,47 @@
 #include "util/config.h"
 #include "util/ids.h"
 
+static int proxy_trusted(const struct config *cfg, const char *addr)
+{
+    const char *p = cfg->trusted_proxies;
+    size_t alen = strlen(addr);
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t l = strcspn(p, ", ");
+        if (l == alen && alen && strncmp(p, addr, alen) == 0)
+            return 1;
+        p += l;
+    }
+    return 0;
+}
+
 int web_request_is_https(const struct config *cfg, const struct request *req)
 {
     if (req->tls)
         return 1;
     const char *proto = request_header(req, "X-Forwarded-Proto");
-    if (!proto || strcmp(proto, "https") != 0)
-        return 0;
-    const char *p = cfg->trusted_proxies;
-    size_t alen = strlen(req->remote_addr);
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t l = strcspn(p, ", ");
-        if (l == alen && alen && strncmp(p, req->remote_addr, alen) == 0)
-            return 1;
-        p += l;
+    return proto && strcmp(proto, "https") == 0 && proxy_trusted(cfg, req->remote_addr);
+}
+
+const char *web_client_addr(const struct config *cfg, const struct request *req, char *buf,
+                            size_t n)
+{
+    const char *xff = request_header(req, "X-Forwarded-For");
+    if (xff && proxy_trusted(cfg, req->remote_addr)) {
+        const char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ')
+            last++;
+        size_t l = strcspn(last, " ");
+        if (l > 0 && l < n && l < 64) {
+            memcpy(buf, last, l);
+            buf[l] = '\0';
+            return buf;
+        }
     }
-    return 0;
+    snprintf(buf, n, "%s", req->remote_addr);
+    return buf;
 }
 
 const char *web_cookie_get(const struct request *req, const char *name, char *buf, size_t n)

@@ -34,6 +34,11 @@ struct web_realm {
  * trusted proxy (config trusted_proxies) that says X-Forwarded-Proto: https. */
 int web_request_is_https(const struct config *cfg, const struct request *req);
 
+/* The client's address for throttling: the last X-Forwarded-For entry
+ * when the request comes from a trusted proxy, else the peer address. */
+const char *web_client_addr(const struct config *cfg, const struct request *req, char *buf,
+                            size_t n);
+
 /* The value of cookie `name` into buf: NULL when absent or too long. */
 const char *web_cookie_get(const struct request *req, const char *name, char *buf, size_t n);
 

@@ -175,6 +175,17 @@ expect_not_contains "phase 2 has no MDM payload yet" "com.apple.mdm" "$(cat "$T/
 expect_contains "SCEP subject names the UDID" "00008120-0000AAAA0000BBBB" "$(cat "$T/p2.plist")"
 expect_eq "replayed challenge" 403 "$(post_signed "$T/apple/handmade.pem" "$T/apple/handmade.key")"
 expect_contains "replay reason" "already used" "$(cat "$T/ota-answer")"
+# an expired challenge (its record aged in the database, SQLite or PostgreSQL)
+db_exec() {
+  if [ -n "${STEWARD_TEST_DSN:-}" ]; then psql -q "$STEWARD_TEST_DSN" -c "$1" >/dev/null
+  else sqlite3 "$DATA/steward.db" "$1"; fi
+}
+c2=$(phase1)
+db_exec "UPDATE enroll_records SET expires_at = 1 WHERE phase = 1 AND status = 'pending'"
+attrs 00008120-0000AAAA0000BBBB "$c2" SERIALHAND1
+expect_eq "expired challenge" 403 "$(post_signed "$T/apple/handmade.pem" "$T/apple/handmade.key")"
+expect_contains "expired reason" "expired" "$(cat "$T/ota-answer")"
+
 # garbage, tampered and oversized bodies
 r=$(curl -sS --cacert "$CA" -w '\nHTTP %{http_code}' -X POST --data-binary 'garbage' "$URL/enroll/ota")
 expect_eq "garbage attributes" 400 "$(status_of "$r")"
@@ -221,7 +232,7 @@ sed -n '/<key>EncryptedPayloadContent<\/key>/,/<\/data>/p' "$T/final.plist" | se
   | base64 -d >"$T/final.p7m"
 if openssl cms -decrypt -inform DER -in "$T/final.p7m" -recip "$T/apple/handmade.pem" \
   -inkey "$T/apple/handmade.key" >/dev/null 2>&1; then fail "device B decrypted A's profile"; else pass; fi
-# (device A's first identity was replaced by the final SCEP identity, so use the saved phase-2 one if kept)
+# (device A itself decrypted it: the devsim run above installed its payloads)
 
 # UDID that changes between phases: phase 2 for one UDID, phase 3 claiming another
 "${SIM[@]}" "${OTA[@]}" --state "$T/half" --ota-stop 2 enroll >"$T/half.log" 2>&1 \
@@ -238,6 +249,29 @@ r=$(api GET "/api/v1/enrollments?status=failed")
 expect_contains "failed enrollment recorded" "changed between phases" "$(body_of "$r")"
 r=$(api GET "/api/v1/devices/$hudid")
 expect_eq "nothing enrolled for the failed device" 404 "$(status_of "$r")"
+
+# Authenticate must match what phase 2 stored: the serial number, and an identity issued for this UDID
+auth_as() { # STATE-DIR CERTNAME UDID SERIAL → status of Authenticate over mTLS with CERTNAME
+  checkin_plist Authenticate "$3" "	<key>SerialNumber</key>
+	<string>$4</string>" >"$T/auth-x.plist"
+  r=$(device_put /mdm/checkin "$2" "$T/auth-x.plist"); status_of "$r"
+}
+take_cert() { mkdir -p "$T/certs/$2"; cp "$1/cert.pem" "$1/key.pem" "$T/certs/$2/"; }
+for n in s1 s2; do
+  "${SIM[@]}" "${OTA[@]}" --state "$T/$n" --ota-stop 3 enroll >"$T/$n.log" 2>&1 \
+    || { cat "$T/$n.log"; fail "devsim stops after phase 3 ($n)"; }
+  take_cert "$T/$n/device-00000" "$n"
+done
+s1udid=$(grep -A1 '<key>UDID</key>' "$T/s1/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+s2udid=$(grep -A1 '<key>UDID</key>' "$T/s2/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+expect_eq "Authenticate with another serial number" 403 "$(auth_as "$T/s1" s1 "$s1udid" OTHERSERIAL)"
+s2serial=$(grep -A1 '<key>SerialNumber</key>' "$T/s2/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+expect_eq "Authenticate with another device's identity" 403 "$(auth_as "$T/s2" s1 "$s2udid" "$s2serial")"
+r=$(api GET "/api/v1/enrollments?status=failed")
+expect_contains "serial mismatch recorded" "serial number differs" "$(body_of "$r")"
+expect_contains "identity mismatch recorded" "issued for another device" "$(body_of "$r")"
+r=$(api GET "/api/v1/devices/$s2udid")
+expect_eq "nothing enrolled after a mismatch" 404 "$(status_of "$r")"
 
 # CheckOut ends the enrollment record
 "${SIM[@]}" --state "$T/ota" --signature checkout >"$T/co.log" 2>&1 || { cat "$T/co.log"; fail "checkout"; }

@@ -17,12 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "enroll/enroll.h"
 #include "enroll/profile.h"
 #include "pki/cms.h"
 #include "pki/pki.h"
 #include "plist/pl.h"
 #include "store/store.h"
 #include "store_fixture.h"
+#include "util/config.h"
 #include "web/session.h"
 
 /* ---- a certificate to put in profiles and encrypt to ---- */
@@ -279,6 +281,31 @@ static void request_with(struct request *req, struct http_header *h, const char 
     snprintf(req->remote_addr, sizeof req->remote_addr, "10.0.0.9");
 }
 
+static void https_and_client_address(void **state)
+{
+    (void)state;
+    static struct config cfg;
+    config_defaults(&cfg, "");
+    struct http_header h[2] = {{"X-Forwarded-Proto", "https"},
+                               {"X-Forwarded-For", "203.0.113.9, 198.51.100.7"}};
+    struct request req;
+    memset(&req, 0, sizeof req);
+    req.headers = h;
+    req.nheaders = 2;
+    snprintf(req.remote_addr, sizeof req.remote_addr, "10.0.0.1");
+    char addr[64];
+    /* an untrusted peer's headers mean nothing */
+    assert_int_equal(web_request_is_https(&cfg, &req), 0);
+    assert_string_equal(web_client_addr(&cfg, &req, addr, sizeof addr), "10.0.0.1");
+    snprintf(cfg.trusted_proxies, sizeof cfg.trusted_proxies, "10.0.0.2, 10.0.0.1");
+    assert_int_equal(web_request_is_https(&cfg, &req), 1);
+    assert_string_equal(web_client_addr(&cfg, &req, addr, sizeof addr), "198.51.100.7");
+    h[0].value = "http";
+    assert_int_equal(web_request_is_https(&cfg, &req), 0);
+    req.tls = 1;
+    assert_int_equal(web_request_is_https(&cfg, &req), 1);
+}
+
 static void cookies_forms_escape(void **state)
 {
     (void)state;
@@ -506,6 +533,13 @@ static void users_and_records(void **state)
     assert_int_equal(total, 1);
     assert_int_equal(n, 1);
     store_enroll_record_list_free(rl, n);
+    /* the scheduler's housekeeping expires what is left pending */
+    assert_int_equal(store_enroll_record_add(f->s, "r4", "bob", "ota", 1, "hash4", 600, 700),
+                     STORE_OK);
+    enroll_housekeeping_job(f->s, NULL, 800);
+    assert_int_equal(store_enroll_record_get(f->s, "r4", &r), STORE_OK);
+    assert_string_equal(r.status, "expired");
+    store_enroll_record_clear(&r);
 }
 
 int main(void)
@@ -514,6 +548,7 @@ int main(void)
         cmocka_unit_test(profile_matches_schema),
         cmocka_unit_test(profile_service_and_encryption),
         cmocka_unit_test(cookies_forms_escape),
+        cmocka_unit_test(https_and_client_address),
         cmocka_unit_test_setup_teardown(csrf_and_sessions, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(throttle_locks_out, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(users_and_records, fx_setup, fx_teardown),
