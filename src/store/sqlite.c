@@ -18,7 +18,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 
-#define BUSY_TIMEOUT_MS 5000
+#define BUSY_TIMEOUT_MS STORE_LOCK_WAIT_MS
 
 /* IMMEDIATE takes the write lock up front: a deferred transaction that reads
  * and then writes can fail with SQLITE_BUSY_SNAPSHOT without the busy handler

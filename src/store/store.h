@@ -38,6 +38,7 @@ int store_ping(struct store *s);
  * where a call can wait on more than a lock (PostgreSQL's network round
  * trips), so no I/O thread uses such a backend. */
 int store_set_lock_wait(struct store *s, int ms);
+#define STORE_LOCK_WAIT_MS 5000 /* the default */
 /* Schema version after migrations. */
 int store_schema_version(struct store *s);
 /* "sqlite" or "postgres". */

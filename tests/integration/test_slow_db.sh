@@ -17,8 +17,9 @@ connect_plist $A Idle >"$T/idle.plist"
 # an Idle first, so last-seen is fresh and the next Idle needs no write
 r=$(device_put /mdm/connect dev1 "$T/idle.plist"); expect_eq "Idle before the lock" 200 "$(status_of "$r")"
 
-# hold the write lock for 3 s (shorter than the 5 s busy timeout)
-( echo "BEGIN IMMEDIATE;"; echo "UPDATE enrollments SET device_name = device_name;"; sleep 3; echo "COMMIT;" ) | sqlite3 "$DB" &
+# hold the write lock for 4.5 s (shorter than the 5 s busy timeout; long
+# enough that the three requests below finish inside it on a loaded machine)
+( echo "BEGIN IMMEDIATE;"; echo "UPDATE enrollments SET device_name = device_name;"; sleep 4.5; echo "COMMIT;" ) | sqlite3 "$DB" &
 LOCKER=$!
 sleep 0.5
 t0=$(now_ms)
