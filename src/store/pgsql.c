@@ -31,6 +31,7 @@
 
 #define STMT_SLOTS 512
 #define MAX_PARAMS 100
+#define MAX_PENDING 8
 /* How long a broken session waits before the next reconnect attempt: a
  * stopped server refuses at once, so without a pause every request would
  * try again. */
@@ -73,7 +74,11 @@ struct pg {
     unsigned next_name;
     int tx;             /* a transaction is open, as the caller sees it */
     int tx_lost;        /* the session died inside it: fail until the caller ends it */
-    const char *begin_sql; /* the caller's BEGIN, not sent yet: it goes with the first statement */
+    /* Commands without effect on data (the caller's BEGIN, SAVEPOINT,
+     * RELEASE) not sent yet: they go out with the next statement, in one
+     * round trip, or are dropped when nothing ran after them. */
+    const char *pending[MAX_PENDING];
+    int npending;
     int wrote;          /* the open transaction ran something besides plain SELECTs */
     int async_pending;  /* a read-only transaction's COMMIT went out unanswered: read it first */
     int down;           /* reconnecting failed since the last working session */
@@ -516,40 +521,52 @@ static int ensure_prepared(struct pg *p, struct pg_stmt *st, const char *op)
     return rc;
 }
 
-/* Sends st with the transaction's deferred BEGIN in front of it, in one
- * round trip (libpq's pipeline mode), and returns st's result (NULL when
- * the session broke on the way; the failure is in PQstatus then). A failed
- * BEGIN comes back as its own result, st's as "aborted". */
-static PGresult *exec_after_begin(struct pg *p, struct pg_stmt *st, const char *begin)
+/* Reads one query's result in pipeline mode (and the NULL that ends it). */
+static PGresult *pipeline_result(struct pg *p)
+{
+    PGresult *res = PQgetResult(p->conn);
+    if (res && PQgetResult(p->conn) != NULL) {
+        PQclear(res);
+        return NULL; /* out of step */
+    }
+    return res;
+}
+
+/* Sends the pending commands and st in one round trip (libpq's pipeline
+ * mode) and returns st's result, or the first pending command's failure
+ * (st then never ran), or NULL when the session broke on the way (the
+ * failure is in PQstatus then). */
+static PGresult *exec_pipelined(struct pg *p, struct pg_stmt *st, const char *const *pending,
+                                int npending)
 {
     if (!PQenterPipelineMode(p->conn))
         return NULL;
-    PGresult *res = NULL;
-    if (PQsendQueryParams(p->conn, begin, 0, NULL, NULL, NULL, NULL, 0) &&
-        PQsendQueryPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
-                            st->formats, 0) &&
-        PQpipelineSync(p->conn)) {
-        /* each query's results end with a NULL; the sync point ends the lot */
-        PGresult *begun = PQgetResult(p->conn);
-        if (begun && PQgetResult(p->conn) == NULL) {
-            res = PQgetResult(p->conn);
-            if (res && PQgetResult(p->conn) != NULL) {
-                PQclear(res);
-                res = NULL;
-            }
-            PGresult *sync = res ? PQgetResult(p->conn) : NULL;
-            if (res && PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
-                PQclear(res);
-                res = NULL;
-            }
-            PQclear(sync);
-        }
-        if (begun && PQresultStatus(begun) != PGRES_COMMAND_OK) {
-            PQclear(res);
-            res = begun; /* the reason: the statement never ran */
-        } else {
-            PQclear(begun);
-        }
+    int sent = 1;
+    for (int i = 0; sent && i < npending; i++)
+        sent = PQsendQueryParams(p->conn, pending[i], 0, NULL, NULL, NULL, NULL, 0);
+    sent = sent &&
+           PQsendQueryPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
+                               st->formats, 0) &&
+           PQpipelineSync(p->conn);
+    PGresult *res = NULL, *failed = NULL;
+    int in_step = sent;
+    for (int i = 0; in_step && i < npending; i++) {
+        PGresult *r = pipeline_result(p);
+        in_step = r != NULL;
+        if (r && !failed && PQresultStatus(r) != PGRES_COMMAND_OK)
+            failed = r;
+        else
+            PQclear(r);
+    }
+    if (in_step) {
+        res = pipeline_result(p);
+        PGresult *sync = res ? PQgetResult(p->conn) : NULL;
+        in_step = res && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+    }
+    if (failed || !in_step) {
+        PQclear(res);
+        res = failed;
     }
     if (!PQexitPipelineMode(p->conn) && PQstatus(p->conn) == CONNECTION_OK) {
         /* results out of step with what was sent: start over on a new session */
@@ -564,6 +581,11 @@ static PGresult *exec_after_begin(struct pg *p, struct pg_stmt *st, const char *
     return res;
 }
 
+static int is_begin(const char *sql)
+{
+    return strncmp(sql, "BEGIN", 5) == 0;
+}
+
 /* Executes with the bound values; on success st->res holds the rows. The
  * first statement of a transaction carries its deferred BEGIN. Outside a
  * transaction (or with that BEGIN), a statement the server refused because
@@ -574,12 +596,17 @@ static int execute(struct pg *p, struct pg_stmt *st, const char *op, int code)
         log_error("store error", "op=%s err=\"bad parameter\"", op);
         return STORE_ERR;
     }
-    const char *begin = p->begin_sql;
-    int was_tx = p->tx && !begin; /* a deferred BEGIN: nothing has happened yet */
+    /* A pending BEGIN: the caller's transaction starts with this statement,
+     * so nothing has happened on the session yet. */
+    const char *pending[MAX_PENDING];
+    int npending = p->npending;
+    memcpy(pending, p->pending, sizeof pending);
+    int begin = npending > 0 && is_begin(pending[0]);
+    int was_tx = p->tx && !begin;
     for (int attempt = 0;; attempt++) {
+        p->npending = 0;
         if (begin) { /* (again) a transaction that starts with this statement */
             p->tx_lost = 0;
-            p->begin_sql = NULL;
             p->tx = 0; /* not open on the server yet: the session may be checked */
         }
         int rc = ensure_session(p, op, !was_tx);
@@ -590,29 +617,25 @@ static int execute(struct pg *p, struct pg_stmt *st, const char *op, int code)
         if (rc != STORE_OK) {
             /* preparing has no effect: a session found gone meanwhile is retried */
             if (rc == STORE_UNAVAILABLE && attempt == 0 && !was_tx &&
-                PQstatus(p->conn) != CONNECTION_OK) {
-                p->begin_sql = begin;
+                PQstatus(p->conn) != CONNECTION_OK)
                 continue;
-            }
-            if (begin)
-                note_broken(p); /* the caller's transaction never started */
+            if (npending)
+                note_broken(p); /* what the caller opened is not open */
             return rc;
         }
         double t0 = now_mono();
-        PGresult *res = begin ? exec_after_begin(p, st, begin)
-                              : PQexecPrepared(p->conn, st->name, st->nparams, st->values,
-                                               st->lengths, st->formats, 0);
+        PGresult *res = npending ? exec_pipelined(p, st, pending, npending)
+                                 : PQexecPrepared(p->conn, st->name, st->nparams, st->values,
+                                                  st->lengths, st->formats, 0);
         metrics_db(now_mono() - t0);
         ExecStatusType status = PQresultStatus(res);
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
             rc = fail(p, res, op);
             int again = rc == STORE_UNAVAILABLE && attempt == 0 &&
-                        may_retry(p, res, was_tx, begin != NULL);
+                        may_retry(p, res, was_tx, begin);
             PQclear(res);
-            if (again) {
-                p->begin_sql = begin;
+            if (again)
                 continue;
-            }
             return rc;
         }
         const char *n = PQcmdTuples(res);
@@ -759,33 +782,60 @@ static int simple_fresh(struct pg *p, const char *sql, const char *op)
     }
 }
 
+/* Holds a command without effect on data until the next statement carries
+ * it (execute); a full queue is sent on its own first. */
+static int push_pending(struct pg *p, const char *sql, const char *op);
+
 /* Opens the caller's transaction lazily: the BEGIN goes out with its first
- * statement (execute), saving a round trip; a transaction that runs nothing
- * costs none. The session is checked then, as for any statement. */
+ * statement, saving a round trip; a transaction that runs nothing costs none.
+ * The session is checked then, as for any statement. */
 static int tx_start(struct store *s, const char *sql, const char *op)
 {
     struct pg *p = P(s);
-    (void)op;
     if (p->tx_lost)
         return STORE_UNAVAILABLE;
-    p->begin_sql = sql;
+    p->npending = 0;
     p->wrote = 0;
     p->tx = 1;
+    return push_pending(p, sql, op);
+}
+
+/* Sends the pending commands by themselves, for what cannot carry them. */
+static int flush_pending(struct pg *p, const char *op)
+{
+    int n = p->npending;
+    p->npending = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = is_begin(p->pending[i]) ? simple_fresh(p, p->pending[i], op)
+                                         : simple(p, p->pending[i], op);
+        p->tx = 1; /* a reconnect on the way cleared it */
+        if (rc != STORE_OK) {
+            note_broken(p);
+            return rc;
+        }
+    }
     return STORE_OK;
 }
 
-/* Sends a deferred BEGIN by itself, for what cannot carry it (a savepoint). */
-static int flush_begin(struct pg *p, const char *op)
+static int push_pending(struct pg *p, const char *sql, const char *op)
 {
-    const char *begin = p->begin_sql;
-    if (!begin)
-        return STORE_OK;
-    p->begin_sql = NULL;
-    int rc = simple_fresh(p, begin, op);
-    p->tx = 1; /* a reconnect on the way cleared it */
-    if (rc != STORE_OK)
-        note_broken(p);
-    return rc;
+    if (p->npending == MAX_PENDING) {
+        int rc = flush_pending(p, op);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    p->pending[p->npending++] = sql;
+    return STORE_OK;
+}
+
+/* Drops what is pending at the end of a transaction: none of it changes
+ * data, and COMMIT or ROLLBACK ends savepoints too. 1 when the BEGIN itself
+ * was never sent (so there is nothing to end on the server). */
+static int drop_pending(struct pg *p)
+{
+    int unsent = p->npending > 0 && is_begin(p->pending[0]);
+    p->npending = 0;
+    return unsent;
 }
 
 /* READ COMMITTED: writers do not queue behind one lock as in SQLite; the
@@ -817,8 +867,7 @@ static int pg_commit(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 1);
-    if (p->begin_sql) { /* nothing ran: nothing to end */
-        p->begin_sql = NULL;
+    if (drop_pending(p)) { /* nothing ran: nothing to end */
         p->tx = 0;
         return STORE_OK;
     }
@@ -847,8 +896,7 @@ static int pg_rollback(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 0);
-    if (p->begin_sql) {
-        p->begin_sql = NULL;
+    if (drop_pending(p)) {
         p->tx = 0;
         return STORE_OK;
     }
@@ -857,24 +905,45 @@ static int pg_rollback(struct store *s)
     return rc;
 }
 
+static const char sp_set[] = "SAVEPOINT store_op";
+static const char sp_release[] = "RELEASE store_op";
+
 static int pg_savepoint(struct store *s, const char *op)
 {
     struct pg *p = P(s);
+    if (p->tx_lost)
+        return STORE_UNAVAILABLE;
     p->wrote = 1; /* a savepoint guards writes: this transaction's COMMIT is waited for */
-    int rc = flush_begin(p, op);
-    if (rc == STORE_OK)
-        rc = ensure_session(p, op, 0);
-    return rc == STORE_OK ? simple(p, "SAVEPOINT store_op", op) : rc;
+    return push_pending(p, sp_set, op);
+}
+
+/* A savepoint nothing ran under is simply dropped, released or undone. */
+static int pop_unused_savepoint(struct pg *p)
+{
+    if (p->npending > 0 && p->pending[p->npending - 1] == sp_set) {
+        p->npending--;
+        return 1;
+    }
+    return 0;
 }
 
 static int pg_release(struct store *s, const char *op)
 {
-    return simple(P(s), "RELEASE store_op", op);
+    struct pg *p = P(s);
+    if (p->tx_lost)
+        return STORE_UNAVAILABLE;
+    return pop_unused_savepoint(p) ? STORE_OK : push_pending(p, sp_release, op);
 }
 
 static int pg_rollback_to(struct store *s, const char *op)
 {
-    return simple(P(s), "ROLLBACK TO store_op", op);
+    struct pg *p = P(s);
+    if (p->tx_lost)
+        return STORE_UNAVAILABLE;
+    if (pop_unused_savepoint(p))
+        return STORE_OK;
+    int rc = flush_pending(p, op);
+    return rc == STORE_OK ? simple(p, "ROLLBACK TO store_op", op) : rc;
 }
 
 static int pg_ping(struct store *s)

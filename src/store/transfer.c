@@ -174,17 +174,15 @@ static int src_columns(struct transfer *t, const char *table, char ***names, siz
     *n = 0;
     int out = STORE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 0);
         char **grown = realloc(*names, (*n + 1) * sizeof **names);
-        char *name = strdup((const char *)sqlite3_column_text(st, 0));
-        if (!grown || !name) {
-            free(grown ? NULL : name);
-            if (grown)
-                *names = grown;
-            free(name);
+        if (grown)
+            *names = grown;
+        char *name = grown && col ? strdup(col) : NULL;
+        if (!name) {
             out = oom(t);
             break;
         }
-        *names = grown;
         (*names)[(*n)++] = name;
     }
     if (out == STORE_OK && rc != SQLITE_DONE)

@@ -41,7 +41,7 @@ done)
 expect_eq "12 fleet devices" 12 "$(printf '%s\n' "$FLEET" | grep -c .)"
 DEVS=$(printf '"%s",' $FLEET | sed 's/,$//')
 
-# Load: an operator enqueues a command for the whole fleet every 50 ms
+# Load: an operator enqueues a command for the whole fleet every 100 ms
 # (recording each one the API accepted), and the fleet checks in and answers
 # in a loop, 6 devices at a time.
 enqueuer() {
@@ -52,7 +52,7 @@ enqueuer() {
       200) body_of "$r" | sed -n 's/.*"command_uuid":"\([^"]*\)".*/\1/p' >>"$T/accepted" ;;
       *) echo "$(status_of "$r")" >>"$T/enqueue-refused" ;;
     esac
-    i=$((i + 1)); sleep 0.05
+    i=$((i + 1)); sleep 0.1
   done
 }
 checkins() {
