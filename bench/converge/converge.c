@@ -210,7 +210,7 @@ static int part2(long ndev, long nprof)
             rc = store_enrollment_token_update(s, &e, now, &first);
     }
     if (rc == STORE_OK)
-        rc = store_group_create(s, "everyone", NULL, "{}", now);
+        rc = store_group_create(s, &(struct store_group){.name = "everyone", .rules = "{}"}, now);
     for (long p = 0; rc == STORE_OK && p < nprof; p++) {
         char spec[512], perr[PROFILE_ERR_MAX];
         snprintf(spec, sizeof spec,

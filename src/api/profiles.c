@@ -50,9 +50,10 @@ static json_t *converge_now(struct worker *w)
         log_warn("profile convergence failed", "rc=%d", rc);
         return json_pack("{s:s}", "error", "convergence failed; the scheduler will retry");
     }
-    return json_pack("{s:I,s:I,s:I,s:I}", "devices", (json_int_t)st.devices, "installs",
+    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "devices", (json_int_t)st.devices, "installs",
                      (json_int_t)st.installs, "removes", (json_int_t)st.removes,
-                     "not_applicable", (json_int_t)st.not_applicable);
+                     "not_applicable", (json_int_t)st.not_applicable, "settings",
+                     (json_int_t)st.settings);
 }
 
 static json_t *lines_array(const char *text, char sep)
@@ -348,10 +349,14 @@ static json_t *group_json(const struct store_group *g)
         json_error_t je;
         rules = json_loads(g->rules, 0, &je);
     }
-    return json_pack("{s:s,s:s?,s:o,s:I,s:I,s:o}", "name", g->name, "description",
-                     g->description, "rules", rules ? rules : json_null(), "members",
-                     (json_int_t)g->members, "profiles", (json_int_t)g->profiles, "created_at",
-                     api_time_json(g->created_at));
+    json_error_t je;
+    json_t *enter = g->enter_settings ? json_loads(g->enter_settings, 0, &je) : NULL;
+    json_t *leave = g->leave_settings ? json_loads(g->leave_settings, 0, &je) : NULL;
+    return json_pack("{s:s,s:s?,s:o,s:o,s:o,s:I,s:I,s:o}", "name", g->name, "description",
+                     g->description, "rules", rules ? rules : json_null(), "enter_settings",
+                     enter ? enter : json_null(), "leave_settings", leave ? leave : json_null(),
+                     "members", (json_int_t)g->members, "profiles", (json_int_t)g->profiles,
+                     "created_at", api_time_json(g->created_at));
 }
 
 /* "rules" of a group body as canonical JSON text (NULL = none), or -1. */
@@ -375,6 +380,57 @@ static int rules_text(const struct request *req, struct response *resp, json_t *
     return 0;
 }
 
+/* "enter_settings" / "leave_settings": an array of Settings items (objects
+ * with an "Item" string), as compact JSON text (NULL = none), or -1. */
+static int settings_text(const struct request *req, struct response *resp, json_t *body,
+                         const char *key, char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v))
+        return 0;
+    size_t i;
+    json_t *item;
+    int ok = json_is_array(v) && json_array_size(v) > 0;
+    json_array_foreach(v, i, item) ok = ok && json_is_string(json_object_get(item, "Item"));
+    char why[200] = "";
+    plist_t check = ok ? json_to_plist(v, why, sizeof why) : NULL;
+    plist_free(check);
+    if (!check) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: an array of Settings items ({\"Item\": ...})%s%s", key,
+                 why[0] ? ": " : "", why);
+        api_fail(req, resp, 400, "bad_request", msg);
+        return -1;
+    }
+    *out = json_dumps(v, JSON_COMPACT);
+    return 0;
+}
+
+/* A group from a request body: rules and settings checked. 0 or -1 (answered). */
+static int group_from_body(const struct request *req, struct response *resp, json_t *body,
+                           struct store_group *g)
+{
+    g->description = (char *)json_string_value(json_object_get(body, "description"));
+    if (rules_text(req, resp, body, &g->rules) < 0)
+        return -1;
+    if (settings_text(req, resp, body, "enter_settings", &g->enter_settings) < 0 ||
+        settings_text(req, resp, body, "leave_settings", &g->leave_settings) < 0) {
+        free(g->rules);
+        free(g->enter_settings);
+        g->rules = g->enter_settings = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void group_body_free(struct store_group *g)
+{
+    free(g->rules);
+    free(g->enter_settings);
+    free(g->leave_settings);
+}
+
 static int name_ok(const char *s)
 {
     if (!s || !*s || strlen(s) > 128)
@@ -391,13 +447,12 @@ void api_groups_create(struct worker *w, struct request *req, struct response *r
     if (!body)
         return;
     const char *name = json_string_value(json_object_get(body, "name"));
-    const char *desc = json_string_value(json_object_get(body, "description"));
-    char *rules = NULL;
+    struct store_group in = {.name = (char *)name};
     if (!name_ok(name)) {
         api_fail(req, resp, 400, "bad_request",
                  "\"name\" is required: 1-128 characters, no '/' or control characters");
-    } else if (rules_text(req, resp, body, &rules) == 0) {
-        int rc = store_group_create(w->store, name, desc, rules, now_s());
+    } else if (group_from_body(req, resp, body, &in) == 0) {
+        int rc = store_group_create(w->store, &in, now_s());
         if (rc == STORE_CONFLICT) {
             api_fail(req, resp, 409, "conflict", "a group with this name exists");
         } else if (rc != STORE_OK) {
@@ -414,8 +469,8 @@ void api_groups_create(struct worker *w, struct request *req, struct response *r
             }
             store_groups_free(g, g ? 1 : 0);
         }
+        group_body_free(&in);
     }
-    free(rules);
     json_decref(body);
 }
 
@@ -486,17 +541,16 @@ void api_groups_update(struct worker *w, struct request *req, struct response *r
     json_t *body = body_object(req, resp);
     if (!body)
         return;
-    char *rules = NULL;
-    if (rules_text(req, resp, body, &rules) == 0) {
-        int rc = store_group_update(w->store, name,
-                                    json_string_value(json_object_get(body, "description")), rules);
+    struct store_group in = {.name = (char *)name};
+    if (group_from_body(req, resp, body, &in) == 0) {
+        int rc = store_group_update(w->store, &in);
         if (rc != STORE_OK)
             api_fail_store(req, resp, rc, "updating the group");
         else
             api_send_json(req, resp, 200, json_pack("{s:s,s:o}", "name", name, "convergence",
                                                     converge_now(w)));
+        group_body_free(&in);
     }
-    free(rules);
     json_decref(body);
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/inventory.h"
 #include "core/queue.h"
 #include "pki/pki.h"
@@ -752,6 +753,94 @@ static int carry_out(struct store *s, const struct loaded *l, struct converge_ac
     return rc;
 }
 
+/* ---- Settings on entering and leaving a group ------------------------------------------- */
+
+static int static_member(const struct loaded *l, const char *group, const char *id)
+{
+    size_t i = lower_bound(l->members, l->nmembers, sizeof *l->members,
+                           offsetof(struct store_pair, b), id);
+    for (; i < l->nmembers && cmp_str(l->members[i].b, id) == 0; i++)
+        if (cmp_str(l->members[i].a, group) == 0)
+            return 1;
+    return 0;
+}
+
+static int present(const struct store_pair *p, size_t n, const char *group, const char *id)
+{
+    for (size_t i = 0; i < n; i++) /* pairs are few: devices of groups with Settings */
+        if (cmp_str(p[i].a, group) == 0 && cmp_str(p[i].b, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Queues one Settings command (items: JSON array text) for ids. */
+static int queue_settings(struct store *s, const char *items, const char **ids, size_t n,
+                          int64_t now, struct converge_stats *st)
+{
+    json_error_t je;
+    json_t *j = json_loads(items, 0, &je);
+    char why[200] = "";
+    plist_t arr = json_is_array(j) ? json_to_plist(j, why, sizeof why) : NULL;
+    json_decref(j);
+    if (!arr) {
+        log_warn("group Settings not sent: unreadable", "err=\"%s\"", why);
+        return STORE_OK;
+    }
+    plist_t cmd = new_command("Settings");
+    plist_dict_set_item(plist_dict_get_item(cmd, "Command"), "Settings", arr);
+    int *per_id = calloc(n + 1, sizeof *per_id);
+    struct queue_enqueued out;
+    int rc = per_id ? queue_enqueue(s, cmd, ids, n, now, &out, per_id)
+                    : sql_out_of_memory("converge.settings");
+    if (rc == STORE_OK)
+        st->settings += out.queued;
+    free(per_id);
+    plist_free(cmd);
+    return rc;
+}
+
+/* For groups with enter/leave Settings: devices that joined or left since
+ * the last run get them, once (group_presence remembers who was in). */
+static int run_settings(struct store *s, const struct loaded *l, const char *only, int64_t now,
+                        struct converge_stats *st)
+{
+    struct store_pair *pres = NULL;
+    size_t npres = 0;
+    int rc = store_profiles_presence(s, &pres, &npres);
+    const char **ids = calloc(l->ndev + 1, sizeof *ids);
+    if (rc == STORE_OK && !ids)
+        rc = sql_out_of_memory("converge.settings");
+    for (size_t g = 0; rc == STORE_OK && g < l->ngrp; g++) {
+        const struct store_group *gr = &l->grp[g];
+        if (!gr->enter_settings && !gr->leave_settings)
+            continue;
+        for (int entering = 1; rc == STORE_OK && entering >= 0; entering--) {
+            size_t k = 0;
+            for (size_t d = 0; d < l->ndev; d++) {
+                const struct store_pdevice *dev = &l->dev[d];
+                int member = (l->cg[g].rules && rules_match(l->cg[g].rules, dev)) ||
+                             static_member(l, gr->name, dev->id);
+                int was = present(pres, npres, gr->name, dev->id);
+                if (member != was && member == entering)
+                    ids[k++] = dev->id;
+            }
+            const char *items = entering ? gr->enter_settings : gr->leave_settings;
+            if (k && items)
+                rc = queue_settings(s, items, ids, k, now, st);
+            for (size_t i = 0; rc == STORE_OK && i < k; i++)
+                rc = store_profiles_presence_set(s, gr->name, ids[i], entering);
+        }
+    }
+    /* presence in groups that no longer exist */
+    struct converge_input tmp = {.groups = l->cg, .ngroups = l->ngrp};
+    for (size_t i = 0; rc == STORE_OK && !only && i < npres; i++)
+        if (find_group(&tmp, pres[i].a) < 0)
+            rc = store_profiles_presence_set(s, pres[i].a, pres[i].b, 0);
+    free(ids);
+    store_pairs_free(pres, npres);
+    return rc;
+}
+
 int converge_run(struct store *s, const char *only, int64_t now, struct converge_stats *st)
 {
     struct converge_stats local;
@@ -775,12 +864,15 @@ int converge_run(struct store *s, const char *only, int64_t now, struct converge
     }
     if (rc == STORE_OK)
         rc = carry_out(s, &l, a, n, now, st);
+    if (rc == STORE_OK)
+        rc = run_settings(s, &l, only, now, st);
     free(a);
     loaded_free(&l);
     rc = sql_atomic_end(s, nested, rc, "converge.run");
-    if (rc == STORE_OK && (st->installs || st->removes))
-        log_info("profiles converging", "devices=%zu installs=%zu removes=%zu commands=%zu",
-                 st->devices, st->installs, st->removes, st->commands);
+    if (rc == STORE_OK && (st->installs || st->removes || st->settings))
+        log_info("profiles converging",
+                 "devices=%zu installs=%zu removes=%zu commands=%zu settings=%zu", st->devices,
+                 st->installs, st->removes, st->commands, st->settings);
     return rc;
 }
 

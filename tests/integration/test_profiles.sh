@@ -133,18 +133,35 @@ s=$(body_of "$(api GET /api/v1/profiles/com.example.kiosk/status)")
 expect_eq "status summary" "$sup $unsup" "$(printf '%s' "$s" | jq -r '"\(.summary.installed // 0) \(.summary.not_applicable // 0)"')"
 
 # --- 6. rule group over a custom attribute
+api POST /api/v1/profiles -d '{"identifier":"com.example.mail","payloads":[{"PayloadType":"com.apple.mail.managed","EmailAccountType":"EmailTypeIMAP","IncomingMailServerAuthentication":"EmailAuthPassword","IncomingMailServerHostName":"imap.example.com","OutgoingMailServerAuthentication":"EmailAuthPassword","OutgoingMailServerHostName":"smtp.example.com"}]}' >/dev/null
+api POST /api/v1/groups -d '{"name":"traveling","rules":{"attributes":{"dept":"travel"}},
+  "enter_settings":[{"Item":"DataRoaming","Enabled":false},{"Item":"VoiceRoaming","Enabled":false}],
+  "leave_settings":[{"Item":"DataRoaming","Enabled":true},{"Item":"VoiceRoaming","Enabled":true}]}' >/dev/null
+d3dir=$(grep -l "$D3" "$T"/fleet/device-*/device.plist | head -1 | xargs dirname)
+roaming() { grep -A1 "<key>$1RoamingEnabled</key>" "$d3dir/device.plist" | tail -1 | tr -d '\t /<>'; }
+r=$(api POST /api/v1/groups/traveling/profiles -d '{"profile":"com.example.mail"}')
+expect_eq "nobody travels yet" 0 "$(body_of "$r" | jq .convergence.installs)"
 r=$(api PUT "/api/v1/devices/$D3/attributes/dept" -d '{"value":"travel"}')
 expect_eq "set attribute" 200 "$(status_of "$r")"
-api POST /api/v1/profiles -d '{"identifier":"com.example.mail","payloads":[{"PayloadType":"com.apple.mail.managed","EmailAccountType":"EmailTypeIMAP","IncomingMailServerAuthentication":"EmailAuthPassword","IncomingMailServerHostName":"imap.example.com","OutgoingMailServerAuthentication":"EmailAuthPassword","OutgoingMailServerHostName":"smtp.example.com"}]}' >/dev/null
-api POST /api/v1/groups -d '{"name":"traveling","rules":{"attributes":{"dept":"travel"}}}' >/dev/null
-r=$(api POST /api/v1/groups/traveling/profiles -d '{"profile":"com.example.mail"}')
 expect_eq "mail for the traveller only" 1 "$(body_of "$r" | jq .convergence.installs)"
+expect_eq "roaming Settings for the traveller" 1 "$(body_of "$r" | jq .convergence.settings)"
 expect_eq "D3 gets it" 1 "$(waiting "$D3" InstallProfile)"
+expect_eq "D3 gets Settings" 1 "$(waiting "$D3" Settings)"
+r=$(api PUT "/api/v1/devices/$D3/attributes/dept" -d '{"value":"travel"}')
+expect_eq "no second Settings while still a member" 0 "$(body_of "$r" | jq .convergence.settings)"
+expect_eq "no second install" 0 "$(body_of "$r" | jq .convergence.installs)"
 connect
+expect_eq "data roaming off" false "$(roaming Data)"
+expect_eq "voice roaming off" false "$(roaming Voice)"
 r=$(api DELETE "/api/v1/devices/$D3/attributes/dept")
 expect_eq "back home: removed" 1 "$(body_of "$r" | jq .convergence.removes)"
+expect_eq "back home: roaming Settings" 1 "$(body_of "$r" | jq .convergence.settings)"
 connect
 expect_eq "D3 mail state gone" none "$(state_of com.example.mail "$D3")"
+expect_eq "data roaming back on" true "$(roaming Data)"
+expect_eq "voice roaming back on" true "$(roaming Voice)"
+r=$(api POST /api/v1/groups -d '{"name":"bad-settings","enter_settings":[{"Enabled":false}]}')
+expect_eq "Settings without Item refused" 400 "$(status_of "$r")"
 
 # --- 7. import: CMS-signed (as Apple Configurator saves it) and binary
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/cfg.key" -out "$T/cfg.pem" -days 2 \
