@@ -457,6 +457,13 @@ static int by_state(const void *a, const void *b)
     return c ? c : cmp_str(x->identifier, y->identifier);
 }
 
+/* qsort, which must not be given NULL even for no rows. */
+static void sort(void *rows, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (rows && n > 1)
+        qsort(rows, n, size, cmp);
+}
+
 static int load(struct store *s, const char *only, struct loaded *l)
 {
     int rc = store_profile_list(s, &l->prof, &l->nprof);
@@ -472,11 +479,11 @@ static int load(struct store *s, const char *only, struct loaded *l)
         rc = store_profiles_states(s, only, NULL, &l->st, &l->nst);
     if (rc != STORE_OK)
         return rc;
-    qsort(l->prof, l->nprof, sizeof *l->prof, by_profile);
-    qsort(l->grp, l->ngrp, sizeof *l->grp, by_group);
-    qsort(l->dev, l->ndev, sizeof *l->dev, by_device);
-    qsort(l->members, l->nmembers, sizeof *l->members, by_member_device);
-    qsort(l->st, l->nst, sizeof *l->st, by_state);
+    sort(l->prof, l->nprof, sizeof *l->prof, by_profile);
+    sort(l->grp, l->ngrp, sizeof *l->grp, by_group);
+    sort(l->dev, l->ndev, sizeof *l->dev, by_device);
+    sort(l->members, l->nmembers, sizeof *l->members, by_member_device);
+    sort(l->st, l->nst, sizeof *l->st, by_state);
     l->cp = calloc(l->nprof + 1, sizeof *l->cp);
     l->cg = calloc(l->ngrp + 1, sizeof *l->cg);
     if (!l->cp || !l->cg)
