@@ -8,7 +8,8 @@
 # supervised-only payloads are held back from unsupervised devices; a rule
 # group over a custom attribute; import of signed and binary profiles; bad
 # input refused with the key path; deleting a profile removes it from devices
-# while profiles steward did not install stay.
+# while profiles steward did not install stay; every supported payload type
+# (profiles_payloads.jsonl) built, downloaded and checked with openssl and plistutil.
 . "$(dirname "$0")/lib.sh"
 init_data
 start_server --set inventory_on_enroll=1 --set profiles_converge_interval=0
@@ -250,4 +251,23 @@ connect
 profile_list
 expect_not_contains "D1 no longer has it" "com.example.corp" "$(reported "$D1")"
 expect_eq "D1 still enrolled and reports other profiles" true "$(body_of "$(api GET "/api/v1/devices/$D1/profiles")" | jq '[.reported[] | select(.steward == false)] | length >= 1')"
+
+# --- 10. every payload type the builder supports: built through the API,
+# downloaded signed, checked with openssl cms -verify and plistutil
+i=0
+while IFS= read -r payload; do
+  i=$((i + 1))
+  type=$(printf '%s' "$payload" | jq -r .PayloadType)
+  r=$(api POST /api/v1/profiles -d "{\"identifier\":\"com.example.every.$i\",\"payloads\":[$payload]}")
+  expect_eq "build $type" 201 "$(status_of "$r")"
+  curl -sS --cacert "$CA" -H "Authorization: Bearer $KEY" -o "$T/every.der" \
+    "$URL/api/v1/profiles/com.example.every.$i/mobileconfig"
+  if openssl cms -verify -purpose any -inform DER -in "$T/every.der" -CAfile "$CA" -out "$T/every.plist" 2>/dev/null; then
+    pass; else fail "openssl cms -verify $type"; fi
+  rm -f "$T/every.xml"
+  plistutil -i "$T/every.plist" -o "$T/every.xml" -f xml 2>/dev/null || plistutil -i "$T/every.plist" -o "$T/every.xml" 2>/dev/null || true
+  expect_contains "plistutil reads $type" "<string>$type</string>" "$(cat "$T/every.xml" 2>/dev/null)"
+  api DELETE "/api/v1/profiles/com.example.every.$i" >/dev/null
+done <"$(dirname "$0")/profiles_payloads.jsonl"
+expect_eq "every payload type" 20 "$i"
 finish
