@@ -235,6 +235,8 @@ static int decide_desired(const struct converge_input *in, struct plan_out *o, s
             return 0;
         return emit(o, CONVERGE_NA, d, p, si);
     }
+    if (st && same(st->action, "remove") && st->cmd_active == 1)
+        return emit(o, CONVERGE_INSTALL, d, p, si); /* wanted again: reinstall after the removal */
     if (st && same(st->installed_uuid, pr->payload_uuid)) {
         if (same(st->state, "installed") && st->desired_version == pr->version && !st->action)
             return 0;

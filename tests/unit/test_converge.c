@@ -107,9 +107,10 @@ static void test_plan(void **state)
     };
     size_t all[] = {0, 1, 2};
     struct converge_group groups[] = {{.name = "g", .profiles = all, .nprofiles = 3}};
-    struct store_pdevice devs[] = {dev("D1", 1), dev("D2", 0), dev("D3", 1), dev("D4", 1)};
+    struct store_pdevice devs[] = {dev("D1", 1), dev("D2", 0), dev("D3", 1), dev("D4", 1),
+                                   dev("D5", 1)};
     struct store_pair members[] = {{(char *)"g", (char *)"D1"}, {(char *)"g", (char *)"D2"},
-                                   {(char *)"g", (char *)"D3"}};
+                                   {(char *)"g", (char *)"D3"}, {(char *)"g", (char *)"D5"}};
     struct store_pstate states[] = {
         /* D1: a at v1 installed (old), k installing and still waiting, m refused */
         st("D1", "a", 1, "UA1", "installed", NULL, -1, NULL),
@@ -123,8 +124,12 @@ static void test_plan(void **state)
         st("D4", "a", 2, "UA2", "installed", NULL, -1, NULL),
         st("D4", "gone", 1, NULL, "error", NULL, -1, NULL),
         st("D4", "m", 1, "UM1", "removing", "remove", 1, "Pending"),
+        /* D5: back in the group while a removal still waits; a, k installed */
+        st("D5", "a", 2, "UA2", "removing", "remove", 1, "Pending"),
+        st("D5", "k", 1, "UK1", "installed", NULL, -1, NULL),
+        st("D5", "m", 1, "UM1", "installed", NULL, -1, NULL),
     };
-    struct converge_input in = {prof, 3, groups, 1, devs, 4, members, 3, states, 8};
+    struct converge_input in = {prof, 3, groups, 1, devs, 5, members, 4, states, 11};
     struct converge_action *a = NULL;
     size_t n = 0, waiting = 0;
     assert_int_equal(converge_plan(&in, &a, &n, &waiting), 0);
@@ -140,7 +145,9 @@ static void test_plan(void **state)
     assert_int_equal(op_for(a, n, 3, "a", &in), CONVERGE_REMOVE);    /* not desired */
     assert_int_equal(op_for(a, n, 3, "gone", &in), CONVERGE_FORGET);
     assert_int_equal(op_for(a, n, 3, "m", &in), (enum converge_op)-1); /* removal waiting */
-    assert_int_equal(n, 8);
+    assert_int_equal(op_for(a, n, 4, "a", &in), CONVERGE_INSTALL); /* after the removal */
+    assert_int_equal(op_for(a, n, 4, "k", &in), (enum converge_op)-1);
+    assert_int_equal(n, 9);
     assert_int_equal(waiting, 2);
     free(a);
 
