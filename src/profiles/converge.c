@@ -861,7 +861,9 @@ int converge_run(struct store *s, const char *only, int64_t now, struct converge
     int rc = sql_atomic_begin(s, "converge.run", &nested);
     if (rc != STORE_OK)
         return rc;
-    rc = load(s, only, &l);
+    rc = store_profiles_lock(s);
+    if (rc == STORE_OK)
+        rc = load(s, only, &l);
     struct converge_action *a = NULL;
     size_t n = 0;
     if (rc == STORE_OK) {

@@ -794,3 +794,19 @@ int store_profiles_identity(struct store *s, const char *id, uint8_t **der, size
         return sql_out_of_memory("profiles.identity");
     return *der ? STORE_OK : STORE_NOTFOUND;
 }
+
+static const char sql_lock[] = "SELECT pg_advisory_xact_lock(7011)";
+
+int store_profiles_lock(struct store *s)
+{
+    if (sql_dialect(s) != STORE_DIALECT_POSTGRES)
+        return STORE_OK;
+    int rc = STORE_OK;
+    struct sql_stmt *st = sql_prepare(s, sql_lock, "profiles.lock", &rc);
+    if (!st)
+        return rc;
+    rc = sql_first_row(s, st, "profiles.lock", 0);
+    if (rc == STORE_OK)
+        sql_done(st);
+    return rc;
+}

@@ -136,6 +136,10 @@ int store_profiles_ack_remove(struct store *s, const char *id, const char *comma
  * device reported (inv_profiles), and steward's profiles it reports without
  * a state row get one. */
 int store_profiles_sync_installed(struct store *s, const char *id, int64_t now);
+/* Serialises convergence runs inside the caller's transaction: on
+ * PostgreSQL a transaction-level advisory lock (several workers and nodes
+ * converge at once), on SQLite nothing (BEGIN IMMEDIATE already does). */
+int store_profiles_lock(struct store *s);
 /* The DER of the device's identity certificate. STORE_NOTFOUND when none. */
 int store_profiles_identity(struct store *s, const char *id, uint8_t **der, size_t *len);
 
