@@ -193,5 +193,7 @@ void api_device_attribute_put(struct worker *w, struct request *req, struct resp
                               const char *id, const char *name);
 void api_device_attribute_delete(struct worker *w, struct request *req, struct response *resp,
                                  const char *id, const char *name);
+void api_device_remove(struct worker *w, struct request *req, struct response *resp,
+                       const char *id);
 
 #endif

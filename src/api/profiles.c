@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/queue.h"
 #include "plist/pl.h"
 #include "profiles/converge.h"
 #include "profiles/profile.h"
@@ -687,4 +688,120 @@ void api_device_attribute_delete(struct worker *w, struct request *req, struct r
     }
     api_send_json(req, resp, 200, json_pack("{s:s,s:s,s:b,s:o}", "device", id, "name", name,
                                             "deleted", 1, "convergence", converge_now(w)));
+}
+
+/* ---- selective removal ---- */
+
+/* Queues one command {RequestType: type, key: value} for the device. */
+static int queue_one(struct worker *w, const char *id, const char *type, const char *key,
+                     const char *value, json_t *queued)
+{
+    plist_t cmd = plist_new_dict();
+    plist_t inner = plist_new_dict();
+    plist_dict_set_item(inner, "RequestType", plist_new_string(type));
+    plist_dict_set_item(inner, key, plist_new_string(value));
+    plist_dict_set_item(cmd, "Command", inner);
+    const char *why = NULL;
+    int rc = queue_command_prepare(cmd, &why) == 0 ? STORE_OK : STORE_ERR;
+    struct queue_enqueued out;
+    int per_id = 0;
+    const char *ids[] = {id};
+    if (rc == STORE_OK)
+        rc = api_enqueue_tx(w->store, cmd, ids, 1, &out, &per_id);
+    if (rc == STORE_OK && per_id != STORE_OK)
+        rc = per_id;
+    if (rc == STORE_OK)
+        json_array_append_new(queued, json_pack("{s:s,s:s,s:s}", "request_type", type, "target",
+                                                value, "command_uuid", out.uuid));
+    plist_free(cmd);
+    return rc;
+}
+
+/* The strings of body[key] (an array), or -1 after answering 400. */
+static int string_array(const struct request *req, struct response *resp, json_t *body,
+                        const char *key, json_t **out)
+{
+    *out = json_object_get(body, key);
+    if (!*out)
+        return 0;
+    size_t i;
+    json_t *v;
+    int ok = json_is_array(*out);
+    json_array_foreach(*out, i, v) ok = ok && json_is_string(v) && json_string_length(v) > 0;
+    if (!ok) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "\"%s\": an array of non-empty strings", key);
+        api_fail(req, resp, 400, "bad_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /api/v1/devices/{id}/remove: {"profiles": [identifier], "provisioning_profiles":
+ * [uuid], "apps": [bundle id]}: RemoveProfile / RemoveProvisioningProfile /
+ * RemoveApplication for each, the device stays enrolled. A profile steward
+ * still assigns to the device through a group is refused (409): convergence
+ * would put it back; take the device out of the group instead. */
+void api_device_remove(struct worker *w, struct request *req, struct response *resp,
+                       const char *id)
+{
+    json_t *body = body_object(req, resp);
+    if (!body)
+        return;
+    json_t *profiles, *prov, *apps;
+    if (string_array(req, resp, body, "profiles", &profiles) < 0 ||
+        string_array(req, resp, body, "provisioning_profiles", &prov) < 0 ||
+        string_array(req, resp, body, "apps", &apps) < 0) {
+        json_decref(body);
+        return;
+    }
+    if (json_array_size(profiles) + json_array_size(prov) + json_array_size(apps) == 0) {
+        api_fail(req, resp, 400, "bad_request",
+                 "name something to remove: \"profiles\", \"provisioning_profiles\" or \"apps\"");
+        json_decref(body);
+        return;
+    }
+    struct store_enrollment *e = NULL;
+    int rc = store_enrollment_get(w->store, id, &e);
+    store_enrollment_free(e);
+    size_t i;
+    json_t *v;
+    json_array_foreach(profiles, i, v) {
+        if (rc != STORE_OK)
+            break;
+        struct store_pstate *st = NULL;
+        size_t n = 0;
+        rc = store_profiles_states(w->store, id, json_string_value(v), &st, &n);
+        int assigned = rc == STORE_OK && n == 1 && !(st[0].action && strcmp(st[0].action, "remove") == 0) &&
+                       strcmp(st[0].state, "error") != 0;
+        store_pstates_free(st, n);
+        if (assigned) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "%s is assigned to this device through a group: remove the device from the "
+                     "group or unassign the profile", json_string_value(v));
+            api_fail(req, resp, 409, "conflict", msg);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *queued = json_array();
+    json_array_foreach(profiles, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveProfile", "Identifier", json_string_value(v), queued);
+    json_array_foreach(prov, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveProvisioningProfile", "UUID", json_string_value(v), queued);
+    json_array_foreach(apps, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveApplication", "Identifier", json_string_value(v), queued);
+    json_decref(body);
+    if (rc == QUEUE_CHECKED_OUT) {
+        json_decref(queued);
+        api_fail(req, resp, 409, "conflict", "device is checked out");
+    } else if (rc != STORE_OK) {
+        json_decref(queued);
+        api_fail_store(req, resp, rc, "queueing the removal");
+    } else {
+        log_info("selective_removal", "req=%s id=\"%s\" commands=%zu", req->id, id,
+                 json_array_size(queued));
+        api_send_json(req, resp, 200, json_pack("{s:s,s:o}", "device", id, "queued", queued));
+    }
 }

@@ -103,6 +103,8 @@ static const struct command COMMANDS[] = {
      "profiles build SPEC.json\n\n"
      "  SPEC.json   {\"identifier\", \"display_name\", \"payloads\": [{\"PayloadType\": ...}]}\n"
      "              (docs/profiles.md); a new version when the identifier exists\n"},
+    {"profiles", "create", NULL, 1, ctl_profiles_build, "Same as profiles build",
+     "profiles create SPEC.json\n"},
     {"profiles", "import", NULL, 1, ctl_profiles_import,
      "Import a profile file (XML, binary or signed .mobileconfig)",
      "profiles import FILE\n"},
@@ -114,6 +116,8 @@ static const struct command COMMANDS[] = {
      "Download a profile, signed by the server (secrets left out)",
      "profiles download IDENTIFIER [--out FILE] [--version N]\n\n"
      "  --out FILE    where to write it (default IDENTIFIER.mobileconfig)\n"},
+    {"profiles", "export", ctl_profiles_download_opts, 1, ctl_profiles_download,
+     "Same as profiles download", "profiles export IDENTIFIER [--out FILE] [--version N]\n"},
     {"profiles", "delete", NULL, 1, ctl_profiles_delete,
      "Delete a profile (devices that have it get a RemoveProfile)",
      "profiles delete IDENTIFIER\n"},

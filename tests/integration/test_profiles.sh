@@ -252,6 +252,21 @@ profile_list
 expect_not_contains "D1 no longer has it" "com.example.corp" "$(reported "$D1")"
 expect_eq "D1 still enrolled and reports other profiles" true "$(body_of "$(api GET "/api/v1/devices/$D1/profiles")" | jq '[.reported[] | select(.steward == false)] | length >= 1')"
 
+# --- selective removal: the device stays managed
+r=$(api POST "/api/v1/devices/$D1/remove" -d '{"profiles":["com.example.kiosk"]}')
+kiosk_d1=$(state_of com.example.kiosk "$D1")
+if [ "$kiosk_d1" = installed ]; then
+  expect_eq "an assigned profile is refused" 409 "$(status_of "$r")"
+  expect_contains "says why" "through a group" "$r"
+fi
+r=$(api POST "/api/v1/devices/$D1/remove" -d '{"profiles":["com.example.wifi"],"provisioning_profiles":["7D3F1A2B-0000-4000-8000-000000000001"],"apps":["com.example.fieldservice"]}')
+expect_eq "selective removal queued" 200 "$(status_of "$r")"
+expect_eq "three commands" "RemoveProfile RemoveProvisioningProfile RemoveApplication" "$(body_of "$r" | jq -r '[.queued[].request_type] | join(" ")')"
+connect
+expect_eq "D1 still enrolled" enrolled "$(body_of "$(api GET "/api/v1/devices/$D1")" | jq -r .status)"
+expect_eq "bad removal body" 400 "$(status_of "$(api POST "/api/v1/devices/$D1/remove" -d '{"apps":[1]}')")"
+expect_eq "unknown device" 404 "$(status_of "$(api POST /api/v1/devices/nope/remove -d '{"apps":["x"]}')")"
+
 # --- 10. every payload type the builder supports: built through the API,
 # downloaded signed, checked with openssl cms -verify and plistutil
 i=0
