@@ -167,7 +167,7 @@ static void print_overview(FILE *f, const char *group)
         char name[40];
         snprintf(name, sizeof name, "%s%s%s", k->group, k->action ? " " : "",
                  k->action ? k->action : "");
-        fprintf(f, "  %-17s%s\n", name, k->summary);
+        fprintf(f, "  %-19s%s\n", name, k->summary);
     }
     fprintf(f, "\n%s", GLOBAL_HELP);
 }
