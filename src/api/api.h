@@ -341,5 +341,7 @@ void api_push_after_enqueue(struct worker *w, const char *const *ids, const int 
  * push_error to the APIResult's "status" map in j. */
 void api_push_nanomdm_status(struct worker *w, json_t *j, const char *const *ids,
                              const int *per_id, size_t n);
+void api_device_remove(struct worker *w, struct request *req, struct response *resp,
+                       const char *id);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/queue.h"
 #include "plist/pl.h"
 #include "profiles/converge.h"
 #include "profiles/profile.h"
@@ -50,9 +51,10 @@ static json_t *converge_now(struct worker *w)
         log_warn("profile convergence failed", "rc=%d", rc);
         return json_pack("{s:s}", "error", "convergence failed; the scheduler will retry");
     }
-    return json_pack("{s:I,s:I,s:I,s:I}", "devices", (json_int_t)st.devices, "installs",
+    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "devices", (json_int_t)st.devices, "installs",
                      (json_int_t)st.installs, "removes", (json_int_t)st.removes,
-                     "not_applicable", (json_int_t)st.not_applicable);
+                     "not_applicable", (json_int_t)st.not_applicable, "settings",
+                     (json_int_t)st.settings);
 }
 
 static json_t *lines_array(const char *text, char sep)
@@ -348,10 +350,14 @@ static json_t *group_json(const struct store_group *g)
         json_error_t je;
         rules = json_loads(g->rules, 0, &je);
     }
-    return json_pack("{s:s,s:s?,s:o,s:I,s:I,s:o}", "name", g->name, "description",
-                     g->description, "rules", rules ? rules : json_null(), "members",
-                     (json_int_t)g->members, "profiles", (json_int_t)g->profiles, "created_at",
-                     api_time_json(g->created_at));
+    json_error_t je;
+    json_t *enter = g->enter_settings ? json_loads(g->enter_settings, 0, &je) : NULL;
+    json_t *leave = g->leave_settings ? json_loads(g->leave_settings, 0, &je) : NULL;
+    return json_pack("{s:s,s:s?,s:o,s:o,s:o,s:I,s:I,s:o}", "name", g->name, "description",
+                     g->description, "rules", rules ? rules : json_null(), "enter_settings",
+                     enter ? enter : json_null(), "leave_settings", leave ? leave : json_null(),
+                     "members", (json_int_t)g->members, "profiles", (json_int_t)g->profiles,
+                     "created_at", api_time_json(g->created_at));
 }
 
 /* "rules" of a group body as canonical JSON text (NULL = none), or -1. */
@@ -375,6 +381,57 @@ static int rules_text(const struct request *req, struct response *resp, json_t *
     return 0;
 }
 
+/* "enter_settings" / "leave_settings": an array of Settings items (objects
+ * with an "Item" string), as compact JSON text (NULL = none), or -1. */
+static int settings_text(const struct request *req, struct response *resp, json_t *body,
+                         const char *key, char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v))
+        return 0;
+    size_t i;
+    json_t *item;
+    int ok = json_is_array(v) && json_array_size(v) > 0;
+    json_array_foreach(v, i, item) ok = ok && json_is_string(json_object_get(item, "Item"));
+    char why[200] = "";
+    plist_t check = ok ? json_to_plist(v, why, sizeof why) : NULL;
+    plist_free(check);
+    if (!check) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: an array of Settings items ({\"Item\": ...})%s%s", key,
+                 why[0] ? ": " : "", why);
+        api_fail(req, resp, 400, "bad_request", msg);
+        return -1;
+    }
+    *out = json_dumps(v, JSON_COMPACT);
+    return 0;
+}
+
+/* A group from a request body: rules and settings checked. 0 or -1 (answered). */
+static int group_from_body(const struct request *req, struct response *resp, json_t *body,
+                           struct store_group *g)
+{
+    g->description = (char *)json_string_value(json_object_get(body, "description"));
+    if (rules_text(req, resp, body, &g->rules) < 0)
+        return -1;
+    if (settings_text(req, resp, body, "enter_settings", &g->enter_settings) < 0 ||
+        settings_text(req, resp, body, "leave_settings", &g->leave_settings) < 0) {
+        free(g->rules);
+        free(g->enter_settings);
+        g->rules = g->enter_settings = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void group_body_free(struct store_group *g)
+{
+    free(g->rules);
+    free(g->enter_settings);
+    free(g->leave_settings);
+}
+
 static int name_ok(const char *s)
 {
     if (!s || !*s || strlen(s) > 128)
@@ -391,13 +448,12 @@ void api_groups_create(struct worker *w, struct request *req, struct response *r
     if (!body)
         return;
     const char *name = json_string_value(json_object_get(body, "name"));
-    const char *desc = json_string_value(json_object_get(body, "description"));
-    char *rules = NULL;
+    struct store_group in = {.name = (char *)name};
     if (!name_ok(name)) {
         api_fail(req, resp, 400, "bad_request",
                  "\"name\" is required: 1-128 characters, no '/' or control characters");
-    } else if (rules_text(req, resp, body, &rules) == 0) {
-        int rc = store_group_create(w->store, name, desc, rules, now_s());
+    } else if (group_from_body(req, resp, body, &in) == 0) {
+        int rc = store_group_create(w->store, &in, now_s());
         if (rc == STORE_CONFLICT) {
             api_fail(req, resp, 409, "conflict", "a group with this name exists");
         } else if (rc != STORE_OK) {
@@ -414,8 +470,8 @@ void api_groups_create(struct worker *w, struct request *req, struct response *r
             }
             store_groups_free(g, g ? 1 : 0);
         }
+        group_body_free(&in);
     }
-    free(rules);
     json_decref(body);
 }
 
@@ -486,17 +542,16 @@ void api_groups_update(struct worker *w, struct request *req, struct response *r
     json_t *body = body_object(req, resp);
     if (!body)
         return;
-    char *rules = NULL;
-    if (rules_text(req, resp, body, &rules) == 0) {
-        int rc = store_group_update(w->store, name,
-                                    json_string_value(json_object_get(body, "description")), rules);
+    struct store_group in = {.name = (char *)name};
+    if (group_from_body(req, resp, body, &in) == 0) {
+        int rc = store_group_update(w->store, &in);
         if (rc != STORE_OK)
             api_fail_store(req, resp, rc, "updating the group");
         else
             api_send_json(req, resp, 200, json_pack("{s:s,s:o}", "name", name, "convergence",
                                                     converge_now(w)));
+        group_body_free(&in);
     }
-    free(rules);
     json_decref(body);
 }
 
@@ -633,4 +688,120 @@ void api_device_attribute_delete(struct worker *w, struct request *req, struct r
     }
     api_send_json(req, resp, 200, json_pack("{s:s,s:s,s:b,s:o}", "device", id, "name", name,
                                             "deleted", 1, "convergence", converge_now(w)));
+}
+
+/* ---- selective removal ---- */
+
+/* Queues one command {RequestType: type, key: value} for the device. */
+static int queue_one(struct worker *w, const char *id, const char *type, const char *key,
+                     const char *value, json_t *queued)
+{
+    plist_t cmd = plist_new_dict();
+    plist_t inner = plist_new_dict();
+    plist_dict_set_item(inner, "RequestType", plist_new_string(type));
+    plist_dict_set_item(inner, key, plist_new_string(value));
+    plist_dict_set_item(cmd, "Command", inner);
+    const char *why = NULL;
+    int rc = queue_command_prepare(cmd, &why) == 0 ? STORE_OK : STORE_ERR;
+    struct queue_enqueued out;
+    int per_id = 0;
+    const char *ids[] = {id};
+    if (rc == STORE_OK)
+        rc = api_enqueue_tx(w->store, cmd, ids, 1, &out, &per_id);
+    if (rc == STORE_OK && per_id != STORE_OK)
+        rc = per_id;
+    if (rc == STORE_OK)
+        json_array_append_new(queued, json_pack("{s:s,s:s,s:s}", "request_type", type, "target",
+                                                value, "command_uuid", out.uuid));
+    plist_free(cmd);
+    return rc;
+}
+
+/* The strings of body[key] (an array), or -1 after answering 400. */
+static int string_array(const struct request *req, struct response *resp, json_t *body,
+                        const char *key, json_t **out)
+{
+    *out = json_object_get(body, key);
+    if (!*out)
+        return 0;
+    size_t i;
+    json_t *v;
+    int ok = json_is_array(*out);
+    json_array_foreach(*out, i, v) ok = ok && json_is_string(v) && json_string_length(v) > 0;
+    if (!ok) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "\"%s\": an array of non-empty strings", key);
+        api_fail(req, resp, 400, "bad_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /api/v1/devices/{id}/remove: {"profiles": [identifier], "provisioning_profiles":
+ * [uuid], "apps": [bundle id]}: RemoveProfile / RemoveProvisioningProfile /
+ * RemoveApplication for each, the device stays enrolled. A profile steward
+ * still assigns to the device through a group is refused (409): convergence
+ * would put it back; take the device out of the group instead. */
+void api_device_remove(struct worker *w, struct request *req, struct response *resp,
+                       const char *id)
+{
+    json_t *body = body_object(req, resp);
+    if (!body)
+        return;
+    json_t *profiles, *prov, *apps;
+    if (string_array(req, resp, body, "profiles", &profiles) < 0 ||
+        string_array(req, resp, body, "provisioning_profiles", &prov) < 0 ||
+        string_array(req, resp, body, "apps", &apps) < 0) {
+        json_decref(body);
+        return;
+    }
+    if (json_array_size(profiles) + json_array_size(prov) + json_array_size(apps) == 0) {
+        api_fail(req, resp, 400, "bad_request",
+                 "name something to remove: \"profiles\", \"provisioning_profiles\" or \"apps\"");
+        json_decref(body);
+        return;
+    }
+    struct store_enrollment *e = NULL;
+    int rc = store_enrollment_get(w->store, id, &e);
+    store_enrollment_free(e);
+    size_t i;
+    json_t *v;
+    json_array_foreach(profiles, i, v) {
+        if (rc != STORE_OK)
+            break;
+        struct store_pstate *st = NULL;
+        size_t n = 0;
+        rc = store_profiles_states(w->store, id, json_string_value(v), &st, &n);
+        int assigned = rc == STORE_OK && n == 1 && !(st[0].action && strcmp(st[0].action, "remove") == 0) &&
+                       strcmp(st[0].state, "error") != 0;
+        store_pstates_free(st, n);
+        if (assigned) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "%s is assigned to this device through a group: remove the device from the "
+                     "group or unassign the profile", json_string_value(v));
+            api_fail(req, resp, 409, "conflict", msg);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *queued = json_array();
+    json_array_foreach(profiles, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveProfile", "Identifier", json_string_value(v), queued);
+    json_array_foreach(prov, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveProvisioningProfile", "UUID", json_string_value(v), queued);
+    json_array_foreach(apps, i, v) if (rc == STORE_OK) rc =
+        queue_one(w, id, "RemoveApplication", "Identifier", json_string_value(v), queued);
+    json_decref(body);
+    if (rc == QUEUE_CHECKED_OUT) {
+        json_decref(queued);
+        api_fail(req, resp, 409, "conflict", "device is checked out");
+    } else if (rc != STORE_OK) {
+        json_decref(queued);
+        api_fail_store(req, resp, rc, "queueing the removal");
+    } else {
+        log_info("selective_removal", "req=%s id=\"%s\" commands=%zu", req->id, id,
+                 json_array_size(queued));
+        api_send_json(req, resp, 200, json_pack("{s:s,s:o}", "device", id, "queued", queued));
+    }
 }

@@ -115,6 +115,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/profiles/*/mobileconfig", ROUTE_ADMIN, NULL, api_profiles_mobileconfig, NULL},
     {"GET", "/api/v1/profiles/*/status", ROUTE_ADMIN, NULL, api_profiles_status, NULL},
     {"GET", "/api/v1/devices/*/profiles", ROUTE_ADMIN, NULL, api_device_profiles, NULL},
+    {"POST", "/api/v1/devices/*/remove", ROUTE_ADMIN, NULL, api_device_remove, NULL},
     {"PUT", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_put},
     {"DELETE", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_delete},
     {"POST", "/api/v1/groups", ROUTE_ADMIN, api_groups_create, NULL, NULL},

@@ -117,6 +117,8 @@ static const struct command COMMANDS[] = {
      "profiles build SPEC.json\n\n"
      "  SPEC.json   {\"identifier\", \"display_name\", \"payloads\": [{\"PayloadType\": ...}]}\n"
      "              (docs/profiles.md); a new version when the identifier exists\n"},
+    {"profiles", "create", NULL, 1, ctl_profiles_build, "Same as profiles build",
+     "profiles create SPEC.json\n"},
     {"profiles", "import", NULL, 1, ctl_profiles_import,
      "Import a profile file (XML, binary or signed .mobileconfig)",
      "profiles import FILE\n"},
@@ -128,6 +130,8 @@ static const struct command COMMANDS[] = {
      "Download a profile, signed by the server (secrets left out)",
      "profiles download IDENTIFIER [--out FILE] [--version N]\n\n"
      "  --out FILE    where to write it (default IDENTIFIER.mobileconfig)\n"},
+    {"profiles", "export", ctl_profiles_download_opts, 1, ctl_profiles_download,
+     "Same as profiles download", "profiles export IDENTIFIER [--out FILE] [--version N]\n"},
     {"profiles", "delete", NULL, 1, ctl_profiles_delete,
      "Delete a profile (devices that have it get a RemoveProfile)",
      "profiles delete IDENTIFIER\n"},
@@ -206,7 +210,7 @@ static void print_overview(FILE *f, const char *group)
         char name[40];
         snprintf(name, sizeof name, "%s%s%s", k->group, k->action ? " " : "",
                  k->action ? k->action : "");
-        fprintf(f, "  %-17s%s\n", name, k->summary);
+        fprintf(f, "  %-19s%s\n", name, k->summary);
     }
     fprintf(f, "\n%s", GLOBAL_HELP);
 }

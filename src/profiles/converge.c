@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/inventory.h"
 #include "core/queue.h"
 #include "pki/pki.h"
@@ -234,6 +235,8 @@ static int decide_desired(const struct converge_input *in, struct plan_out *o, s
             return 0;
         return emit(o, CONVERGE_NA, d, p, si);
     }
+    if (st && same(st->action, "remove") && st->cmd_active == 1)
+        return emit(o, CONVERGE_INSTALL, d, p, si); /* wanted again: reinstall after the removal */
     if (st && same(st->installed_uuid, pr->payload_uuid)) {
         if (same(st->state, "installed") && st->desired_version == pr->version && !st->action)
             return 0;
@@ -456,6 +459,13 @@ static int by_state(const void *a, const void *b)
     return c ? c : cmp_str(x->identifier, y->identifier);
 }
 
+/* qsort, which must not be given NULL even for no rows. */
+static void sort(void *rows, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (rows && n > 1)
+        qsort(rows, n, size, cmp);
+}
+
 static int load(struct store *s, const char *only, struct loaded *l)
 {
     int rc = store_profile_list(s, &l->prof, &l->nprof);
@@ -471,11 +481,11 @@ static int load(struct store *s, const char *only, struct loaded *l)
         rc = store_profiles_states(s, only, NULL, &l->st, &l->nst);
     if (rc != STORE_OK)
         return rc;
-    qsort(l->prof, l->nprof, sizeof *l->prof, by_profile);
-    qsort(l->grp, l->ngrp, sizeof *l->grp, by_group);
-    qsort(l->dev, l->ndev, sizeof *l->dev, by_device);
-    qsort(l->members, l->nmembers, sizeof *l->members, by_member_device);
-    qsort(l->st, l->nst, sizeof *l->st, by_state);
+    sort(l->prof, l->nprof, sizeof *l->prof, by_profile);
+    sort(l->grp, l->ngrp, sizeof *l->grp, by_group);
+    sort(l->dev, l->ndev, sizeof *l->dev, by_device);
+    sort(l->members, l->nmembers, sizeof *l->members, by_member_device);
+    sort(l->st, l->nst, sizeof *l->st, by_state);
     l->cp = calloc(l->nprof + 1, sizeof *l->cp);
     l->cg = calloc(l->ngrp + 1, sizeof *l->cg);
     if (!l->cp || !l->cg)
@@ -752,6 +762,94 @@ static int carry_out(struct store *s, const struct loaded *l, struct converge_ac
     return rc;
 }
 
+/* ---- Settings on entering and leaving a group ------------------------------------------- */
+
+static int static_member(const struct loaded *l, const char *group, const char *id)
+{
+    size_t i = lower_bound(l->members, l->nmembers, sizeof *l->members,
+                           offsetof(struct store_pair, b), id);
+    for (; i < l->nmembers && cmp_str(l->members[i].b, id) == 0; i++)
+        if (cmp_str(l->members[i].a, group) == 0)
+            return 1;
+    return 0;
+}
+
+static int present(const struct store_pair *p, size_t n, const char *group, const char *id)
+{
+    for (size_t i = 0; i < n; i++) /* pairs are few: devices of groups with Settings */
+        if (cmp_str(p[i].a, group) == 0 && cmp_str(p[i].b, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Queues one Settings command (items: JSON array text) for ids. */
+static int queue_settings(struct store *s, const char *items, const char **ids, size_t n,
+                          int64_t now, struct converge_stats *st)
+{
+    json_error_t je;
+    json_t *j = json_loads(items, 0, &je);
+    char why[200] = "";
+    plist_t arr = json_is_array(j) ? json_to_plist(j, why, sizeof why) : NULL;
+    json_decref(j);
+    if (!arr) {
+        log_warn("group Settings not sent: unreadable", "err=\"%s\"", why);
+        return STORE_OK;
+    }
+    plist_t cmd = new_command("Settings");
+    plist_dict_set_item(plist_dict_get_item(cmd, "Command"), "Settings", arr);
+    int *per_id = calloc(n + 1, sizeof *per_id);
+    struct queue_enqueued out;
+    int rc = per_id ? queue_enqueue(s, cmd, ids, n, now, &out, per_id)
+                    : sql_out_of_memory("converge.settings");
+    if (rc == STORE_OK)
+        st->settings += out.queued;
+    free(per_id);
+    plist_free(cmd);
+    return rc;
+}
+
+/* For groups with enter/leave Settings: devices that joined or left since
+ * the last run get them, once (group_presence remembers who was in). */
+static int run_settings(struct store *s, const struct loaded *l, const char *only, int64_t now,
+                        struct converge_stats *st)
+{
+    struct store_pair *pres = NULL;
+    size_t npres = 0;
+    int rc = store_profiles_presence(s, &pres, &npres);
+    const char **ids = calloc(l->ndev + 1, sizeof *ids);
+    if (rc == STORE_OK && !ids)
+        rc = sql_out_of_memory("converge.settings");
+    for (size_t g = 0; rc == STORE_OK && g < l->ngrp; g++) {
+        const struct store_group *gr = &l->grp[g];
+        if (!gr->enter_settings && !gr->leave_settings)
+            continue;
+        for (int entering = 1; rc == STORE_OK && entering >= 0; entering--) {
+            size_t k = 0;
+            for (size_t d = 0; d < l->ndev; d++) {
+                const struct store_pdevice *dev = &l->dev[d];
+                int member = (l->cg[g].rules && rules_match(l->cg[g].rules, dev)) ||
+                             static_member(l, gr->name, dev->id);
+                int was = present(pres, npres, gr->name, dev->id);
+                if (member != was && member == entering)
+                    ids[k++] = dev->id;
+            }
+            const char *items = entering ? gr->enter_settings : gr->leave_settings;
+            if (k && items)
+                rc = queue_settings(s, items, ids, k, now, st);
+            for (size_t i = 0; rc == STORE_OK && i < k; i++)
+                rc = store_profiles_presence_set(s, gr->name, ids[i], entering);
+        }
+    }
+    /* presence in groups that no longer exist */
+    struct converge_input tmp = {.groups = l->cg, .ngroups = l->ngrp};
+    for (size_t i = 0; rc == STORE_OK && !only && i < npres; i++)
+        if (find_group(&tmp, pres[i].a) < 0)
+            rc = store_profiles_presence_set(s, pres[i].a, pres[i].b, 0);
+    free(ids);
+    store_pairs_free(pres, npres);
+    return rc;
+}
+
 int converge_run(struct store *s, const char *only, int64_t now, struct converge_stats *st)
 {
     struct converge_stats local;
@@ -763,7 +861,9 @@ int converge_run(struct store *s, const char *only, int64_t now, struct converge
     int rc = sql_atomic_begin(s, "converge.run", &nested);
     if (rc != STORE_OK)
         return rc;
-    rc = load(s, only, &l);
+    rc = store_profiles_lock(s);
+    if (rc == STORE_OK)
+        rc = load(s, only, &l);
     struct converge_action *a = NULL;
     size_t n = 0;
     if (rc == STORE_OK) {
@@ -775,12 +875,15 @@ int converge_run(struct store *s, const char *only, int64_t now, struct converge
     }
     if (rc == STORE_OK)
         rc = carry_out(s, &l, a, n, now, st);
+    if (rc == STORE_OK)
+        rc = run_settings(s, &l, only, now, st);
     free(a);
     loaded_free(&l);
     rc = sql_atomic_end(s, nested, rc, "converge.run");
-    if (rc == STORE_OK && (st->installs || st->removes))
-        log_info("profiles converging", "devices=%zu installs=%zu removes=%zu commands=%zu",
-                 st->devices, st->installs, st->removes, st->commands);
+    if (rc == STORE_OK && (st->installs || st->removes || st->settings))
+        log_info("profiles converging",
+                 "devices=%zu installs=%zu removes=%zu commands=%zu settings=%zu", st->devices,
+                 st->installs, st->removes, st->commands, st->settings);
     return rc;
 }
 

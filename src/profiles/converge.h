@@ -35,6 +35,7 @@ struct converge_stats {
     size_t not_applicable; /* supervised-only profiles held back */
     size_t commands;       /* commands stored */
     size_t waiting;        /* already waiting: nothing queued */
+    size_t settings;       /* Settings commands queued on entering or leaving a group (devices) */
 };
 
 /* Converges one device (only) or every enrolled device (NULL). */

@@ -586,11 +586,20 @@ static const char migration_11[] =
     ");"
     /* rules: JSON over inventory (model, os_min, os_max, supervised, user,
      * attributes); a device is a member when listed or when the rules match. */
+    /* enter_settings / leave_settings: JSON arrays of Settings items sent
+     * to a device when it joins / leaves the group (group_presence). */
     "CREATE TABLE device_groups ("
     " name TEXT PRIMARY KEY,"
     " description TEXT,"
     " rules TEXT,"
+    " enter_settings TEXT,"
+    " leave_settings TEXT,"
     " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE group_presence ("
+    " group_name TEXT NOT NULL,"
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " PRIMARY KEY (group_name, enrollment_id)"
     ");"
     "CREATE TABLE group_members ("
     " group_name TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,"

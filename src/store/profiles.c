@@ -231,42 +231,46 @@ void store_groups_free(struct store_group *g, size_t n)
         free(g[i].name);
         free(g[i].description);
         free(g[i].rules);
+        free(g[i].enter_settings);
+        free(g[i].leave_settings);
     }
     free(g);
 }
 
 static const char sql_group_create[] =
-    "INSERT INTO device_groups (name, description, rules, created_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO device_groups (name, description, rules, enter_settings, leave_settings,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char sql_group_update[] =
-    "UPDATE device_groups SET description = COALESCE(?2, description), rules = ?3"
-    " WHERE name = ?1";
+    "UPDATE device_groups SET description = COALESCE(?2, description), rules = ?3,"
+    " enter_settings = ?4, leave_settings = ?5 WHERE name = ?1";
 static const char sql_group_delete[] = "DELETE FROM device_groups WHERE name = ?1";
 #define GROUP_COLS                                                                            \
     "g.name, g.description, g.rules, g.created_at,"                                         \
+    " g.enter_settings, g.leave_settings,"                                                   \
     " (SELECT COUNT(*) FROM group_members m WHERE m.group_name = g.name),"                  \
     " (SELECT COUNT(*) FROM group_profiles p WHERE p.group_name = g.name)"
 static const char sql_group_get[] = "SELECT " GROUP_COLS " FROM device_groups g WHERE g.name = ?1";
 static const char sql_group_list[] = "SELECT " GROUP_COLS " FROM device_groups g ORDER BY g.name";
 
-int store_group_create(struct store *s, const char *name, const char *description,
-                       const char *rules, int64_t now)
+int store_group_create(struct store *s, const struct store_group *g, int64_t now)
 {
     int rc = STORE_OK, code = 0;
     struct sql_stmt *st = sql_prepare(s, sql_group_create, "groups.create", &rc);
     if (!st)
         return rc;
-    sql_bind_text(st, 1, name, &code);
-    sql_bind_text(st, 2, description, &code);
-    sql_bind_text(st, 3, rules, &code);
-    sql_bind_int(st, 4, now, &code);
+    sql_bind_text(st, 1, g->name, &code);
+    sql_bind_text(st, 2, g->description, &code);
+    sql_bind_text(st, 3, g->rules, &code);
+    sql_bind_text(st, 4, g->enter_settings, &code);
+    sql_bind_text(st, 5, g->leave_settings, &code);
+    sql_bind_int(st, 6, now, &code);
     return sql_exec(s, st, "groups.create", code);
 }
 
-int store_group_update(struct store *s, const char *name, const char *description,
-                       const char *rules)
+int store_group_update(struct store *s, const struct store_group *g)
 {
-    const char *v[] = {name, description, rules};
-    int rc = exec_text(s, sql_group_update, "groups.update", v, 3);
+    const char *v[] = {g->name, g->description, g->rules, g->enter_settings, g->leave_settings};
+    int rc = exec_text(s, sql_group_update, "groups.update", v, 5);
     if (rc == STORE_OK && sql_changes(s) == 0)
         return STORE_NOTFOUND;
     return rc;
@@ -306,8 +310,10 @@ static int read_groups(struct store *s, const char *sql, const char *name,
         g->description = sql_col_strdup(st, 1, &oom);
         g->rules = sql_col_strdup(st, 2, &oom);
         g->created_at = sql_col_int(st, 3);
-        g->members = sql_col_int(st, 4);
-        g->profiles = sql_col_int(st, 5);
+        g->enter_settings = sql_col_strdup(st, 4, &oom);
+        g->leave_settings = sql_col_strdup(st, 5, &oom);
+        g->members = sql_col_int(st, 6);
+        g->profiles = sql_col_int(st, 7);
     }
     if (row < 0 || oom) {
         store_groups_free(v, cnt);
@@ -457,6 +463,26 @@ int store_profiles_assignments(struct store *s, struct store_pair **out, size_t 
 int store_profiles_group_rules(struct store *s, struct store_pair **out, size_t *n)
 {
     return read_pairs(s, sql_group_rules, "profiles.group_rules", out, n);
+}
+
+static const char sql_presence[] =
+    "SELECT group_name, enrollment_id FROM group_presence ORDER BY group_name, enrollment_id";
+static const char sql_presence_add[] =
+    "INSERT INTO group_presence (group_name, enrollment_id) VALUES (?1, ?2)"
+    " ON CONFLICT (group_name, enrollment_id) DO NOTHING";
+static const char sql_presence_del[] =
+    "DELETE FROM group_presence WHERE group_name = ?1 AND enrollment_id = ?2";
+
+int store_profiles_presence(struct store *s, struct store_pair **out, size_t *n)
+{
+    return read_pairs(s, sql_presence, "profiles.presence", out, n);
+}
+
+int store_profiles_presence_set(struct store *s, const char *group, const char *id, int present)
+{
+    const char *v[] = {group, id};
+    return exec_text(s, present ? sql_presence_add : sql_presence_del, "profiles.presence_set",
+                     v, 2);
 }
 
 void store_pdevices_free(struct store_pdevice *d, size_t n)
@@ -767,4 +793,20 @@ int store_profiles_identity(struct store *s, const char *id, uint8_t **der, size
     if (oom)
         return sql_out_of_memory("profiles.identity");
     return *der ? STORE_OK : STORE_NOTFOUND;
+}
+
+static const char sql_lock[] = "SELECT pg_advisory_xact_lock(7011)";
+
+int store_profiles_lock(struct store *s)
+{
+    if (sql_dialect(s) != STORE_DIALECT_POSTGRES)
+        return STORE_OK;
+    int rc = STORE_OK;
+    struct sql_stmt *st = sql_prepare(s, sql_lock, "profiles.lock", &rc);
+    if (!st)
+        return rc;
+    rc = sql_first_row(s, st, "profiles.lock", 0);
+    if (rc == STORE_OK)
+        sql_done(st);
+    return rc;
 }

@@ -49,17 +49,17 @@ struct store_group {
     char *name;
     char *description;
     char *rules;       /* JSON text or NULL */
+    char *enter_settings; /* JSON array of Settings items, or NULL */
+    char *leave_settings;
     int64_t created_at;
     int64_t members;   /* static members */
     int64_t profiles;  /* assigned profiles */
 };
 void store_groups_free(struct store_group *g, size_t n);
-/* STORE_CONFLICT when the name exists. */
-int store_group_create(struct store *s, const char *name, const char *description,
-                       const char *rules, int64_t now);
-/* Replaces description and rules (NULL description keeps it). NOTFOUND. */
-int store_group_update(struct store *s, const char *name, const char *description,
-                       const char *rules);
+/* STORE_CONFLICT when the name exists. g->members, profiles, created_at ignored. */
+int store_group_create(struct store *s, const struct store_group *g, int64_t now);
+/* Replaces rules and settings (NULL description keeps it). NOTFOUND. */
+int store_group_update(struct store *s, const struct store_group *g);
 int store_group_delete(struct store *s, const char *name);
 int store_group_get(struct store *s, const char *name, struct store_group **out);
 int store_group_list(struct store *s, struct store_group **out, size_t *n);
@@ -84,6 +84,11 @@ void store_pairs_free(struct store_pair *p, size_t n);
 int store_profiles_members(struct store *s, struct store_pair **out, size_t *n);
 int store_profiles_assignments(struct store *s, struct store_pair **out, size_t *n);
 int store_profiles_group_rules(struct store *s, struct store_pair **out, size_t *n);
+
+/* (group, enrollment) pairs of devices that were members when convergence
+ * last looked, for groups with enter/leave Settings. */
+int store_profiles_presence(struct store *s, struct store_pair **out, size_t *n);
+int store_profiles_presence_set(struct store *s, const char *group, const char *id, int present);
 
 /* The enrolled device channels (only = one of them, or NULL for all) with
  * what group rules look at. */
@@ -131,6 +136,10 @@ int store_profiles_ack_remove(struct store *s, const char *id, const char *comma
  * device reported (inv_profiles), and steward's profiles it reports without
  * a state row get one. */
 int store_profiles_sync_installed(struct store *s, const char *id, int64_t now);
+/* Serialises convergence runs inside the caller's transaction: on
+ * PostgreSQL a transaction-level advisory lock (several workers and nodes
+ * converge at once), on SQLite nothing (BEGIN IMMEDIATE already does). */
+int store_profiles_lock(struct store *s);
 /* The DER of the device's identity certificate. STORE_NOTFOUND when none. */
 int store_profiles_identity(struct store *s, const char *id, uint8_t **der, size_t *len);
 

@@ -8,7 +8,8 @@
 # supervised-only payloads are held back from unsupervised devices; a rule
 # group over a custom attribute; import of signed and binary profiles; bad
 # input refused with the key path; deleting a profile removes it from devices
-# while profiles steward did not install stay.
+# while profiles steward did not install stay; every supported payload type
+# (profiles_payloads.jsonl) built, downloaded and checked with openssl and plistutil.
 . "$(dirname "$0")/lib.sh"
 init_data
 start_server --set inventory_on_enroll=1 --set profiles_converge_interval=0
@@ -133,18 +134,35 @@ s=$(body_of "$(api GET /api/v1/profiles/com.example.kiosk/status)")
 expect_eq "status summary" "$sup $unsup" "$(printf '%s' "$s" | jq -r '"\(.summary.installed // 0) \(.summary.not_applicable // 0)"')"
 
 # --- 6. rule group over a custom attribute
+api POST /api/v1/profiles -d '{"identifier":"com.example.mail","payloads":[{"PayloadType":"com.apple.mail.managed","EmailAccountType":"EmailTypeIMAP","IncomingMailServerAuthentication":"EmailAuthPassword","IncomingMailServerHostName":"imap.example.com","OutgoingMailServerAuthentication":"EmailAuthPassword","OutgoingMailServerHostName":"smtp.example.com"}]}' >/dev/null
+api POST /api/v1/groups -d '{"name":"traveling","rules":{"attributes":{"dept":"travel"}},
+  "enter_settings":[{"Item":"DataRoaming","Enabled":false},{"Item":"VoiceRoaming","Enabled":false}],
+  "leave_settings":[{"Item":"DataRoaming","Enabled":true},{"Item":"VoiceRoaming","Enabled":true}]}' >/dev/null
+d3dir=$(grep -l "$D3" "$T"/fleet/device-*/device.plist | head -1 | xargs dirname)
+roaming() { grep -A1 "<key>$1RoamingEnabled</key>" "$d3dir/device.plist" | tail -1 | tr -d '\t /<>'; }
+r=$(api POST /api/v1/groups/traveling/profiles -d '{"profile":"com.example.mail"}')
+expect_eq "nobody travels yet" 0 "$(body_of "$r" | jq .convergence.installs)"
 r=$(api PUT "/api/v1/devices/$D3/attributes/dept" -d '{"value":"travel"}')
 expect_eq "set attribute" 200 "$(status_of "$r")"
-api POST /api/v1/profiles -d '{"identifier":"com.example.mail","payloads":[{"PayloadType":"com.apple.mail.managed","EmailAccountType":"EmailTypeIMAP","IncomingMailServerAuthentication":"EmailAuthPassword","IncomingMailServerHostName":"imap.example.com","OutgoingMailServerAuthentication":"EmailAuthPassword","OutgoingMailServerHostName":"smtp.example.com"}]}' >/dev/null
-api POST /api/v1/groups -d '{"name":"traveling","rules":{"attributes":{"dept":"travel"}}}' >/dev/null
-r=$(api POST /api/v1/groups/traveling/profiles -d '{"profile":"com.example.mail"}')
 expect_eq "mail for the traveller only" 1 "$(body_of "$r" | jq .convergence.installs)"
+expect_eq "roaming Settings for the traveller" 1 "$(body_of "$r" | jq .convergence.settings)"
 expect_eq "D3 gets it" 1 "$(waiting "$D3" InstallProfile)"
+expect_eq "D3 gets Settings" 1 "$(waiting "$D3" Settings)"
+r=$(api PUT "/api/v1/devices/$D3/attributes/dept" -d '{"value":"travel"}')
+expect_eq "no second Settings while still a member" 0 "$(body_of "$r" | jq .convergence.settings)"
+expect_eq "no second install" 0 "$(body_of "$r" | jq .convergence.installs)"
 connect
+expect_eq "data roaming off" false "$(roaming Data)"
+expect_eq "voice roaming off" false "$(roaming Voice)"
 r=$(api DELETE "/api/v1/devices/$D3/attributes/dept")
 expect_eq "back home: removed" 1 "$(body_of "$r" | jq .convergence.removes)"
+expect_eq "back home: roaming Settings" 1 "$(body_of "$r" | jq .convergence.settings)"
 connect
 expect_eq "D3 mail state gone" none "$(state_of com.example.mail "$D3")"
+expect_eq "data roaming back on" true "$(roaming Data)"
+expect_eq "voice roaming back on" true "$(roaming Voice)"
+r=$(api POST /api/v1/groups -d '{"name":"bad-settings","enter_settings":[{"Enabled":false}]}')
+expect_eq "Settings without Item refused" 400 "$(status_of "$r")"
 
 # --- 7. import: CMS-signed (as Apple Configurator saves it) and binary
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/cfg.key" -out "$T/cfg.pem" -days 2 \
@@ -233,4 +251,38 @@ connect
 profile_list
 expect_not_contains "D1 no longer has it" "com.example.corp" "$(reported "$D1")"
 expect_eq "D1 still enrolled and reports other profiles" true "$(body_of "$(api GET "/api/v1/devices/$D1/profiles")" | jq '[.reported[] | select(.steward == false)] | length >= 1')"
+
+# --- selective removal: the device stays managed
+r=$(api POST "/api/v1/devices/$D1/remove" -d '{"profiles":["com.example.kiosk"]}')
+kiosk_d1=$(state_of com.example.kiosk "$D1")
+if [ "$kiosk_d1" = installed ]; then
+  expect_eq "an assigned profile is refused" 409 "$(status_of "$r")"
+  expect_contains "says why" "through a group" "$r"
+fi
+r=$(api POST "/api/v1/devices/$D1/remove" -d '{"profiles":["com.example.wifi"],"provisioning_profiles":["7D3F1A2B-0000-4000-8000-000000000001"],"apps":["com.example.fieldservice"]}')
+expect_eq "selective removal queued" 200 "$(status_of "$r")"
+expect_eq "three commands" "RemoveProfile RemoveProvisioningProfile RemoveApplication" "$(body_of "$r" | jq -r '[.queued[].request_type] | join(" ")')"
+connect
+expect_eq "D1 still enrolled" enrolled "$(body_of "$(api GET "/api/v1/devices/$D1")" | jq -r .status)"
+expect_eq "bad removal body" 400 "$(status_of "$(api POST "/api/v1/devices/$D1/remove" -d '{"apps":[1]}')")"
+expect_eq "unknown device" 404 "$(status_of "$(api POST /api/v1/devices/nope/remove -d '{"apps":["x"]}')")"
+
+# --- 10. every payload type the builder supports: built through the API,
+# downloaded signed, checked with openssl cms -verify and plistutil
+i=0
+while IFS= read -r payload; do
+  i=$((i + 1))
+  type=$(printf '%s' "$payload" | jq -r .PayloadType)
+  r=$(api POST /api/v1/profiles -d "{\"identifier\":\"com.example.every.$i\",\"payloads\":[$payload]}")
+  expect_eq "build $type" 201 "$(status_of "$r")"
+  curl -sS --cacert "$CA" -H "Authorization: Bearer $KEY" -o "$T/every.der" \
+    "$URL/api/v1/profiles/com.example.every.$i/mobileconfig"
+  if openssl cms -verify -purpose any -inform DER -in "$T/every.der" -CAfile "$CA" -out "$T/every.plist" 2>/dev/null; then
+    pass; else fail "openssl cms -verify $type"; fi
+  rm -f "$T/every.xml"
+  plistutil -i "$T/every.plist" -o "$T/every.xml" -f xml 2>/dev/null || plistutil -i "$T/every.plist" -o "$T/every.xml" 2>/dev/null || true
+  expect_contains "plistutil reads $type" "<string>$type</string>" "$(cat "$T/every.xml" 2>/dev/null)"
+  api DELETE "/api/v1/profiles/com.example.every.$i" >/dev/null
+done <"$(dirname "$0")/profiles_payloads.jsonl"
+expect_eq "every payload type" 20 "$i"
 finish
