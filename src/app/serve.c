@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "core/certs_expiry.h"
+#include "core/compliance.h"
 #include "core/inventory.h"
 #include "core/scheduler.h"
 #include "pki/pki.h"
@@ -129,6 +130,7 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
  * it cannot start. */
 static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
 {
+    compliance_configure(cfg->compliance_max_age); /* before any thread evaluates */
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;
@@ -141,6 +143,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days)
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        (cfg->compliance_interval &&
+         sched_add(sc, "compliance", cfg->compliance_interval, 2, compliance_job, NULL) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

@@ -98,6 +98,13 @@ static const struct opt options[] = {
       "A query still waiting for a device is never queued twice."),
     L(inventory_history_days, "90", 0, 36500,
       "Days of inventory history (what changed when) kept; 0 keeps it forever."),
+    L(compliance_interval, "3600", 0, 86400,
+      "Seconds between scheduled evaluations of every device against the compliance policies\n"
+      "(devices are also evaluated whenever an inventory answer arrives); 0 turns the schedule off.\n"
+      "Grace periods and action delays are checked at each evaluation."),
+    L(compliance_max_age, "604800", 0, 31536000,
+      "Seconds after which inventory data counts as stale: a rule reading older (or missing) data\n"
+      "makes the device's state \"unknown\" instead of compliant or not. 0: data never goes stale."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -49,6 +49,8 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    long compliance_interval;
+    long compliance_max_age;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */
