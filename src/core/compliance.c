@@ -1048,7 +1048,7 @@ int compliance_device_report(struct store *s, const char *id, int64_t history_li
     rc = store_begin_read(s);
     if (rc == STORE_OK) {
         rc = device_view(s, id, history_limit, o);
-        int end = store_rollback(s);
+        int end = store_commit(s);
         if (rc == STORE_OK)
             rc = end;
     }
