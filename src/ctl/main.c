@@ -4,6 +4,7 @@
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
 #include "ctl/certs.h"
+#include "ctl/compliance.h"
 #include "ctl/inventory.h"
 
 #include <curl/curl.h>
@@ -97,6 +98,26 @@ static const struct command COMMANDS[] = {
      "scep challenge [--ttl SECONDS] [--for TEXT]\n\n"
      "  --ttl SECONDS   how long it stays valid (server default scep_challenge_ttl)\n"
      "  --for TEXT      a note on who it is for, kept with it\n"},
+    {"compliance", "policies", ctl_compliance_policies_opts, 1, ctl_compliance_policies,
+     "Compliance policies: list, create, show, delete",
+     "compliance policies list | create --file FILE | show ID | delete ID\n\n"
+     "  --file FILE   the policy as JSON (docs/compliance.md; - reads stdin)\n"},
+    {"compliance", "status", ctl_compliance_status_opts, 1, ctl_compliance_status,
+     "The fleet's compliance, or one device's with its history",
+     "compliance status [ID] [--state S] [--policy ID] [--limit N]\n\n"
+     "  ID           one device: each policy's state, actions fired, history\n"
+     "  --state S    compliant, noncompliant or unknown (default: the last two)\n"
+     "  --policy ID  only this policy's devices\n"},
+    {"compliance", "evaluate", ctl_compliance_evaluate_opts, 1, ctl_compliance_evaluate,
+     "Evaluate the fleet (or one device) against the policies now",
+     "compliance evaluate [--device ID]\n"},
+    {"devices", "lost", ctl_devices_lost_opts, 1, ctl_devices_lost,
+     "Lost mode: lock with a message, remove managed profiles and apps",
+     "devices lost ID [--message TEXT] [--phone NUMBER]\n\n"
+     "  The wipe stays a separate step: devices wipe ID --confirm ID\n"},
+    {"devices", "wipe", ctl_devices_wipe_opts, 1, ctl_devices_wipe,
+     "Erase a device (EraseDevice); needs --confirm with the same id",
+     "devices wipe ID --confirm ID\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

@@ -15,6 +15,15 @@ SIM=("$BIN/steward-devsim" --url "$URL" --ca "$CA" --issue-from "$DATA" --seed c
 CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
 N=12
 
+# payloads TYPE: the stored command plists of a RequestType, oldest first,
+# one per line (the API lists commands without their bodies).
+payloads() {
+  if [ -n "${STEWARD_TEST_DSN:-}" ]; then
+    psql "$STEWARD_TEST_DSN" -Atc "SELECT translate(convert_from(payload, 'UTF8'), E'\\n\\t', '  ') FROM commands WHERE request_type = '$1' ORDER BY created_at"
+  else
+    sqlite3 "$DATA/steward.db" "SELECT replace(replace(CAST(payload AS TEXT), char(10), ' '), char(9), ' ') FROM commands WHERE request_type = '$1' ORDER BY created_at"
+  fi
+}
 policy() { # name, json (without name) → id
   local r; r=$(api POST /api/v1/compliance/policies -d "{\"name\":\"$1\",$2}")
   expect_eq "create policy $1" 201 "$(status_of "$r")"
@@ -36,7 +45,7 @@ P_WIFI=$(policy wifi '"rules":{"type":"profiles_installed","identifiers":["com.e
 P_APPS=$(policy no-zoom '"rules":{"all":[{"type":"apps_forbidden","identifiers":["us.zoom.videomeetings"]},{"type":"apps_required","identifiers":["com.microsoft.Office.Outlook"]}]}')
 P_CERT=$(policy certs '"rules":{"type":"certificates_valid","days":30}')
 P_SEEN=$(policy seen '"rules":{"type":"checked_in","days":7}')
-P_RESTR=$(policy appstore '"rules":{"type":"restriction","name":"allowAppInstallation","value":true}')
+P_RESTR=$(policy force-pin '"rules":{"type":"restriction","name":"forcePIN","value":true}')
 P_ROAM=$(policy no-data-roaming '"rules":{"type":"roaming","allow_data_roaming":false},"grace_seconds":3,"actions":[{"type":"notify"},{"type":"requery"},{"type":"lock","message":"Roaming is off-limits","phone":"+1 555 0100"}]')
 
 mkdir -p "$T/fleet"
@@ -56,7 +65,7 @@ for id in $ids; do
       caps: res("SecurityInfo").SecurityInfo.HardwareEncryptionCaps,
       apps: [res("InstalledApplicationList").InstalledApplicationList[].Identifier],
       profiles: [res("ProfileList").ProfileList[].PayloadIdentifier],
-      appstore: (res("Restrictions").GlobalRestrictions.restrictedBool.allowAppInstallation.value // true),
+      pin: res("Restrictions").GlobalRestrictions.restrictedBool.forcePIN.value,
       droam: ($q.DataRoamingEnabled // false) }' >>"$T/facts.jsonl"
 done
 soon=""
@@ -85,7 +94,7 @@ check "baseline (all)" "$P_BASE" "(.passcode != true) or (.caps != 3) or ($ver <
 check "supervised or iOS 18 (any)" "$P_ANY" "(.sup != true) and ($ver < [18,0,0])"
 check "wifi profile" "$P_WIFI" '(.profiles | index("com.example.wifi")) == null'
 check "apps" "$P_APPS" '((.apps | index("us.zoom.videomeetings")) != null) or ((.apps | index("com.microsoft.Office.Outlook")) == null)'
-check "app store allowed" "$P_RESTR" '.appstore == false'
+check "forcePIN restriction in force" "$P_RESTR" '.pin != true'
 expect_eq "certificates expiring within 30 days" "$soon" "$(noncompliant "$P_CERT")"
 expect_eq "everyone checked in" "" "$(noncompliant "$P_SEEN")"
 expect_eq "nobody roams with data" "" "$(noncompliant "$P_ROAM")"
@@ -113,9 +122,9 @@ expect_eq "data roaming on: non-compliant at once" noncompliant "$(state_of)"
 expect_eq "inside the grace period nothing fires" "$locks0" "$(cmds_of DeviceLock)"
 sleep 5 # grace 3 s; the scheduler runs every second
 expect_eq "after the grace period: one DeviceLock" $((locks0 + 1)) "$(cmds_of DeviceLock)"
-lock=$(body_of "$(api GET "/api/v1/devices/$dev/commands?limit=1000")" | jq -c '[.commands[] | select(.request_type == "DeviceLock")][-1].command')
-expect_contains "lock message" '"Message":"Roaming is off-limits"' "$lock"
-expect_contains "lock phone" '"PhoneNumber":"+1 555 0100"' "$lock"
+lock=$(payloads DeviceLock | tail -n1)
+expect_contains "lock message" '<key>Message</key> <string>Roaming is off-limits</string>' "$lock"
+expect_contains "lock phone" '<key>PhoneNumber</key> <string>+1 555 0100</string>' "$lock"
 grep -q "compliance notice.*event=noncompliant.*device=\"\?$dev" "$T/server.log" || fail "notify logged"
 d=$(body_of "$(api GET "/api/v1/devices/$dev/compliance")")
 expect_eq "actions recorded on the device" "lock,notify,requery" \
@@ -160,14 +169,14 @@ mid=$(for i in $ids; do
 done)
 r=$(api POST "/api/v1/devices/$mid/lost" -d '{"message":"Lost. Please call.","phone":"+1 555 0199"}')
 expect_eq "lost" 200 "$(status_of "$r")"
-c=$(body_of "$(api GET "/api/v1/devices/$mid/commands?limit=1000")")
-expect_eq "lost: DeviceLock with message and phone" '"Lost. Please call.|+1 555 0199"' \
-  "$(printf '%s' "$c" | jq -c '[.commands[] | select(.request_type == "DeviceLock")][-1].command | "\(.Message)|\(.PhoneNumber)"')"
-expect_eq "lost: the Wi-Fi profile removed, not the MDM profile" '["com.example.wifi"]' \
-  "$(printf '%s' "$c" | jq -c '[.commands[] | select(.request_type == "RemoveProfile") | .command.Identifier]')"
+lock=$(payloads DeviceLock | tail -n1)
+expect_contains "lost: DeviceLock message" '<key>Message</key> <string>Lost. Please call.</string>' "$lock"
+expect_contains "lost: DeviceLock phone" '<key>PhoneNumber</key> <string>+1 555 0199</string>' "$lock"
+idents() { payloads "$1" | sed 's/.*<key>Identifier<\/key> *<string>\([^<]*\)<.*/\1/' | sort | tr '\n' ' '; }
+expect_eq "lost: the Wi-Fi profile removed, not the MDM profile" "com.example.wifi " "$(idents RemoveProfile)"
 expect_eq "lost: every managed app removed" \
-  "$(body_of "$(api GET "/api/v1/devices/$mid/inventory/managed-apps")" | jq -c '[.items[].identifier] | sort')" \
-  "$(printf '%s' "$c" | jq -c '[.commands[] | select(.request_type == "RemoveApplication") | .command.Identifier] | sort')"
+  "$(body_of "$(api GET "/api/v1/devices/$mid/inventory/managed-apps")" | jq -r '.items[].identifier' | sort | tr '\n' ' ')" \
+  "$(idents RemoveApplication)"
 expect_eq "lost: shown on the device" '"Lost. Please call."' \
   "$(body_of "$(api GET "/api/v1/devices/$mid/compliance")" | jq -c .lost.message)"
 r=$(api POST "/api/v1/devices/$mid/wipe")
