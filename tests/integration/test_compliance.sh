@@ -19,9 +19,9 @@ N=12
 # one per line (the API lists commands without their bodies).
 payloads() {
   if [ -n "${STEWARD_TEST_DSN:-}" ]; then
-    psql "$STEWARD_TEST_DSN" -Atc "SELECT translate(convert_from(payload, 'UTF8'), E'\\n\\t', '  ') FROM commands WHERE request_type = '$1' ORDER BY created_at"
+    psql "$STEWARD_TEST_DSN" -Atc "SELECT translate(convert_from(payload, 'UTF8'), E'\\n\\t', '  ') FROM commands WHERE request_type = '$1' ORDER BY created_at" | tr -s ' '
   else
-    sqlite3 "$DATA/steward.db" "SELECT replace(replace(CAST(payload AS TEXT), char(10), ' '), char(9), ' ') FROM commands WHERE request_type = '$1' ORDER BY created_at"
+    sqlite3 "$DATA/steward.db" "SELECT replace(replace(CAST(payload AS TEXT), char(10), ' '), char(9), ' ') FROM commands WHERE request_type = '$1' ORDER BY created_at" | tr -s ' '
   fi
 }
 policy() { # name, json (without name) → id
