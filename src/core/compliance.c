@@ -496,6 +496,7 @@ static int remove_apps(struct store *s, const char *id, json_t *only, int64_t no
 struct eval_ctx {
     struct store *s;
     int64_t now;
+    int one_device; /* transitions logged at info for one device, debug for the fleet */
     struct notices notices;
     struct compliance_run *run;
 };
@@ -624,6 +625,9 @@ static int apply(struct eval_ctx *c, const char *id, const struct compliance_pol
     int changed = !row || !same_text(row->state, new_state) || !same_text(row->rule, rule) ||
                   !same_text(row->observed, observed);
     int moved = strcmp(old_state, new_state) != 0;
+    /* Nothing new and nothing that could fire: the common case of a re-check. */
+    if (!changed && (res->state == COMPLIANCE_COMPLIANT || json_array_size(p->actions) == 0))
+        return STORE_OK;
     int64_t since = moved || !row ? c->now : row->since;
     int64_t episode = row ? row->episode_since : 0;
     json_error_t je;
@@ -645,7 +649,7 @@ static int apply(struct eval_ctx *c, const char *id, const struct compliance_pol
     if (moved) {
         c->run->transitions++;
         char qi[160], qp[160], qr[160], qo[300];
-        log_info("compliance transition", "device=%s policy=%s from=%s to=%s rule=%s observed=%s",
+        log_msg(c->one_device ? LOG_INFO : LOG_DEBUG, "compliance transition", "device=%s policy=%s from=%s to=%s rule=%s observed=%s",
                  log_quote(qi, sizeof qi, id), log_quote(qp, sizeof qp, p->name), old_state,
                  new_state, log_quote(qr, sizeof qr, rule ? rule : ""),
                  log_quote(qo, sizeof qo, observed ? observed : ""));
@@ -734,7 +738,7 @@ static int evaluate(struct store *s, const char *only_id, int64_t now, struct co
     struct fleet fl = {.set = set};
     struct scope *scopes = calloc(np ? np : 1, sizeof *scopes);
     int64_t *in_scope = calloc(np ? np : 1, sizeof *in_scope);
-    struct eval_ctx c = {.s = s, .now = now, .run = run};
+    struct eval_ctx c = {.s = s, .now = now, .run = run, .one_device = only_id != NULL};
     if (!scopes || !in_scope)
         rc = sql_out_of_memory("compliance.evaluate");
     if (rc == STORE_OK)
