@@ -41,6 +41,7 @@ struct fleet {
     size_t n, cap;
     struct srow *rows;
     size_t nrows, rowcap;
+    size_t hint; /* find_dev's, for the state scan */
     int oom;
 };
 
@@ -93,16 +94,31 @@ static int cmp_facts(const void *a, const void *b)
                   ((const struct compliance_facts *)b)->id);
 }
 
-static struct compliance_facts *find_dev(struct fleet *fl, const char *id)
+/* The device with this id: a few steps from *hint first (the fact scans
+ * return rows in id order, so the next row is usually the next device),
+ * else a binary search. hint may be NULL. */
+static struct compliance_facts *find_dev(struct fleet *fl, const char *id, size_t *hint)
 {
     if (!id)
         return NULL;
+    for (size_t k = hint ? *hint : fl->n, end = k + 4; k < fl->n && k < end; k++) {
+        int c = strcmp(fl->d[k].id, id);
+        if (c == 0) {
+            *hint = k + 1;
+            return &fl->d[k];
+        }
+        if (c > 0)
+            break;
+    }
     size_t lo = 0, hi = fl->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = strcmp(fl->d[mid].id, id);
-        if (c == 0)
+        if (c == 0) {
+            if (hint)
+                *hint = mid + 1;
             return &fl->d[mid];
+        }
         if (c < 0)
             lo = mid + 1;
         else
@@ -118,12 +134,13 @@ struct fact_ctx {
     int slot;
     int section;
     int roaming_flag; /* 0 IsRoaming, 1 DataRoamingEnabled */
+    size_t hint;      /* where the last row's device was */
 };
 
 static int on_fact(void *ctx, const char *id, const char *text, int64_t num)
 {
     struct fact_ctx *c = ctx;
-    struct compliance_facts *f = find_dev(c->fl, id);
+    struct compliance_facts *f = find_dev(c->fl, id, &c->hint);
     if (!f)
         return 0; /* not an enrolled device channel */
     switch (c->kind) {
@@ -204,7 +221,7 @@ static int load_facts(struct store *s, struct fleet *fl, const char *only_id, in
 static int on_state(void *ctx, const struct store_compliance_state *st)
 {
     struct fleet *fl = ctx;
-    struct compliance_facts *f = find_dev(fl, st->enrollment_id);
+    struct compliance_facts *f = find_dev(fl, st->enrollment_id, &fl->hint);
     if (!f)
         return 0;
     if (fl->nrows == fl->rowcap) {
@@ -238,6 +255,16 @@ static int cmp_rows(const void *a, const void *b)
     if (x->dev != y->dev)
         return x->dev < y->dev ? -1 : 1;
     return x->policy_id < y->policy_id ? -1 : x->policy_id > y->policy_id;
+}
+
+/* 1 when base[0..n) is already in cmp's order (the scans' usual case). */
+static int sorted(const void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    const char *p = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(p + (i - 1) * size, p + i * size) > 0)
+            return 0;
+    return 1;
 }
 
 /* ---- scope ----------------------------------------------------------------------------- */
@@ -744,14 +771,15 @@ static int evaluate(struct store *s, const char *only_id, int64_t now, struct co
     if (rc == STORE_OK)
         rc = store_compliance_scan_devices(s, only_id, on_device, &fl);
     if (rc == STORE_OK && !fl.oom) {
-        qsort(fl.d, fl.n, sizeof *fl.d, cmp_facts);
+        if (!sorted(fl.d, fl.n, sizeof *fl.d, cmp_facts))
+            qsort(fl.d, fl.n, sizeof *fl.d, cmp_facts);
         rc = load_facts(s, &fl, only_id, now);
     }
     if (rc == STORE_OK && !fl.oom)
         rc = store_compliance_states_scan(s, only_id, on_state, &fl);
     if (fl.oom)
         rc = sql_out_of_memory("compliance.evaluate");
-    if (rc == STORE_OK)
+    if (rc == STORE_OK && !sorted(fl.rows, fl.nrows, sizeof *fl.rows, cmp_rows))
         qsort(fl.rows, fl.nrows, sizeof *fl.rows, cmp_rows);
     for (size_t i = 0; rc == STORE_OK && i < np; i++) {
         struct compliance_policy_view pv;

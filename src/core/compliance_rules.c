@@ -903,7 +903,8 @@ static void eval_leaf(const struct rule *r, const struct compliance_facts *f, in
 static void eval_rule(const struct rule *r, const struct compliance_facts *f, int64_t now,
                       struct compliance_result *out)
 {
-    memset(out, 0, sizeof *out);
+    out->state = COMPLIANCE_COMPLIANT;
+    out->rule[0] = out->observed[0] = '\0';
     if (r->kind != R_ALL && r->kind != R_ANY) {
         eval_leaf(r, f, now, out);
         if (out->state != COMPLIANCE_COMPLIANT)
