@@ -142,8 +142,10 @@ static int parse_kids(json_t *arr, struct rule *r, int depth, const char *op, ch
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        if (parse_rule(v, &r->kids[i], depth + 1, err, errlen) < 0)
+        if (parse_rule(v, &r->kids[i], depth + 1, err, errlen) < 0) {
+            rule_clear(&r->kids[i]); /* not counted yet: freed here */
             return -1;
+        }
         r->nkids++;
     }
     return 0;
