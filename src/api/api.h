@@ -343,5 +343,30 @@ void api_push_nanomdm_status(struct worker *w, json_t *j, const char *const *ids
                              const int *per_id, size_t n);
 void api_device_remove(struct worker *w, struct request *req, struct response *resp,
                        const char *id);
+/* ---- compliance (compliance.c) ------------------------------------------ */
+
+/* /api/v1/compliance/policies: GET list, POST create; /{id}: GET, PUT
+ * (members given replace the stored ones), DELETE. */
+void api_compliance_policies_list(struct worker *w, struct request *req, struct response *resp);
+void api_compliance_policies_create(struct worker *w, struct request *req,
+                                    struct response *resp);
+void api_compliance_policies_get(struct worker *w, struct request *req, struct response *resp,
+                                 const char *id);
+void api_compliance_policies_update(struct worker *w, struct request *req,
+                                    struct response *resp, const char *id);
+void api_compliance_policies_delete(struct worker *w, struct request *req,
+                                    struct response *resp, const char *id);
+/* GET /api/v1/compliance?state=&policy=&limit=&offset= */
+void api_compliance_summary(struct worker *w, struct request *req, struct response *resp);
+/* POST /api/v1/compliance/evaluate (body empty or {"device": id}) */
+void api_compliance_evaluate(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/compliance?history= */
+void api_device_compliance(struct worker *w, struct request *req, struct response *resp,
+                           const char *id);
+/* POST /api/v1/devices/{id}/lost {message, phone}; POST /api/v1/devices/{id}/wipe {confirm} */
+void api_device_lost(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
+void api_device_wipe(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
 
 #endif

@@ -152,6 +152,16 @@ static const struct route routes[] = {
     {"POST", "/api/v1/webhooks/*/test", ROUTE_ADMIN, NULL, api_webhooks_test, NULL, ROLE_ADMIN},
 
     /* compliance (issue 10) */
+    {"GET", "/api/v1/compliance", ROUTE_ADMIN, api_compliance_summary, NULL, NULL},
+    {"POST", "/api/v1/compliance/evaluate", ROUTE_ADMIN, api_compliance_evaluate, NULL, NULL},
+    {"GET", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_list, NULL, NULL},
+    {"POST", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_create, NULL, NULL},
+    {"GET", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_get, NULL},
+    {"PUT", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_update, NULL},
+    {"DELETE", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_delete, NULL},
+    {"GET", "/api/v1/devices/*/compliance", ROUTE_ADMIN, NULL, api_device_compliance, NULL},
+    {"POST", "/api/v1/devices/*/lost", ROUTE_ADMIN, NULL, api_device_lost, NULL},
+    {"POST", "/api/v1/devices/*/wipe", ROUTE_ADMIN, NULL, api_device_wipe, NULL},
 
 };
 #pragma GCC diagnostic pop

@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "core/certs_expiry.h"
 #include "core/events.h"
+#include "core/compliance.h"
 #include "core/inventory.h"
 #include "core/push.h"
 #include "core/push_certs.h"
@@ -149,6 +150,7 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
 {
     struct push_service *push = svc->push;
     struct events *events = svc->events;
+    compliance_configure(cfg->compliance_max_age); /* before any thread evaluates */
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;
@@ -178,6 +180,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
         sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
                   NULL) != 0 ||
         sched_add(sc, "enroll-housekeeping", 300, 7, enroll_housekeeping_job, NULL) != 0 ||
+        (cfg->compliance_interval &&
+         sched_add(sc, "compliance", cfg->compliance_interval, 2, compliance_job, NULL) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);
@@ -189,6 +193,7 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
 /* Stops what services_start started (either may be NULL). */
 static void services_stop(struct service *svc)
 {
+    compliance_set_events(NULL);
     events_stop(svc->events);
     svc->events = NULL;
     push_service_free(svc->push);
@@ -210,6 +215,7 @@ static int services_start(struct service *svc, const struct config *cfg)
         services_stop(svc);
         return -1;
     }
+    compliance_set_events(svc->events);
     return 0;
 }
 

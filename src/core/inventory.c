@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compliance.h"
 #include "core/queue.h"
 #include "plist/pl.h"
 #include "store/sql.h"
@@ -103,6 +104,8 @@ int inventory_report(struct store *s, const char *id, const char *command_uuid,
             char qi[160];
             log_warn("inventory not updated", "id=%s type=%s rc=%d",
                      log_quote(qi, sizeof qi, id), type, rc);
+        } else {
+            compliance_on_inventory(s, id, type, now); /* logs its own failures */
         }
     }
     plist_free(cmd_root);

@@ -6,6 +6,7 @@
 #include "ctl/certs.h"
 #include "ctl/enroll.h"
 #include "ctl/operators.h"
+#include "ctl/compliance.h"
 #include "ctl/inventory.h"
 #include "ctl/profiles.h"
 
@@ -180,6 +181,26 @@ static const struct command COMMANDS[] = {
      "A webhook's delivery log", "webhooks deliveries ID [--status S] [--limit N] [--offset N]\n"},
     {"webhooks", "test", NULL, 1, ctl_webhooks_test, "Send a test event to a webhook",
      "webhooks test ID\n"},
+    {"compliance", "policies", ctl_compliance_policies_opts, 1, ctl_compliance_policies,
+     "Compliance policies: list, create, show, delete",
+     "compliance policies list | create --file FILE | show ID | delete ID\n\n"
+     "  --file FILE   the policy as JSON (docs/compliance.md; - reads stdin)\n"},
+    {"compliance", "status", ctl_compliance_status_opts, 1, ctl_compliance_status,
+     "The fleet's compliance, or one device's with its history",
+     "compliance status [ID] [--state S] [--policy ID] [--limit N]\n\n"
+     "  ID           one device: each policy's state, actions fired, history\n"
+     "  --state S    compliant, noncompliant or unknown (default: the last two)\n"
+     "  --policy ID  only this policy's devices\n"},
+    {"compliance", "evaluate", ctl_compliance_evaluate_opts, 1, ctl_compliance_evaluate,
+     "Evaluate the fleet (or one device) against the policies now",
+     "compliance evaluate [--device ID]\n"},
+    {"devices", "lost", ctl_devices_lost_opts, 1, ctl_devices_lost,
+     "Lost mode: lock with a message, remove managed profiles and apps",
+     "devices lost ID [--message TEXT] [--phone NUMBER]\n\n"
+     "  The wipe stays a separate step: devices wipe ID --confirm ID\n"},
+    {"devices", "wipe", ctl_devices_wipe_opts, 1, ctl_devices_wipe,
+     "Erase a device (EraseDevice); needs --confirm with the same id",
+     "devices wipe ID --confirm ID\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

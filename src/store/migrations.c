@@ -555,8 +555,74 @@ static const char migration_9[] =
     "CREATE UNIQUE INDEX jobs_dedupe ON jobs (kind, dedupe_key)"
     " WHERE dedupe_key IS NOT NULL AND done_at IS NULL;";
 
-/* v10: compliance policies, per-device states and their history. */
-static const char migration_10[] = "SELECT 1";
+/* v10: compliance (store/compliance.c). compliance_state is sparse: a row
+ * exists once a device was other than compliant under a policy (then it
+ * follows every transition); a device in scope without a row is compliant.
+ * episode_since marks the start of the current non-compliance episode (NULL
+ * when compliant) and fired the actions already run in it, as JSON
+ * {"action": unix time}. compliance_device records when a device was last
+ * evaluated on its own; the fleet run's time is on each policy. The
+ * partial indexes let the fleet evaluation read the few inventory facts it
+ * needs by name instead of scanning inv_values and inv_restrictions (they
+ * cover what is read, so the big tables themselves are not visited). */
+static const char migration_10[] =
+    "CREATE TABLE compliance_policies ("
+    " id {{ID}},"
+    " name TEXT NOT NULL UNIQUE,"
+    " description TEXT,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " rules TEXT NOT NULL,"
+    " scope TEXT NOT NULL,"
+    " grace_seconds BIGINT NOT NULL DEFAULT 0,"
+    " actions TEXT NOT NULL,"
+    " wipe_enabled INTEGER NOT NULL DEFAULT 0,"
+    " in_scope BIGINT NOT NULL DEFAULT 0,"
+    " evaluated_at BIGINT,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE compliance_state ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " policy_id BIGINT NOT NULL REFERENCES compliance_policies (id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL,"
+    " rule TEXT,"
+    " observed TEXT,"
+    " since BIGINT NOT NULL,"
+    " evaluated_at BIGINT NOT NULL,"
+    " episode_since BIGINT,"
+    " fired TEXT,"
+    " PRIMARY KEY (enrollment_id, policy_id)"
+    ");"
+    "CREATE INDEX compliance_state_policy ON compliance_state (policy_id, state);"
+    "CREATE TABLE compliance_history ("
+    " id {{ID}},"
+    " enrollment_id TEXT NOT NULL,"
+    " policy_id BIGINT,"
+    " policy_name TEXT,"
+    " kind TEXT NOT NULL,"
+    " old_state TEXT,"
+    " new_state TEXT,"
+    " rule TEXT,"
+    " observed TEXT,"
+    " action TEXT,"
+    " detail TEXT,"
+    " at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX compliance_history_device ON compliance_history (enrollment_id, at);"
+    "CREATE TABLE compliance_device ("
+    " enrollment_id TEXT PRIMARY KEY REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " evaluated_at BIGINT NOT NULL,"
+    " lost_at BIGINT,"
+    " lost_message TEXT,"
+    " lost_phone TEXT,"
+    " wiped_at BIGINT"
+    ");"
+    "CREATE INDEX inv_values_reported ON inv_values (name, enrollment_id, updated_at)"
+    " WHERE section = 'reported';"
+    "CREATE INDEX inv_values_roaming ON inv_values (name, enrollment_id, value, updated_at)"
+    " WHERE section = 'device' AND name IN ('IsRoaming', 'DataRoamingEnabled');"
+    "CREATE INDEX inv_restrictions_global ON inv_restrictions (name, enrollment_id, value)"
+    " WHERE scope = 'global';";
 
 /* v11: configuration profiles (versions), groups, assignments, per-device
  * convergence state. */

@@ -170,6 +170,13 @@ static const struct opt options[] = {
     S(apps_base_url, "", 0,
       "HTTPS base URL devices fetch hosted apps from (https://host:port): the ManifestURL of an\n"
       "uploaded .ipa is <apps_base_url>/apps/<id>/manifest.plist. Empty: the Host of the API request."),
+    L(compliance_interval, "3600", 0, 86400,
+      "Seconds between scheduled evaluations of every device against the compliance policies\n"
+      "(devices are also evaluated whenever an inventory answer arrives); 0 turns the schedule off.\n"
+      "Grace periods and action delays are checked at each evaluation."),
+    L(compliance_max_age, "604800", 0, 31536000,
+      "Seconds after which inventory data counts as stale: a rule reading older (or missing) data\n"
+      "makes the device's state \"unknown\" instead of compliant or not. 0: data never goes stale."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -86,6 +86,8 @@ struct config {
     long push_repush_interval;
     long command_expiry_interval;
     char apps_base_url[CONFIG_STR];
+    long compliance_interval;
+    long compliance_max_age;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

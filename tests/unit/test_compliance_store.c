@@ -1,0 +1,273 @@
+/* test_compliance_store.c: core/compliance.c on a real store (SQLite, or
+ * PostgreSQL with STEWARD_TEST_DSN): fleet evaluation writes a state only
+ * for a device that is not compliant; actions wait for the grace period,
+ * fire once per episode and again in the next one; remediation ends the
+ * episode; stale answers make states unknown; a wipe action stored without
+ * wipe_enabled never queues EraseDevice; lost mode removes managed profiles
+ * (not the MDM profile, not personal ones) and managed apps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/compliance.h"
+#include "core/enrollment.h"
+#include "core/inventory.h"
+#include "store/store.h"
+#include "store_fixture.h"
+
+struct fx {
+    char dir[64];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_compliance_store.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char dsn[256], *err = NULL;
+    if (fixture_dsn(f->dir, dsn, sizeof dsn) < 0 || store_open(dsn, &f->s, &err) != STORE_OK)
+        return -1;
+    compliance_configure(7 * 86400);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void enroll(struct store *s, const char *udid)
+{
+    struct store_enrollment e = {.id = (char *)udid, .udid = (char *)udid, .type = "Device"};
+    assert_int_equal(enrollment_authenticate(s, &e, 100), STORE_OK);
+    e.token_hex = "00ff";
+    e.push_magic = "magic";
+    int first = 0;
+    assert_int_equal(enrollment_token_update(s, &e, 101, &first), STORE_OK);
+}
+
+static int64_t add_policy(struct store *s, const char *name, const char *rules,
+                          const char *actions, int64_t grace, int wipe)
+{
+    struct store_compliance_policy p = {.name = (char *)name, .enabled = 1, .rules = (char *)rules,
+                                        .scope = "\"all\"", .actions = (char *)actions,
+                                        .grace_seconds = grace, .wipe_enabled = wipe};
+    int64_t id = 0;
+    assert_int_equal(store_compliance_policy_add(s, &p, 100, &id), STORE_OK);
+    return id;
+}
+
+/* Queued commands of a RequestType for a device. */
+static size_t queued(struct store *s, const char *id, const char *type)
+{
+    struct store_queue_item *it = NULL;
+    size_t n = 0, count = 0;
+    assert_int_equal(store_queue_list(s, id, 1000, &it, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        count += strcmp(it[i].request_type, type) == 0;
+    store_queue_items_free(it, n);
+    return count;
+}
+
+struct find_state {
+    int64_t policy;
+    char state[16];
+    int rows;
+};
+
+static int on_state(void *ctx, const struct store_compliance_state *st)
+{
+    struct find_state *f = ctx;
+    if (st->policy_id == f->policy) {
+        snprintf(f->state, sizeof f->state, "%s", st->state);
+        f->rows++;
+    }
+    return 0;
+}
+
+/* The stored state of (device, policy): "" when there is no row. */
+static const char *state_of(struct store *s, const char *id, int64_t policy,
+                            struct find_state *f)
+{
+    memset(f, 0, sizeof *f);
+    f->policy = policy;
+    assert_int_equal(store_compliance_states_scan(s, id, on_state, f), STORE_OK);
+    return f->state;
+}
+
+static void evaluate(struct store *s, int64_t now, struct compliance_run *run)
+{
+    assert_int_equal(compliance_evaluate_fleet(s, now, run), STORE_OK);
+}
+
+static size_t history_count(struct store *s, const char *id, const char *kind,
+                            const char *action)
+{
+    struct store_compliance_event *e = NULL;
+    size_t n = 0, count = 0;
+    assert_int_equal(store_compliance_history_get(s, id, 1000, &e, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i].kind, kind) == 0 && (!action || (e[i].action && !strcmp(e[i].action, action))))
+            count++;
+    store_compliance_events_free(e, n);
+    return count;
+}
+
+static void test_grace_once_per_episode(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct find_state fs;
+    struct compliance_run run;
+    enroll(s, "dev-good");
+    enroll(s, "dev-bad");
+    assert_int_equal(store_inventory_security_set(s, "dev-good", 1, 1, 3, 1000), STORE_OK);
+    assert_int_equal(store_inventory_security_set(s, "dev-bad", 0, 0, 3, 1000), STORE_OK);
+    int64_t p = add_policy(s, "passcode", "{\"type\":\"passcode\"}",
+                           "[{\"type\":\"notify\"},{\"type\":\"lock\",\"message\":\"m\"},"
+                           "{\"type\":\"requery\",\"after_seconds\":50}]",
+                           100, 0);
+    evaluate(s, 1000, &run);
+    assert_int_equal(run.devices, 2);
+    assert_int_equal(run.noncompliant, 1);
+    assert_int_equal(run.transitions, 1);
+    assert_string_equal(state_of(s, "dev-good", p, &fs), ""); /* compliant: no row */
+    assert_string_equal(state_of(s, "dev-bad", p, &fs), "noncompliant");
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 0); /* grace */
+    evaluate(s, 1099, &run);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 0);
+    evaluate(s, 1100, &run);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 1);
+    assert_int_equal(queued(s, "dev-bad", "SecurityInfo"), 0); /* its own delay */
+    assert_int_equal(history_count(s, "dev-bad", "action", "notify"), 1);
+    evaluate(s, 1150, &run);
+    assert_int_equal(queued(s, "dev-bad", "SecurityInfo"), 1);
+    evaluate(s, 1200, &run);
+    evaluate(s, 1300, &run);
+    assert_int_equal(run.actions, 0);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 1); /* once per episode */
+    assert_int_equal(history_count(s, "dev-bad", "action", NULL), 3);
+    assert_int_equal(queued(s, "dev-good", "DeviceLock"), 0);
+    /* remediated: compliant, the episode ends */
+    assert_int_equal(store_inventory_security_set(s, "dev-bad", 1, 1, -1, 1400), STORE_OK);
+    evaluate(s, 1400, &run);
+    assert_string_equal(state_of(s, "dev-bad", p, &fs), "compliant");
+    assert_int_equal(run.transitions, 1);
+    /* a new episode: the actions fire again, once */
+    assert_int_equal(store_inventory_security_set(s, "dev-bad", 0, -1, -1, 1500), STORE_OK);
+    evaluate(s, 1500, &run);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 1);
+    evaluate(s, 1600, &run);
+    evaluate(s, 1700, &run);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 2);
+    assert_int_equal(history_count(s, "dev-bad", "transition", NULL), 3);
+    /* stale answers: unknown, not compliant */
+    evaluate(s, 1000 + 8 * 86400, &run);
+    assert_string_equal(state_of(s, "dev-good", p, &fs), "unknown");
+    assert_int_equal(run.unknown, 2);
+    /* the device view */
+    json_t *view = NULL;
+    assert_int_equal(compliance_device_report(s, "dev-bad", 10, &view), STORE_OK);
+    assert_string_equal(json_string_value(json_object_get(view, "state")), "unknown");
+    assert_int_equal(json_array_size(json_object_get(view, "history")), 10);
+    json_decref(view);
+    assert_int_equal(compliance_device_report(s, "nope", 10, &view), STORE_NOTFOUND);
+}
+
+static void test_wipe_needs_opt_in(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct compliance_run run;
+    enroll(s, "dev-1");
+    assert_int_equal(store_inventory_security_set(s, "dev-1", 0, 0, 3, 1000), STORE_OK);
+    /* stored without the opt-in (the API refuses this; the engine checks again) */
+    add_policy(s, "sneaky", "{\"type\":\"passcode\"}", "[{\"type\":\"wipe\"}]", 0, 0);
+    evaluate(s, 1000, &run);
+    assert_int_equal(queued(s, "dev-1", "EraseDevice"), 0);
+    assert_int_equal(history_count(s, "dev-1", "action", "wipe"), 1); /* recorded as refused */
+    add_policy(s, "opted-in", "{\"type\":\"passcode\"}", "[{\"type\":\"wipe\"}]", 0, 1);
+    evaluate(s, 1001, &run);
+    assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
+}
+
+static struct store_inv_cell text(const char *t)
+{
+    return (struct store_inv_cell){.text = t};
+}
+
+static struct store_inv_cell num(int64_t v)
+{
+    return (struct store_inv_cell){.num = v, .is_num = 1};
+}
+
+static void test_lost_mode(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    enroll(s, "dev-1");
+    struct store_inv_cell profiles[3 * 12];
+    const char *ids[3] = {"com.corp.mdm", "com.corp.wifi", "me.personal.vpn"};
+    const char *types[3] = {"com.apple.mdm,com.apple.security.scep", "com.apple.wifi.managed",
+                            "com.apple.vpn.managed"};
+    for (int r = 0; r < 3; r++) {
+        struct store_inv_cell *row = &profiles[r * 12];
+        row[0] = text(ids[r]);
+        for (int c = 1; c < 12; c++)
+            row[c] = text(NULL);
+        row[2] = num(1);
+        row[6] = num(r < 2); /* the personal one is not managed */
+        row[7] = row[8] = row[9] = num(0);
+        row[10] = text(types[r]);
+    }
+    assert_int_equal(inventory_put_list(s, "dev-1", STORE_INV_PROFILES, profiles, 3, 1, 1000),
+                     STORE_OK);
+    struct store_inv_cell apps[9] = {text("com.corp.app"), text("Managed"), num(0), num(1),
+                                     num(0), num(0), num(1), text(NULL), num(1000)};
+    assert_int_equal(inventory_put_list(s, "dev-1", STORE_INV_MANAGED_APPS, apps, 1, 1, 1000),
+                     STORE_OK);
+    struct compliance_lost_result r;
+    assert_int_equal(compliance_device_lost(s, "dev-1", "Lost", "+1 555", 1000, &r), STORE_OK);
+    assert_int_equal(r.profiles_removed, 1);
+    assert_int_equal(r.apps_removed, 1);
+    assert_int_equal(queued(s, "dev-1", "DeviceLock"), 1);
+    assert_int_equal(queued(s, "dev-1", "RemoveProfile"), 1);
+    assert_int_equal(queued(s, "dev-1", "RemoveApplication"), 1);
+    assert_int_equal(queued(s, "dev-1", "EraseDevice"), 0);
+    struct store_compliance_device_info info;
+    assert_int_equal(store_compliance_device_info(s, "dev-1", &info), STORE_OK);
+    assert_int_equal(info.lost_at, 1000);
+    assert_string_equal(info.lost_message, "Lost");
+    free(info.lost_message);
+    free(info.lost_phone);
+    assert_int_equal(compliance_device_lost(s, "nope", NULL, NULL, 1000, &r), STORE_NOTFOUND);
+    char uuid[128];
+    assert_int_equal(compliance_device_wipe(s, "dev-1", 1001, uuid), STORE_OK);
+    assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_grace_once_per_episode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wipe_needs_opt_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_mode, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
