@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 MOCK_PID=
 stop_mock() { [ -z "$MOCK_PID" ] || { kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=; }; }
-trap 'stop_mock; cleanup' EXIT
+trap 'stop_mock; sleep 1; cleanup' EXIT
 
 # --- certificates: a stand-in "Apple" CA for push certificates, and the mock's TLS identity
 P=$T/pki; mkdir -p "$P"
@@ -254,6 +254,23 @@ expect_not_contains "mock: no client certificate, no answer" '"reason"' "$r"
 m=$(curl -sS --cacert "$CA" "$URL/metrics")
 expect_contains "metric: pushes ok" 'steward_push_total{outcome="ok"}' "$m"
 expect_contains "metric: unregistered" 'steward_push_total{outcome="unregistered"}' "$m"
+
+out=$("${CTL[@]}" push-cert list)
+expect_contains "ctl: list shows the topic" "$TOPIC1" "$out"
+expect_contains "ctl: list shows the warning" "expires within 7 days" "$out"
+expect_contains "ctl: default topic" "New enrollments use" "$out"
+out=$("${CTL[@]}" push-cert show "$TOPIC1")
+expect_contains "ctl: show" "fingerprint" "$out"
+echo s3cret >"$T/pw"
+out=$("${CTL[@]}" push-cert import --p12 "$P/push1.p12" --password-file "$T/pw")
+expect_contains "ctl: import p12" "Replaced push certificate for $TOPIC1" "$out"
+echo wrong >"$T/pw"
+out=$("${CTL[@]}" push-cert import --p12 "$P/push1.p12" --password-file "$T/pw" 2>&1) && fail "ctl: wrong password must fail" || pass
+expect_contains "ctl: wrong password message" "wrong PKCS#12 password" "$out"
+out=$("${CTL[@]}" push "$ID1")
+expect_contains "ctl: push" "Pushed 1 of 1 device" "$out"
+out=$("${CTL[@]}" push "$ID1" nope 2>&1) && fail "ctl: partial push exits 1" || pass
+expect_contains "ctl: names the failure" "nope: not pushed (not_found)" "$out"
 
 # --- a push storm while devices check in: 40 devices, every one pushed 5 times
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 enroll >/dev/null 2>&1 || fail "fleet enroll"
