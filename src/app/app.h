@@ -14,6 +14,8 @@ int app_ca(int argc, char **argv);
 /* `steward ca init|show|rotate|ra` (ca_admin.c); argv[1] is sub. */
 int app_ca_admin(const char *sub, int argc, char **argv);
 int app_apikey(int argc, char **argv);
+/* `steward push-cert csr|sign-request` (push_cert.c, issue 5). */
+int app_push_cert(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */

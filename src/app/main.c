@@ -25,6 +25,11 @@ static void usage(FILE *f)
           "  ca ra --data-dir DIR [--force]   create a SCEP RA certificate\n"
           "  apikey create --data-dir DIR --name NAME [--role admin] [--out FILE]\n"
           "         create another admin API key (printed once)\n"
+          "  push-cert csr --key-out FILE --csr-out FILE [--cn NAME] [--email ADDR]\n"
+          "         make the key and CSR for an APNs MDM push certificate\n"
+          "  push-cert sign-request --csr FILE --vendor-cert FILE --vendor-key FILE\n"
+          "         --vendor-chain FILE --out FILE\n"
+          "         sign a CSR with the MDM vendor key for Apple's Push Certificates Portal\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -46,6 +51,8 @@ int main(int argc, char **argv)
         return app_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "apikey") == 0)
         return app_apikey(argc - 1, argv + 1);
+    if (strcmp(cmd, "push-cert") == 0)
+        return app_push_cert(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;
