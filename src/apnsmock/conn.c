@@ -8,6 +8,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,14 +227,42 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
     uint8_t buf[16384];
     while (!c.broken && (nghttp2_session_want_read(s) || nghttp2_session_want_write(s))) {
-        if (nghttp2_session_send(s) != 0)
+        int sent = nghttp2_session_send(s);
+        if (sent != 0) {
+            if (!cfg->quiet && !c.broken)
+                fprintf(stderr, "apns-mock: HTTP/2 send error: %s\n", nghttp2_strerror(sent));
             break;
+        }
         if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
             break;
-        int n = SSL_read(ssl, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (nghttp2_session_mem_recv(s, buf, (size_t)n) < 0)
+        /* Take everything already there before answering, so a client
+         * that writes stream by stream gets its answers in batches. */
+        int fails = 0;
+        for (int round = 0; round < 64; round++) {
+            if (round > 0) {
+                struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
+                if (SSL_pending(ssl) <= 0 && poll(&p, 1, 0) <= 0)
+                    break;
+            }
+            int n = SSL_read(ssl, buf, sizeof buf);
+            if (n <= 0) {
+                int e = SSL_get_error(ssl, n);
+                if (e == SSL_ERROR_WANT_READ && round > 0)
+                    break; /* only a TLS record without data was there */
+                if (!cfg->quiet && e != SSL_ERROR_ZERO_RETURN)
+                    fprintf(stderr, "apns-mock: read failed (TLS error %d)\n", e);
+                fails = 1;
+                break;
+            }
+            ssize_t used = nghttp2_session_mem_recv(s, buf, (size_t)n);
+            if (used < 0) {
+                if (!cfg->quiet)
+                    fprintf(stderr, "apns-mock: HTTP/2 error: %s\n", nghttp2_strerror((int)used));
+                fails = 1;
+                break;
+            }
+        }
+        if (fails)
             break;
     }
     nghttp2_session_del(s);
