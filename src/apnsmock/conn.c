@@ -7,6 +7,7 @@
 #include "apnsmock/mock.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <stdio.h>
@@ -203,6 +204,15 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
     return 0;
 }
 
+static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, void *u)
+{
+    (void)s;
+    struct conn *c = u;
+    if (!c->cfg->quiet)
+        fprintf(stderr, "apns-mock: HTTP/2: %.*s (%d)\n", (int)len, msg, code);
+    return 0;
+}
+
 void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic)
 {
     struct conn c = {.cfg = cfg, .ssl = ssl, .cert_topic = cert_topic};
@@ -215,8 +225,21 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    /* libcurl 7.88 sends RST_STREAM for each stream once its answer is in
+     * (the stream is already closed, so nothing is cancelled). nghttp2's
+     * rapid-reset guard (CVE-2023-44487) would end a long-lived connection
+     * after about a thousand of them; a provider connection carries far
+     * more pushes than that, so the guard is set well above push rates. */
+    nghttp2_option *opt = NULL;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return;
+    }
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000000, 1000000);
     nghttp2_session *s = NULL;
-    int rc = nghttp2_session_server_new(&s, cb, &c);
+    int rc = nghttp2_session_server_new2(&s, cb, &c, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
         return;
@@ -249,8 +272,11 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
                 int e = SSL_get_error(ssl, n);
                 if (e == SSL_ERROR_WANT_READ && round > 0)
                     break; /* only a TLS record without data was there */
-                if (!cfg->quiet && e != SSL_ERROR_ZERO_RETURN)
-                    fprintf(stderr, "apns-mock: read failed (TLS error %d)\n", e);
+                if (!cfg->quiet && e != SSL_ERROR_ZERO_RETURN) {
+                    unsigned long le = ERR_get_error();
+                    fprintf(stderr, "apns-mock: read failed (TLS error %d: %s)\n", e,
+                            le ? ERR_reason_error_string(le) : "?");
+                }
                 fails = 1;
                 break;
             }
