@@ -62,12 +62,13 @@ start_server --set apns_url="https://localhost:$MOCK_PORT" --set apns_ca="$P/moc
   --set push_coalesce_ms=100
 SIM=("$BIN/steward-devsim" --url "$URL" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1")
 CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
+echo "$URL" >"$T/url"
 # The mock wakes a device by running the simulator's connect for it.
 cat >"$T/wake.sh" <<W
 #!/usr/bin/env bash
 for d in "$T"/sim*/device-*; do
   [ -f "\$d/token.hex" ] && [ "\$(cat "\$d/token.hex")" = "\$APNS_TOKEN" ] || continue
-  exec "${SIM[0]}" --url "$URL" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1" \
+  exec "${SIM[0]}" --url "\$(cat "$T/url")" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1" \
     --state "\$(dirname "\$d")" --count "\$(ls -d "\$(dirname "\$d")"/device-* | wc -l)" connect \
     >>"$T/wake.log" 2>&1
 done
@@ -283,4 +284,19 @@ done
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 connect >"$T/storm.log" 2>&1 \
   || { tail -5 "$T/storm.log"; fail "check-ins during the storm"; }
 wait "${storm[@]}"
+
+# --- the scheduler: re-push of a silent device with a waiting command; expiry warnings
+stop_server
+start_server --set apns_url="https://localhost:$MOCK_PORT" --set apns_ca="$P/mockca.pem" \
+  --set push_repush_after=2 --set push_repush_interval=5 --set cert_watch_interval=10
+echo "$URL" >"$T/url"
+r=$(api POST '/api/v1/commands?nopush=1' --data-binary "{\"devices\":[\"$ID1\"],\"command\":{\"RequestType\":\"DeviceInformation\",\"Queries\":[\"BuildVersion\"]}}")
+UUID2=$(body_of "$r" | jq -r .command_uuid)
+for _ in $(seq 1 250); do acked "$ID1" "$UUID2" && break; sleep 0.1; done
+acked "$ID1" "$UUID2" && pass || fail "re-push woke the silent device and it acknowledged"
+expect_contains "re-push logged" "re-pushing silent devices" "$(cat "$T/server.log")"
+for _ in $(seq 1 50); do grep -q 'push certificate expires soon' "$T/server.log" && break; sleep 0.2; done
+expect_contains "expiry warning logged" "com.apple.mgmt.External.soon days_left=" "$(grep 'expires soon' "$T/server.log")"
+m=$(curl -sS --cacert "$CA" "$URL/metrics")
+expect_contains "expiry metric" 'steward_push_certs_expiring{within="30d"} 1' "$m"
 finish
