@@ -7,7 +7,9 @@
 #include "apnsmock/mock.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +204,15 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
     return 0;
 }
 
+static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, void *u)
+{
+    (void)s;
+    struct conn *c = u;
+    if (!c->cfg->quiet)
+        fprintf(stderr, "apns-mock: HTTP/2: %.*s (%d)\n", (int)len, msg, code);
+    return 0;
+}
+
 void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic)
 {
     struct conn c = {.cfg = cfg, .ssl = ssl, .cert_topic = cert_topic};
@@ -214,8 +225,21 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    /* libcurl 7.88 sends RST_STREAM for each stream once its answer is in
+     * (the stream is already closed, so nothing is cancelled). nghttp2's
+     * rapid-reset guard (CVE-2023-44487) would end a long-lived connection
+     * after about a thousand of them; a provider connection carries far
+     * more pushes than that, so the guard is set well above push rates. */
+    nghttp2_option *opt = NULL;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return;
+    }
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000000, 1000000);
     nghttp2_session *s = NULL;
-    int rc = nghttp2_session_server_new(&s, cb, &c);
+    int rc = nghttp2_session_server_new2(&s, cb, &c, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
         return;
@@ -226,14 +250,45 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
     uint8_t buf[16384];
     while (!c.broken && (nghttp2_session_want_read(s) || nghttp2_session_want_write(s))) {
-        if (nghttp2_session_send(s) != 0)
+        int sent = nghttp2_session_send(s);
+        if (sent != 0) {
+            if (!cfg->quiet && !c.broken)
+                fprintf(stderr, "apns-mock: HTTP/2 send error: %s\n", nghttp2_strerror(sent));
             break;
+        }
         if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
             break;
-        int n = SSL_read(ssl, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (nghttp2_session_mem_recv(s, buf, (size_t)n) < 0)
+        /* Take everything already there before answering, so a client
+         * that writes stream by stream gets its answers in batches. */
+        int fails = 0;
+        for (int round = 0; round < 64; round++) {
+            if (round > 0) {
+                struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
+                if (SSL_pending(ssl) <= 0 && poll(&p, 1, 0) <= 0)
+                    break;
+            }
+            int n = SSL_read(ssl, buf, sizeof buf);
+            if (n <= 0) {
+                int e = SSL_get_error(ssl, n);
+                if (e == SSL_ERROR_WANT_READ && round > 0)
+                    break; /* only a TLS record without data was there */
+                if (!cfg->quiet && e != SSL_ERROR_ZERO_RETURN) {
+                    unsigned long le = ERR_get_error();
+                    fprintf(stderr, "apns-mock: read failed (TLS error %d: %s)\n", e,
+                            le ? ERR_reason_error_string(le) : "?");
+                }
+                fails = 1;
+                break;
+            }
+            ssize_t used = nghttp2_session_mem_recv(s, buf, (size_t)n);
+            if (used < 0) {
+                if (!cfg->quiet)
+                    fprintf(stderr, "apns-mock: HTTP/2 error: %s\n", nghttp2_strerror((int)used));
+                fails = 1;
+                break;
+            }
+        }
+        if (fails)
             break;
     }
     nghttp2_session_del(s);

@@ -95,7 +95,8 @@ static int select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                : SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static SSL_CTX *tls_context(const char *cert, const char *key, const char *client_ca)
+static SSL_CTX *tls_context(const char *cert, const char *key, const char *client_ca,
+                            int cert_optional)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
@@ -109,8 +110,11 @@ static SSL_CTX *tls_context(const char *cert, const char *key, const char *clien
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (cert_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                       NULL);
     SSL_CTX_set_alpn_select_cb(ctx, select_h2, NULL);
+    static const unsigned char sid[] = "steward-apns-mock";
+    SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1); /* resumption with client certs */
     return ctx;
 }
 
@@ -150,6 +154,8 @@ static void *conn_thread(void *p)
         SSL_get0_alpn_selected(ssl, &alpn, &alen);
         if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
             char *topic = cert_uid(ssl);
+            if (!topic && a->cfg->anonymous_topic)
+                topic = strdup(a->cfg->anonymous_topic);
             mock_serve_conn(a->cfg, ssl, topic);
             free(topic);
         }
@@ -226,7 +232,9 @@ static void usage(FILE *f)
           "  --wake-exec CMD        run `sh -c CMD` for each accepted push, with APNS_TOKEN,\n"
           "                         APNS_TOPIC and APNS_PUSH_MAGIC in the environment\n"
           "  --max-streams N        SETTINGS_MAX_CONCURRENT_STREAMS (default 1000)\n"
-          "  --quiet                no handshake failure messages\n",
+          "  --quiet                no handshake failure messages\n"
+          "  --anonymous-topic T    let clients without a certificate push to topic T (for\n"
+          "                         load generators such as h2load that cannot send one)\n",
           f);
 }
 
@@ -266,6 +274,7 @@ int main(int argc, char **argv)
         {"fail", required_argument, 0, 'f'},       {"refuse-cert", no_argument, 0, 'x'},
         {"wake-exec", required_argument, 0, 'w'},  {"max-streams", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {"anonymous-topic", required_argument, 0, 'A'},
         {0, 0, 0, 0},
     };
     struct mock_config cfg = {.max_streams = 1000};
@@ -290,6 +299,7 @@ int main(int argc, char **argv)
         case 'w': cfg.wake_exec = optarg; break;
         case 'm': cfg.max_streams = atol(optarg) > 0 ? atol(optarg) : 1000; break;
         case 'q': cfg.quiet = 1; break;
+        case 'A': cfg.anonymous_topic = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -306,7 +316,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "apns-mock: cannot open %s: %s\n", cfg.log_path, strerror(errno));
         return 1;
     }
-    SSL_CTX *ctx = tls_context(cert, key, client_ca);
+    SSL_CTX *ctx = tls_context(cert, key, client_ca, cfg.anonymous_topic != NULL);
     if (!ctx)
         return 1;
     int port = 0, lfd = listen_on(listen_spec, &port);

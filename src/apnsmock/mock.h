@@ -29,6 +29,7 @@ struct mock_config {
     int refuse_cert;      /* --refuse-cert: every push 403 BadCertificate */
     long max_streams;
     int quiet;
+    const char *anonymous_topic; /* topic of clients without a certificate (bench only) */
 };
 
 /* A request as received (HTTP/2 pseudo-headers and the headers APNs reads). */

@@ -21,6 +21,8 @@ int app_admin(int argc, char **argv);
 /* `steward migrate` and `steward migrate-store` (migrate.c). */
 int app_migrate(int argc, char **argv);
 int app_migrate_store(int argc, char **argv);
+/* `steward push-cert csr|sign-request` (push_cert.c, issue 5). */
+int app_push_cert(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */

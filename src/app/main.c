@@ -34,6 +34,11 @@ static void usage(FILE *f)
           "         apply the schema migrations to the configured database and report versions\n"
           "  migrate-store --from sqlite:PATH --to postgres:DSN [--force]\n"
           "         copy a stopped SQLite deployment into PostgreSQL (every table, one transaction)\n"
+          "  push-cert csr --key-out FILE --csr-out FILE [--cn NAME] [--email ADDR]\n"
+          "         make the key and CSR for an APNs MDM push certificate\n"
+          "  push-cert sign-request --csr FILE --vendor-cert FILE --vendor-key FILE\n"
+          "         --vendor-chain FILE --out FILE\n"
+          "         sign a CSR with the MDM vendor key for Apple's Push Certificates Portal\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -63,6 +68,8 @@ int main(int argc, char **argv)
         return app_migrate(argc - 1, argv + 1);
     if (strcmp(cmd, "migrate-store") == 0)
         return app_migrate_store(argc - 1, argv + 1);
+    if (strcmp(cmd, "push-cert") == 0)
+        return app_push_cert(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;

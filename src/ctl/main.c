@@ -9,6 +9,7 @@
 #include "ctl/compliance.h"
 #include "ctl/inventory.h"
 #include "ctl/profiles.h"
+#include "ctl/push.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -201,6 +202,23 @@ static const struct command COMMANDS[] = {
     {"devices", "wipe", ctl_devices_wipe_opts, 1, ctl_devices_wipe,
      "Erase a device (EraseDevice); needs --confirm with the same id",
      "devices wipe ID --confirm ID\n"},
+    /* push (issue 5) */
+    {"push-cert", "import", ctl_pushcert_import_opts, 1, ctl_pushcert_import,
+     "Import an APNs push certificate (PEM or PKCS#12)",
+     "push-cert import (--cert FILE --key FILE | --p12 FILE) [--password-file FILE] [--force]\n\n"
+     "  --cert, --key        the certificate Apple issued and its private key (PEM)\n"
+     "  --p12 FILE           a PKCS#12 export holding both; its password comes from\n"
+     "                       --password-file or STEWARD_P12_PASSWORD\n"
+     "  --force              import a new topic although enrolled devices use another\n"},
+    {"push-cert", "list", NULL, 1, ctl_pushcert_list,
+     "Push certificates: topics, expiry, warnings, devices",
+     "push-cert list\n"},
+    {"push-cert", "show", NULL, 1, ctl_pushcert_show, "Show one push certificate",
+     "push-cert show TOPIC\n"},
+    {"push", NULL, ctl_push_opts, 1, ctl_push, "Push devices now (wake them to check in)",
+     "push ID... [--file FILE] [--chunk N]\n\n"
+     "  --file FILE   more ids, one per line (- reads stdin)\n"
+     "  --chunk N     ids per request (default 500); a progress bar shows for many\n"},
     {"version", NULL, NULL, 0, ctl_version, "stewardctl's and the server's version",
      "version\n"},
     {"health", NULL, NULL, 0, ctl_health, "The server's /healthz and /readyz", "health\n"},

@@ -197,7 +197,7 @@ struct apns_client *apns_client_new(const char *topic, const char *cert_pem, con
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->o.connections);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, c->o.streams);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->o.connections);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->o.connections * 2);
     return c;
 oom:
     apns_client_free(c);

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 MOCK_PID=
 stop_mock() { [ -z "$MOCK_PID" ] || { kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=; }; }
-trap 'stop_mock; cleanup' EXIT
+trap 'stop_mock; sleep 1; cleanup' EXIT
 
 # --- certificates: a stand-in "Apple" CA for push certificates, and the mock's TLS identity
 P=$T/pki; mkdir -p "$P"
@@ -62,12 +62,13 @@ start_server --set apns_url="https://localhost:$MOCK_PORT" --set apns_ca="$P/moc
   --set push_coalesce_ms=100
 SIM=("$BIN/steward-devsim" --url "$URL" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1")
 CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
+echo "$URL" >"$T/url"
 # The mock wakes a device by running the simulator's connect for it.
 cat >"$T/wake.sh" <<W
 #!/usr/bin/env bash
 for d in "$T"/sim*/device-*; do
   [ -f "\$d/token.hex" ] && [ "\$(cat "\$d/token.hex")" = "\$APNS_TOKEN" ] || continue
-  exec "${SIM[0]}" --url "$URL" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1" \
+  exec "${SIM[0]}" --url "\$(cat "$T/url")" --ca "$CA" --issue-from "$DATA" --topic "$TOPIC1" \
     --state "\$(dirname "\$d")" --count "\$(ls -d "\$(dirname "\$d")"/device-* | wc -l)" connect \
     >>"$T/wake.log" 2>&1
 done
@@ -255,6 +256,23 @@ m=$(curl -sS --cacert "$CA" "$URL/metrics")
 expect_contains "metric: pushes ok" 'steward_push_total{outcome="ok"}' "$m"
 expect_contains "metric: unregistered" 'steward_push_total{outcome="unregistered"}' "$m"
 
+out=$("${CTL[@]}" push-cert list)
+expect_contains "ctl: list shows the topic" "$TOPIC1" "$out"
+expect_contains "ctl: list shows the warning" "expires within 7 days" "$out"
+expect_contains "ctl: default topic" "New enrollments use" "$out"
+out=$("${CTL[@]}" push-cert show "$TOPIC1")
+expect_contains "ctl: show" "fingerprint" "$out"
+echo s3cret >"$T/pw"
+out=$("${CTL[@]}" push-cert import --p12 "$P/push1.p12" --password-file "$T/pw")
+expect_contains "ctl: import p12" "Replaced push certificate for $TOPIC1" "$out"
+echo wrong >"$T/pw"
+out=$("${CTL[@]}" push-cert import --p12 "$P/push1.p12" --password-file "$T/pw" 2>&1) && fail "ctl: wrong password must fail" || pass
+expect_contains "ctl: wrong password message" "wrong PKCS#12 password" "$out"
+out=$("${CTL[@]}" push "$ID1")
+expect_contains "ctl: push" "Pushed 1 of 1 device" "$out"
+out=$("${CTL[@]}" push "$ID1" nope 2>&1) && fail "ctl: partial push exits 1" || pass
+expect_contains "ctl: names the failure" "nope: not pushed (not_found)" "$out"
+
 # --- a push storm while devices check in: 40 devices, every one pushed 5 times
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 enroll >/dev/null 2>&1 || fail "fleet enroll"
 fleet=$(body_of "$(api GET '/api/v1/devices?limit=1000')" | jq -c '[.devices[].id]')
@@ -266,4 +284,19 @@ done
 "${SIM[@]}" --state "$T/simf" --seed push-fleet --count 40 --concurrency 8 connect >"$T/storm.log" 2>&1 \
   || { tail -5 "$T/storm.log"; fail "check-ins during the storm"; }
 wait "${storm[@]}"
+
+# --- the scheduler: re-push of a silent device with a waiting command; expiry warnings
+stop_server
+start_server --set apns_url="https://localhost:$MOCK_PORT" --set apns_ca="$P/mockca.pem" \
+  --set push_repush_after=2 --set push_repush_interval=5 --set cert_watch_interval=10
+echo "$URL" >"$T/url"
+r=$(api POST '/api/v1/commands?nopush=1' --data-binary "{\"devices\":[\"$ID1\"],\"command\":{\"RequestType\":\"DeviceInformation\",\"Queries\":[\"BuildVersion\"]}}")
+UUID2=$(body_of "$r" | jq -r .command_uuid)
+for _ in $(seq 1 250); do acked "$ID1" "$UUID2" && break; sleep 0.1; done
+acked "$ID1" "$UUID2" && pass || fail "re-push woke the silent device and it acknowledged"
+expect_contains "re-push logged" "re-pushing silent devices" "$(cat "$T/server.log")"
+for _ in $(seq 1 50); do grep -q 'push certificate expires soon' "$T/server.log" && break; sleep 0.2; done
+expect_contains "expiry warning logged" "com.apple.mgmt.External.soon days_left=" "$(grep 'expires soon' "$T/server.log")"
+m=$(curl -sS --cacert "$CA" "$URL/metrics")
+expect_contains "expiry metric" 'steward_push_certs_expiring{within="30d"} 1' "$m"
 finish

@@ -1,0 +1,278 @@
+/* test_push.c: the APNs request building and response classification
+ * (push/apns.h), the push certificate expiry thresholds, and the push store
+ * area (store_push.h): certificates by topic and the default topic, the
+ * unregistered mark that lasts until a newer TokenUpdate, back-off and the
+ * re-push list. On SQLite, or on PostgreSQL when STEWARD_TEST_DSN says so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/push_certs.h"
+#include "push/apns.h"
+#include "store/store.h"
+#include "store_fixture.h"
+#include "util/log.h"
+
+#define TOKEN "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+
+static void test_path(void **state)
+{
+    (void)state;
+    char out[300];
+    assert_int_equal(apns_path(out, sizeof out, TOKEN), 0);
+    assert_string_equal(out, "/3/device/abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    assert_int_equal(apns_path(out, sizeof out, "abc"), -1);          /* too short */
+    assert_int_equal(apns_path(out, sizeof out, "0123456789abcdefg1"), -1); /* not hex */
+    assert_int_equal(apns_path(out, sizeof out, "0123456789abcdef0"), -1); /* odd */
+    assert_int_equal(apns_path(out, sizeof out, NULL), -1);
+    assert_int_equal(apns_path(out, 20, TOKEN), -1); /* does not fit */
+}
+
+static void test_body(void **state)
+{
+    (void)state;
+    char out[200];
+    assert_int_equal(apns_body(out, sizeof out, "6C1C3E4B-5D2A-4F8E-9B7A-0D1E2F3A4B5C"), 0);
+    assert_string_equal(out, "{\"mdm\":\"6C1C3E4B-5D2A-4F8E-9B7A-0D1E2F3A4B5C\"}");
+    assert_int_equal(apns_body(out, sizeof out, ""), -1);
+    assert_int_equal(apns_body(out, sizeof out, "a\"b"), -1);
+    assert_int_equal(apns_body(out, sizeof out, "a\\b"), -1);
+    assert_int_equal(apns_body(out, sizeof out, "a\nb"), -1);
+    assert_int_equal(apns_body(out, 10, "6C1C3E4B"), -1);
+}
+
+static void test_expiration(void **state)
+{
+    (void)state;
+    assert_int_equal(apns_expiration(1000, 0), 0);
+    assert_int_equal(apns_expiration(1000, 86400), 87400);
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    char reason[64];
+    int64_t ts;
+    assert_int_equal(apns_classify(200, "", 0, reason, sizeof reason, &ts), APNS_OK);
+    const char *gone = "{\"reason\":\"Unregistered\",\"timestamp\":1700000000000}";
+    assert_int_equal(apns_classify(410, gone, strlen(gone), reason, sizeof reason, &ts),
+                     APNS_UNREGISTERED);
+    assert_string_equal(reason, "Unregistered");
+    assert_true(ts == 1700000000000LL);
+    const char *bad = "{\"reason\":\"BadDeviceToken\"}";
+    assert_int_equal(apns_classify(400, bad, strlen(bad), reason, sizeof reason, &ts),
+                     APNS_UNREGISTERED);
+    const char *topic = "{\"reason\":\"TopicDisallowed\"}";
+    assert_int_equal(apns_classify(400, topic, strlen(topic), reason, sizeof reason, &ts),
+                     APNS_REJECTED);
+    assert_string_equal(reason, "TopicDisallowed");
+    const char *cert = "{\"reason\":\"BadCertificateEnvironment\"}";
+    assert_int_equal(apns_classify(403, cert, strlen(cert), reason, sizeof reason, &ts),
+                     APNS_CERT_REFUSED);
+    assert_int_equal(apns_classify(429, NULL, 0, reason, sizeof reason, &ts), APNS_THROTTLED);
+    assert_int_equal(apns_classify(500, "x", 1, reason, sizeof reason, &ts), APNS_RETRY);
+    assert_int_equal(apns_classify(503, NULL, 0, reason, sizeof reason, &ts), APNS_RETRY);
+    assert_int_equal(apns_classify(0, NULL, 0, reason, sizeof reason, &ts), APNS_RETRY);
+    assert_int_equal(apns_classify(413, "not json", 8, reason, sizeof reason, &ts), APNS_REJECTED);
+    assert_string_equal(reason, "");
+}
+
+static void test_warn_days(void **state)
+{
+    (void)state;
+    int64_t now = 1000000000, day = 86400;
+    assert_int_equal(pushcert_warn_days(now + 60 * day, now), 0);
+    assert_int_equal(pushcert_warn_days(now + 30 * day, now), 30);
+    assert_int_equal(pushcert_warn_days(now + 20 * day, now), 30);
+    assert_int_equal(pushcert_warn_days(now + 10 * day, now), 14);
+    assert_int_equal(pushcert_warn_days(now + 5 * day, now), 7);
+    assert_int_equal(pushcert_warn_days(now + 3600, now), 1);
+    assert_int_equal(pushcert_warn_days(now, now), -1);
+}
+
+/* ---- the store area ---------------------------------------------------------- */
+
+struct fixture {
+    char dir[64];
+    char dsn[256];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_push.XXXXXX");
+    char *err = NULL;
+    if (!mkdtemp(f->dir) || fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
+        store_open(f->dsn, &f->s, &err) != STORE_OK) {
+        fprintf(stderr, "store_open: %s\n", err ? err : "?");
+        free(err);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static void put_cert(struct store *s, const char *topic, int64_t not_after, int64_t now)
+{
+    struct store_pushcert c = {.topic = (char *)topic, .cert_pem = "CERT", .key_pem = "KEY",
+                               .subject = "CN=x", .serial = "01", .fingerprint = "ff",
+                               .not_before = now - 10, .not_after = not_after};
+    assert_int_equal(store_pushcert_put(s, &c, now), STORE_OK);
+}
+
+static void enroll(struct store *s, const char *id, const char *topic, const char *token,
+                   int64_t now)
+{
+    struct store_enrollment e = {.id = (char *)id, .type = "Device", .udid = (char *)id,
+                                 .topic = (char *)topic};
+    assert_int_equal(store_enrollment_authenticate(s, &e, now), STORE_OK);
+    e.token_hex = (char *)token;
+    e.push_magic = "MAGIC";
+    int first = 0;
+    assert_int_equal(store_enrollment_token_update(s, &e, now, &first), STORE_OK);
+}
+
+static void test_certs(void **state)
+{
+    struct fixture *f = *state;
+    char topic[256];
+    assert_int_equal(store_pushcert_topic_default(f->s, topic, sizeof topic), STORE_NOTFOUND);
+    put_cert(f->s, "com.apple.mgmt.A", 5000, 100);
+    put_cert(f->s, "com.apple.mgmt.B", 9000, 100);
+    assert_int_equal(store_pushcert_topic_default(f->s, topic, sizeof topic), STORE_OK);
+    assert_string_equal(topic, "com.apple.mgmt.B"); /* expires last */
+    assert_int_equal(store_pushcert_topic_default(f->s, topic, 4), STORE_CONFLICT);
+    assert_int_equal(store_pushcert_disable(f->s, "com.apple.mgmt.B", "BadCertificate", 200),
+                     STORE_OK);
+    assert_int_equal(store_pushcert_topic_default(f->s, topic, sizeof topic), STORE_OK);
+    assert_string_equal(topic, "com.apple.mgmt.A"); /* a disabled one is not offered */
+    struct store_pushcert *c = NULL;
+    assert_int_equal(store_pushcert_get(f->s, "com.apple.mgmt.B", &c), STORE_OK);
+    assert_string_equal(c->disabled_reason, "BadCertificate");
+    assert_string_equal(c->key_pem, "KEY");
+    store_pushcert_free(c);
+    put_cert(f->s, "com.apple.mgmt.B", 9500, 300); /* re-import enables it */
+    assert_int_equal(store_pushcert_get(f->s, "com.apple.mgmt.B", &c), STORE_OK);
+    assert_null(c->disabled_reason);
+    assert_int_equal(c->created_at, 100);
+    assert_int_equal(c->updated_at, 300);
+    store_pushcert_free(c);
+    struct store_pushcert **list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_pushcert_list(f->s, 0, &list, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_null(list[0]->key_pem);
+    store_pushcert_list_free(list, n);
+    assert_int_equal(store_pushcert_disable(f->s, "nope", "x", 1), STORE_NOTFOUND);
+
+    enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 100);
+    int64_t count = -1;
+    assert_int_equal(store_push_topic_devices(f->s, "com.apple.mgmt.A", NULL, &count), STORE_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_push_topic_devices(f->s, NULL, "com.apple.mgmt.A", &count), STORE_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_push_topic_devices(f->s, NULL, "com.apple.mgmt.C", &count), STORE_OK);
+    assert_int_equal(count, 1);
+}
+
+static void test_unregistered_until_token_update(void **state)
+{
+    struct fixture *f = *state;
+    enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 100);
+    struct store_push_target *t = NULL;
+    assert_int_equal(store_push_target_get(f->s, "D1", &t), STORE_OK);
+    assert_int_equal(t->pushes, 0);
+    assert_false(store_push_target_unregistered(t));
+    store_push_target_free(t);
+
+    assert_int_equal(store_push_record(f->s, "D1", 200, 200, "ok", "ID-1", NULL, 0), STORE_OK);
+    assert_int_equal(store_push_record(f->s, "D1", 210, 410, "Unregistered", NULL, TOKEN, 0),
+                     STORE_OK);
+    /* a later not-sent outcome keeps the mark */
+    assert_int_equal(store_push_record(f->s, "D1", 220, 0, "no_certificate", NULL, NULL, 0),
+                     STORE_OK);
+    assert_int_equal(store_push_target_get(f->s, "D1", &t), STORE_OK);
+    assert_true(store_push_target_unregistered(t));
+    assert_int_equal(t->pushes, 2);
+    assert_int_equal(t->failures, 2);
+    assert_int_equal(t->unregistered_at, 210);
+    assert_string_equal(t->last_result, "no_certificate");
+    store_push_target_free(t);
+
+    enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 300); /* a newer TokenUpdate */
+    assert_int_equal(store_push_target_get(f->s, "D1", &t), STORE_OK);
+    assert_false(store_push_target_unregistered(t));
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "nope", &t), STORE_NOTFOUND);
+}
+
+static void test_repush_due(void **state)
+{
+    struct fixture *f = *state;
+    enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 100);
+    enroll(f->s, "D2", "com.apple.mgmt.A", TOKEN, 100);
+    enroll(f->s, "D3", "com.apple.mgmt.A", TOKEN, 100);
+    assert_int_equal(store_command_create(f->s, "C1", "ProfileList", (const uint8_t *)"x", 1, 100),
+                     STORE_OK);
+    assert_int_equal(store_queue_add(f->s, "D1", "C1", 100), STORE_OK);
+    assert_int_equal(store_queue_add(f->s, "D2", "C1", 100), STORE_OK);
+    /* D3 has nothing waiting; D2 is held off by a 429 */
+    assert_int_equal(store_push_record(f->s, "D2", 150, 429, "TooManyRequests", NULL, NULL, 5000),
+                     STORE_OK);
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(store_push_due(f->s, 1000, 900, 900, 100, &ids, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "D1");
+    free(ids[0]);
+    free(ids);
+    /* pushed recently: not due again */
+    assert_int_equal(store_push_record(f->s, "D1", 950, 200, "ok", NULL, NULL, 0), STORE_OK);
+    assert_int_equal(store_push_due(f->s, 1000, 900, 900, 100, &ids, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    /* once the back-off is over D2 is due */
+    assert_int_equal(store_push_due(f->s, 6000, 5900, 5900, 100, &ids, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path),
+        cmocka_unit_test(test_body),
+        cmocka_unit_test(test_expiration),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_warn_days),
+        T(test_certs),
+        T(test_unregistered_until_token_update),
+        T(test_repush_due),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
