@@ -253,12 +253,18 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
     json_t *arr = json_object_get(root, "devices");
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > API_MAX_COMMAND_DEVICES) {
-        api_fail(req, resp, 400, "bad_request",
-                 "\"devices\" must be a non-empty array of at most 10000 device ids");
+        char msg[128];
+        snprintf(msg, sizeof msg, "\"devices\" must be a non-empty array of at most %d device ids",
+                 API_MAX_COMMAND_DEVICES);
+        api_fail(req, resp, 400, "bad_request", msg);
         return -1;
     }
+    json_t *seen = json_object(); /* the set of ids so far: each is queued once */
     *ids = calloc(json_array_size(arr), sizeof **ids);
-    if (!*ids) {
+    if (!*ids || !seen) {
+        free(*ids);
+        *ids = NULL;
+        json_decref(seen);
         api_fail(req, resp, 500, "internal", "out of memory");
         return -1;
     }
@@ -269,15 +275,16 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         if (!id || !*id || strlen(id) != json_string_length(v)) {
             free(*ids);
             *ids = NULL;
+            json_decref(seen);
             api_fail(req, resp, 400, "bad_request", "\"devices\" entries must be non-empty strings");
             return -1;
         }
-        size_t j = 0;
-        while (j < *n && strcmp((*ids)[j], id) != 0)
-            j++;
-        if (j == *n)
+        if (!json_object_get(seen, id)) {
+            json_object_set_new(seen, id, json_true());
             (*ids)[(*n)++] = id;
+        }
     }
+    json_decref(seen);
     return 0;
 }
 
@@ -309,69 +316,61 @@ static void rights_missing(char *out, size_t n, int64_t granted, unsigned needed
             o += (size_t)snprintf(out + o, n - o, " %s (%u)", catalog_right_name(bit), bit);
 }
 
-/* Whether the device may take the command; fills t->code when not.
- * Returns a store_rc only when the store failed. */
-static int check_target(struct store *s, const struct cat_command *c,
-                        const struct cat_needs *needs, struct target *t)
+/* The stored UnlockToken of a device (ClearPasscode). */
+static int load_unlock_token(struct store *s, struct target *t)
 {
     struct store_enrollment *e = NULL;
     int rc = store_enrollment_get(s, t->id, &e);
-    if (rc == STORE_NOTFOUND)
-        return deny(t, "unknown_device", "no device with this id%s", "");
-    if (rc != STORE_OK)
-        return rc;
-    if (e->status == ENROLLMENT_CHECKED_OUT) {
-        store_enrollment_free(e);
-        return deny(t, "checked_out", "the device is checked out%s", "");
-    }
-    snprintf(t->serial, sizeof t->serial, "%s", e->serial_number ? e->serial_number : "");
-    if (c->flags & CAT_UNLOCK_TOKEN) {
-        if (!e->unlock_token || e->unlock_token_len == 0) {
-            store_enrollment_free(e);
-            return deny(t, "no_unlock_token",
-                        "no UnlockToken stored for this device (it sends one in TokenUpdate "
-                        "when it has a passcode and is supervised or enrolled by DEP)%s", "");
-        }
+    if (rc == STORE_OK && e->unlock_token) {
         t->unlock = e->unlock_token;
         t->unlock_len = e->unlock_token_len;
         e->unlock_token = NULL;
     }
     store_enrollment_free(e);
-    int64_t granted = RIGHTS_ALL;
-    rc = store_enrollment_access_rights_get(s, t->id, &granted);
+    return rc;
+}
+
+/* Whether the device may take the command; fills t->code when not. One
+ * read for most commands (store_command_target_facts). Returns a store_rc
+ * only when the store failed. */
+static int check_target(struct store *s, const struct cat_command *c,
+                        const struct cat_needs *needs, struct target *t)
+{
+    struct store_target_facts f;
+    int rc = store_command_target_facts(s, t->id, &f);
+    if (rc == STORE_NOTFOUND)
+        return deny(t, "unknown_device", "no device with this id%s", "");
     if (rc != STORE_OK)
         return rc;
-    if ((needs->rights & (unsigned)granted) != needs->rights) {
+    snprintf(t->serial, sizeof t->serial, "%s", f.serial);
+    if (f.status == ENROLLMENT_CHECKED_OUT)
+        return deny(t, "checked_out", "the device is checked out%s", "");
+    if ((c->flags & CAT_UNLOCK_TOKEN) && !f.has_unlock_token)
+        return deny(t, "no_unlock_token",
+                    "no UnlockToken stored for this device (it sends one in TokenUpdate "
+                    "when it has a passcode)%s", "");
+    if ((needs->rights & (unsigned)f.access_rights) != needs->rights) {
         t->code = "access_denied";
-        rights_missing(t->message, sizeof t->message, granted, needs->rights);
+        rights_missing(t->message, sizeof t->message, f.access_rights, needs->rights);
         return STORE_OK;
     }
-    int flag = 0;
-    if (needs->supervised) {
-        rc = store_inventory_supervised(s, t->id, &flag);
-        if (rc == STORE_OK && !flag)
-            return deny(t, "not_supervised", "%s is for supervised devices only",
-                        c->request_type);
-        if (rc != STORE_OK && rc != STORE_NOTFOUND)
-            return rc;
-    }
-    if (needs->app_store) {
-        rc = store_inventory_app_store_allowed(s, t->id, &flag);
-        if (rc == STORE_OK && !flag)
-            return deny(t, "app_store_disabled",
-                        "the App Store is disabled on this device (restrictions)%s", "");
-        if (rc != STORE_OK && rc != STORE_NOTFOUND)
-            return rc;
-    }
+    /* Unknown supervision or App Store state (no inventory yet) is let
+     * through: the device itself refuses then. */
+    if (needs->supervised && f.supervised == 0)
+        return deny(t, "not_supervised", "%s is for supervised devices only", c->request_type);
+    if (needs->app_store && f.app_store_allowed == 0)
+        return deny(t, "app_store_disabled",
+                    "the App Store is disabled on this device (restrictions)%s", "");
     if (c->flags & CAT_ONE_PENDING) {
-        rc = store_queue_has_pending_type(s, t->id, c->request_type, &flag);
+        int pending = 0;
+        rc = store_queue_has_pending_type(s, t->id, c->request_type, &pending);
         if (rc != STORE_OK)
             return rc;
-        if (flag)
+        if (pending)
             return deny(t, "already_pending", "a %s already waits for this device",
                         c->request_type);
     }
-    return STORE_OK;
+    return (c->flags & CAT_UNLOCK_TOKEN) ? load_unlock_token(s, t) : STORE_OK;
 }
 
 /* ---- enqueueing ---------------------------------------------------------------- */
@@ -395,7 +394,7 @@ static int enqueue_one(struct store *s, plist_t full, const char *const *ids, si
                        const struct typed_opts *o, int64_t now, int *per_id,
                        struct queue_enqueued *out)
 {
-    int rc = queue_enqueue(s, full, ids, n, now, out, per_id);
+    int rc = queue_enqueue_checked(s, full, ids, n, now, out, per_id);
     if (rc != STORE_OK)
         return rc;
     return store_command_meta_set(s, out->uuid, o->ttl > 0 ? now + o->ttl : 0, o->ttl,

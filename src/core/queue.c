@@ -61,6 +61,41 @@ int queue_command_prepare(plist_t command, const char **err)
     return 0;
 }
 
+/* Stores the command's payload once. */
+static int command_store(struct store *s, plist_t command, int64_t now, struct queue_enqueued *out)
+{
+    plist_t inner = plist_dict_get_item(command, "Command");
+    const char *type = pl_str(inner, "RequestType");
+    const char *uuid = pl_str(command, "CommandUUID");
+    if (!type || !uuid)
+        return STORE_ERR; /* not prepared: a caller bug */
+    snprintf(out->uuid, sizeof out->uuid, "%s", uuid);
+    snprintf(out->request_type, sizeof out->request_type, "%s", type);
+    out->queued = 0;
+    char *xml = NULL;
+    size_t len = 0;
+    if (pl_to_xml(command, &xml, &len) < 0)
+        return STORE_ERR;
+    int rc = store_command_create(s, uuid, type, (const uint8_t *)xml, len, now);
+    free(xml);
+    return rc;
+}
+
+int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
+                          int64_t now, struct queue_enqueued *out, int *per_id)
+{
+    int rc = command_store(s, command, now, out);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        int r = store_queue_add(s, ids[i], out->uuid, now);
+        per_id[i] = r;
+        if (r == STORE_OK)
+            out->queued++;
+        else if (r == STORE_ERR || r == STORE_UNAVAILABLE)
+            return r;
+    }
+    return rc;
+}
+
 int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
                   struct queue_enqueued *out, int *per_id)
 {

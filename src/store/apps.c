@@ -346,6 +346,39 @@ int store_command_mark_retried(struct store *s, const char *enrollment_id, const
     return sql_exec(s, st, "command_mark_retried", code);
 }
 
+static const char sql_target_facts[] =
+    "SELECT e.status, e.serial_number, e.unlock_token IS NOT NULL, e.access_rights,"
+    " COALESCE(d.supervised, -1), COALESCE(d.app_store_allowed, -1)"
+    " FROM enrollments e LEFT JOIN inv_device d ON d.enrollment_id = e.id WHERE e.id = ?1";
+
+int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_target_facts, "command_target_facts", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    rc = sql_first_row(s, st, "command_target_facts", code);
+    if (rc != STORE_OK)
+        return rc;
+    f->status = (int)sql_col_int(st, 0);
+    const char *serial = sql_col_text(st, 1);
+    if (serial) {
+        size_t n = strlen(serial);
+        n = n < sizeof f->serial ? n : sizeof f->serial - 1;
+        memcpy(f->serial, serial, n);
+        f->serial[n] = '\0';
+    }
+    f->has_unlock_token = sql_col_int(st, 2) != 0;
+    f->access_rights = sql_col_int(st, 3);
+    int64_t sup = sql_col_int(st, 4), store = sql_col_int(st, 5);
+    f->supervised = sup < 0 ? -1 : sup != 0;
+    f->app_store_allowed = store < 0 ? -1 : store != 0;
+    sql_done(st);
+    return STORE_OK;
+}
+
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";
 
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len)

@@ -70,6 +70,20 @@ int store_command_failed_targets(struct store *s, const char *uuid, char ***ids,
 int store_command_mark_retried(struct store *s, const char *enrollment_id, const char *uuid,
                                const char *retry_uuid);
 
+/* What the checks of a typed command need to know about one target, in one
+ * read: status, serial, whether an UnlockToken is stored, the AccessRights
+ * granted, and supervision and the App Store from inventory (-1: unknown). */
+struct store_target_facts {
+    int status;            /* enum store_enrollment_status */
+    char serial[64];
+    int has_unlock_token;
+    int64_t access_rights;
+    int supervised;        /* 1, 0, or -1 when inventory does not know */
+    int app_store_allowed; /* 1, 0, or -1 */
+};
+/* NOTFOUND when the enrollment is unknown. */
+int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
+
 /* The stored command plist (malloc'd). NOTFOUND when unknown. */
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len);
 
