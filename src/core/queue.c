@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/catalog.h"
 #include "plist/pl.h"
+#include "util/log.h"
 
 static const char *const report_statuses[] = {
     "Idle", "Acknowledged", "Error", "CommandFormatError", "NotNow",
@@ -134,6 +136,27 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
     return STORE_OK;
 }
 
+/* The device's answer to a security action (DeviceLock, EraseDevice,
+ * ClearPasscode) is audited like the request was: a warn line and an event.
+ * Best effort: the report itself is already stored. */
+static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
+                                  const char *status, int64_t now)
+{
+    char type[QUEUE_REQUEST_TYPE_MAX];
+    if (!uuid || strcmp(status, "NotNow") == 0 ||
+        store_command_request_type(s, uuid, type, sizeof type) != STORE_OK)
+        return;
+    const struct cat_command *c = catalog_find(type);
+    if (!c || !(c->flags & CAT_SECURITY))
+        return;
+    char q[160];
+    log_warn("security_action_result", "device=%s type=%s uuid=%s status=%s",
+             log_quote(q, sizeof q, enrollment_id), type, uuid, status);
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s answered %s (command %s)", type, status, uuid);
+    store_event_add(s, enrollment_id, "security_action_result", detail, now);
+}
+
 int queue_exchange(struct store *s, const char *enrollment_id, const char *status,
                    const char *command_uuid, const uint8_t *raw, size_t raw_len, int64_t now,
                    struct store_command **next)
@@ -145,6 +168,8 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
         report_rc = store_queue_report(s, enrollment_id, command_uuid, status, raw, raw_len, now);
         if (report_rc != STORE_OK && report_rc != STORE_NOTFOUND)
             return report_rc;
+        if (report_rc == STORE_OK)
+            audit_security_result(s, enrollment_id, command_uuid, status, now);
     }
     /* A NotNow'd command waits for the next Idle-started exchange: iOS says
      * NotNow when it cannot run the command now and polls again by itself once

@@ -379,6 +379,29 @@ int store_command_target_facts(struct store *s, const char *id, struct store_tar
     return STORE_OK;
 }
 
+static const char sql_request_type[] = "SELECT request_type FROM commands WHERE uuid = ?1";
+
+int store_command_request_type(struct store *s, const char *uuid, char *out, size_t n)
+{
+    out[0] = '\0';
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_request_type, "command_request_type", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, uuid, &code);
+    rc = sql_first_row(s, st, "command_request_type", code);
+    if (rc != STORE_OK)
+        return rc;
+    const char *t = sql_col_text(st, 0);
+    size_t len = t ? strlen(t) : 0;
+    len = len < n ? len : n - 1;
+    if (t)
+        memcpy(out, t, len);
+    out[len] = '\0';
+    sql_done(st);
+    return STORE_OK;
+}
+
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";
 
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len)

@@ -84,6 +84,10 @@ struct store_target_facts {
 /* NOTFOUND when the enrollment is unknown. */
 int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
 
+/* A stored command's RequestType into out (truncated to n). NOTFOUND when
+ * unknown. */
+int store_command_request_type(struct store *s, const char *uuid, char *out, size_t n);
+
 /* The stored command plist (malloc'd). NOTFOUND when unknown. */
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len);
 
