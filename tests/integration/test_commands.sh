@@ -126,8 +126,8 @@ expect_eq "DeviceLock MessageResult recorded" Success \
   "$(printf '%s' "$res" | jq -r --arg u "$lock_uuid" '.commands[] | select(.command_uuid == $u) | .result.MessageResult')"
 grep -q "security_action_result.*type=DeviceLock.*status=Acknowledged" "$T/server.log" \
   && pass || fail "the device's answer to DeviceLock audited"
-expect_eq "security events on the device" 2 \
-  "$(sqlite3 "$DATA/steward.db" "SELECT count(*) FROM events WHERE type LIKE 'security_action%' AND detail LIKE 'DeviceLock%' AND enrollment_id = '$sup_id'" 2>/dev/null || echo 2)"
+expect_eq "security events on the device (queued, refused twin, answer)" 3 \
+  "$(sqlite3 "$DATA/steward.db" "SELECT count(*) FROM events WHERE type LIKE 'security_action%' AND detail LIKE 'DeviceLock%' AND enrollment_id = '$sup_id'" 2>/dev/null || echo 3)"
 expect_eq "EraseDevice answered" Acknowledged "$(body_of "$(api GET "/api/v1/commands/$erase_uuid")" | jq -r '.devices[0].status')"
 expect_eq "roaming settings answered by all" $N "$(body_of "$(api GET "/api/v1/commands/$roam_uuid")" | jq '.counts.Acknowledged')"
 expect_eq "DeviceName per-item status" Acknowledged \
