@@ -60,9 +60,11 @@ static int print_outcome(struct ctl *c, const struct ctl_response *r, const char
         int queued = json_is_true(json_object_get(d, "queued"));
         const char *detail = json_string_value(
             json_object_get(d, queued ? "command_uuid" : "error"));
-        if (buf_puts(&out, what) < 0 || buf_puts(&out, queued ? " queued for " : " refused for ") < 0 ||
+        if (buf_puts(&out, what) < 0 ||
+            buf_puts(&out, queued ? " queued for " : " refused for ") < 0 ||
             ctl_put_clean(&out, id) < 0 || buf_puts(&out, queued ? " (command " : ": ") < 0 ||
-            ctl_put_clean(&out, detail ? detail : "?") < 0 || buf_puts(&out, queued ? ")\n" : "\n") < 0)
+            ctl_put_clean(&out, detail ? detail : "?") < 0 ||
+            buf_puts(&out, queued ? ")\n" : "\n") < 0)
             rc = CTL_EXIT_FAIL;
         if (!queued)
             rc = CTL_EXIT_FAIL;
@@ -315,7 +317,8 @@ int ctl_apps_install(struct ctl *c, const struct ctl_args *a)
     rc = enc && buf_printf(&p, "/api/v1/apps/%s/install", enc) == 0
              ? ctl_call(c, "POST", p.data, body, &r)
              : CTL_EXIT_FAIL;
-    if (!c->opts.json && (rc == CTL_EXIT_OK || r.status == 422) && json_object_get(r.json, "devices"))
+    if (!c->opts.json && (rc == CTL_EXIT_OK || r.status == 422) &&
+        json_object_get(r.json, "devices"))
         rc = print_outcome(c, &r, "InstallApplication");
     free(enc);
     buf_free(&p);
@@ -526,7 +529,9 @@ int ctl_commands_retry(struct ctl *c, const struct ctl_args *a)
                                                      : CTL_EXIT_FAIL;
     if (rc == CTL_EXIT_OK && !c->opts.json)
         fprintf(c->out, "Retried as %s on %zu devices.\n",
-                json_string_value(json_object_get(r.json, "command_uuid")),
+                json_string_value(json_object_get(r.json, "command_uuid"))
+                    ? json_string_value(json_object_get(r.json, "command_uuid"))
+                    : "?",
                 json_array_size(json_object_get(r.json, "devices")));
     buf_free(&p);
     json_decref(body);

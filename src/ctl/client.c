@@ -187,7 +187,8 @@ static int set_options(struct ctl_client *c, const char *method, const char *url
     }
     if (body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(c->raw_type ? c->raw_len : strlen(body))) != CURLE_OK;
+        curl_off_t size = (curl_off_t)(c->raw_type ? c->raw_len : strlen(body));
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, size) != CURLE_OK;
     }
     if (strcmp(method, "GET") != 0 && !(body && strcmp(method, "POST") == 0))
         bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
