@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/catalog.h"
+#include <jansson.h>
 #include "plist/pl.h"
 #include "util/log.h"
 
@@ -83,10 +84,43 @@ static int command_store(struct store *s, plist_t command, int64_t now, struct q
     return rc;
 }
 
+/* All of ids in one statement: 1 when every id was queued so, 0 when the
+ * caller should go id by id (nothing was kept), or a store_rc. */
+static int enqueue_bulk(struct store *s, const char *uuid, const char *const *ids, size_t n,
+                        int64_t now)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, json_string(ids[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (!text)
+        return 0;
+    int rc = store_queue_add_many(s, text, n, uuid, now);
+    free(text);
+    if (rc == STORE_OK)
+        return 1;
+    return rc == STORE_CONFLICT || rc == STORE_NOTFOUND ? 0 : rc;
+}
+
 int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
                           int64_t now, struct queue_enqueued *out, int *per_id)
 {
     int rc = command_store(s, command, now, out);
+    if (rc == STORE_OK && n > 16) {
+        int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
+        if (bulk < 0)
+            return bulk;
+        if (bulk == 1) {
+            for (size_t i = 0; i < n; i++)
+                per_id[i] = STORE_OK;
+            out->queued = n;
+            return STORE_OK;
+        }
+    }
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         int r = store_queue_add(s, ids[i], out->uuid, now);
         per_id[i] = r;

@@ -83,6 +83,10 @@ struct store_target_facts {
 };
 /* NOTFOUND when the enrollment is unknown. */
 int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
+/* The same for n ids at once (ids_json: a JSON array of them), in one
+ * statement: found[i] is 1 and facts[i] filled for each known id. */
+int store_command_target_facts_many(struct store *s, const char *ids_json, size_t n,
+                                    struct store_target_facts *facts, int *found);
 
 /* A stored command's RequestType into out (truncated to n). NOTFOUND when
  * unknown. */
@@ -90,6 +94,13 @@ int store_command_request_type(struct store *s, const char *uuid, char *out, siz
 
 /* The stored command plist (malloc'd). NOTFOUND when unknown. */
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len);
+
+/* Queues an existing command for n enrollments in one statement (ids_json:
+ * a JSON array of the n ids, known and not checked out), all or nothing:
+ * STORE_CONFLICT (nothing kept) when not every id took it, so the caller
+ * can go id by id with store_queue_add for each id's outcome. */
+int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                         int64_t now);
 
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
