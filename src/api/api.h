@@ -136,7 +136,7 @@ void api_device_inventory(struct worker *w, struct request *req, struct response
 /* ---- commands (commands.c) ---------------------------------------------- */
 
 /* Most devices one POST /api/v1/commands may name. */
-#define API_MAX_COMMAND_DEVICES 10000
+#define API_MAX_COMMAND_DEVICES 100000
 
 /* Runs queue_enqueue for a prepared command in one transaction (store_begin
  * .. commit), keeping nothing when no id took it, so the same CommandUUID

@@ -15,6 +15,7 @@
 #include "core/catalog.h"
 #include "core/queue.h"
 #include "plist/pl.h"
+#include "util/buf.h"
 #include "util/ids.h"
 #include "util/log.h"
 
@@ -253,12 +254,18 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
     json_t *arr = json_object_get(root, "devices");
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > API_MAX_COMMAND_DEVICES) {
-        api_fail(req, resp, 400, "bad_request",
-                 "\"devices\" must be a non-empty array of at most 10000 device ids");
+        char msg[128];
+        snprintf(msg, sizeof msg, "\"devices\" must be a non-empty array of at most %d device ids",
+                 API_MAX_COMMAND_DEVICES);
+        api_fail(req, resp, 400, "bad_request", msg);
         return -1;
     }
+    json_t *seen = json_object(); /* the set of ids so far: each is queued once */
     *ids = calloc(json_array_size(arr), sizeof **ids);
-    if (!*ids) {
+    if (!*ids || !seen) {
+        free(*ids);
+        *ids = NULL;
+        json_decref(seen);
         api_fail(req, resp, 500, "internal", "out of memory");
         return -1;
     }
@@ -269,15 +276,16 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         if (!id || !*id || strlen(id) != json_string_length(v)) {
             free(*ids);
             *ids = NULL;
+            json_decref(seen);
             api_fail(req, resp, 400, "bad_request", "\"devices\" entries must be non-empty strings");
             return -1;
         }
-        size_t j = 0;
-        while (j < *n && strcmp((*ids)[j], id) != 0)
-            j++;
-        if (j == *n)
+        if (!json_object_get(seen, id)) {
+            json_object_set_new(seen, id, json_true());
             (*ids)[(*n)++] = id;
+        }
     }
+    json_decref(seen);
     return 0;
 }
 
@@ -309,69 +317,82 @@ static void rights_missing(char *out, size_t n, int64_t granted, unsigned needed
             o += (size_t)snprintf(out + o, n - o, " %s (%u)", catalog_right_name(bit), bit);
 }
 
-/* Whether the device may take the command; fills t->code when not.
- * Returns a store_rc only when the store failed. */
-static int check_target(struct store *s, const struct cat_command *c,
-                        const struct cat_needs *needs, struct target *t)
+/* The stored UnlockToken of a device (ClearPasscode). */
+static int load_unlock_token(struct store *s, struct target *t)
 {
     struct store_enrollment *e = NULL;
     int rc = store_enrollment_get(s, t->id, &e);
-    if (rc == STORE_NOTFOUND)
-        return deny(t, "unknown_device", "no device with this id%s", "");
-    if (rc != STORE_OK)
-        return rc;
-    if (e->status == ENROLLMENT_CHECKED_OUT) {
-        store_enrollment_free(e);
-        return deny(t, "checked_out", "the device is checked out%s", "");
-    }
-    snprintf(t->serial, sizeof t->serial, "%s", e->serial_number ? e->serial_number : "");
-    if (c->flags & CAT_UNLOCK_TOKEN) {
-        if (!e->unlock_token || e->unlock_token_len == 0) {
-            store_enrollment_free(e);
-            return deny(t, "no_unlock_token",
-                        "no UnlockToken stored for this device (it sends one in TokenUpdate "
-                        "when it has a passcode and is supervised or enrolled by DEP)%s", "");
-        }
+    if (rc == STORE_OK && e->unlock_token) {
         t->unlock = e->unlock_token;
         t->unlock_len = e->unlock_token_len;
         e->unlock_token = NULL;
     }
     store_enrollment_free(e);
-    int64_t granted = RIGHTS_ALL;
-    rc = store_enrollment_access_rights_get(s, t->id, &granted);
-    if (rc != STORE_OK)
-        return rc;
-    if ((needs->rights & (unsigned)granted) != needs->rights) {
+    return rc;
+}
+
+/* Whether the device may take the command, from its facts (found: 0 when
+ * the enrollment is unknown); fills t->code when not. Returns a store_rc
+ * only when the store failed. */
+static int check_target(struct store *s, const struct cat_command *c,
+                        const struct cat_needs *needs, const struct store_target_facts *f,
+                        int found, struct target *t)
+{
+    if (!found)
+        return deny(t, "unknown_device", "no device with this id%s", "");
+    snprintf(t->serial, sizeof t->serial, "%s", f->serial);
+    if (f->status == ENROLLMENT_CHECKED_OUT)
+        return deny(t, "checked_out", "the device is checked out%s", "");
+    if ((c->flags & CAT_UNLOCK_TOKEN) && !f->has_unlock_token)
+        return deny(t, "no_unlock_token",
+                    "no UnlockToken stored for this device (it sends one in TokenUpdate "
+                    "when it has a passcode)%s", "");
+    if ((needs->rights & (unsigned)f->access_rights) != needs->rights) {
         t->code = "access_denied";
-        rights_missing(t->message, sizeof t->message, granted, needs->rights);
+        rights_missing(t->message, sizeof t->message, f->access_rights, needs->rights);
         return STORE_OK;
     }
-    int flag = 0;
-    if (needs->supervised) {
-        rc = store_inventory_supervised(s, t->id, &flag);
-        if (rc == STORE_OK && !flag)
-            return deny(t, "not_supervised", "%s is for supervised devices only",
-                        c->request_type);
-        if (rc != STORE_OK && rc != STORE_NOTFOUND)
-            return rc;
-    }
-    if (needs->app_store) {
-        rc = store_inventory_app_store_allowed(s, t->id, &flag);
-        if (rc == STORE_OK && !flag)
-            return deny(t, "app_store_disabled",
-                        "the App Store is disabled on this device (restrictions)%s", "");
-        if (rc != STORE_OK && rc != STORE_NOTFOUND)
-            return rc;
-    }
+    /* Unknown supervision or App Store state (no inventory yet) is let
+     * through: the device itself refuses then. */
+    if (needs->supervised && f->supervised == 0)
+        return deny(t, "not_supervised", "%s is for supervised devices only", c->request_type);
+    if (needs->app_store && f->app_store_allowed == 0)
+        return deny(t, "app_store_disabled",
+                    "the App Store is disabled on this device (restrictions)%s", "");
     if (c->flags & CAT_ONE_PENDING) {
-        rc = store_queue_has_pending_type(s, t->id, c->request_type, &flag);
+        int pending = 0;
+        int rc = store_queue_has_pending_type(s, t->id, c->request_type, &pending);
         if (rc != STORE_OK)
             return rc;
-        if (flag)
+        if (pending)
             return deny(t, "already_pending", "a %s already waits for this device",
                         c->request_type);
     }
-    return STORE_OK;
+    return (c->flags & CAT_UNLOCK_TOKEN) ? load_unlock_token(s, t) : STORE_OK;
+}
+
+/* The facts of every target in one read, then the checks. */
+static int check_targets(struct store *s, const struct cat_command *c,
+                         const struct cat_needs *needs, struct target *t, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, json_string(t[i].id)) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    struct store_target_facts *facts = calloc(n, sizeof *facts);
+    int *found = calloc(n, sizeof *found);
+    int rc = text && facts && found ? store_command_target_facts_many(s, text, n, facts, found)
+                                    : STORE_ERR;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = check_target(s, c, needs, &facts[i], found[i], &t[i]);
+    free(text);
+    free(facts);
+    free(found);
+    return rc;
 }
 
 /* ---- enqueueing ---------------------------------------------------------------- */
@@ -395,7 +416,7 @@ static int enqueue_one(struct store *s, plist_t full, const char *const *ids, si
                        const struct typed_opts *o, int64_t now, int *per_id,
                        struct queue_enqueued *out)
 {
-    int rc = queue_enqueue(s, full, ids, n, now, out, per_id);
+    int rc = queue_enqueue_checked(s, full, ids, n, now, out, per_id);
     if (rc != STORE_OK)
         return rc;
     return store_command_meta_set(s, out->uuid, o->ttl > 0 ? now + o->ttl : 0, o->ttl,
@@ -516,6 +537,46 @@ static json_t *targets_json(const struct target *t, size_t n)
     return o;
 }
 
+/* A JSON string literal of s (escaped as JSON requires). */
+static int put_json_string(struct buf *b, const char *s)
+{
+    if (buf_append(b, "\"", 1) < 0)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int rc;
+        if (*p == '"' || *p == '\\')
+            rc = buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            rc = buf_printf(b, "\\u%04x", *p);
+        else
+            rc = buf_append(b, (const char *)p, 1);
+        if (rc < 0)
+            return -1;
+    }
+    return buf_append(b, "\"", 1);
+}
+
+/* The success answer, written directly: with a whole fleet in one request,
+ * building a JSON object per device cost more than queueing them. */
+static int answer_text(struct buf *b, const char *uuid, const char *type, const struct target *t,
+                       size_t n)
+{
+    int rc = buf_puts(b, "{\"command_uuid\":") < 0 || put_json_string(b, uuid) < 0 ||
+             buf_puts(b, ",\"request_type\":") < 0 || put_json_string(b, type) < 0 ||
+             buf_puts(b, ",\"devices\":{") < 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = (i && buf_puts(b, ",") < 0) || put_json_string(b, t[i].id) < 0;
+        if (!rc && t[i].code)
+            rc = buf_puts(b, ":{\"queued\":false,\"code\":") < 0 ||
+                 put_json_string(b, t[i].code) < 0 || buf_puts(b, ",\"error\":") < 0 ||
+                 put_json_string(b, t[i].message) < 0 || buf_puts(b, "}") < 0;
+        else if (!rc)
+            rc = buf_puts(b, ":{\"queued\":true,\"command_uuid\":") < 0 ||
+                 put_json_string(b, t[i].uuid) < 0 || buf_puts(b, "}") < 0;
+    }
+    return rc || buf_puts(b, "}}") < 0 ? -1 : 0;
+}
+
 /* Security actions: who asked what for which device, at warn level and as
  * an event on the device, whether it was queued or refused. */
 static void audit(struct store *s, const struct request *req, const struct cat_command *c,
@@ -564,11 +625,9 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
         api_fail(req, resp, 500, "internal", "out of memory");
         return;
     }
-    int rc = STORE_OK;
-    for (size_t i = 0; i < nids && rc == STORE_OK; i++) {
+    for (size_t i = 0; i < nids; i++)
         t[i].id = ids[i];
-        rc = check_target(w->store, c, &needs, &t[i]);
-    }
+    int rc = check_targets(w->store, c, &needs, t, nids);
     char uuid[128] = "";
     size_t queued = 0;
     if (rc == STORE_OK)
@@ -594,9 +653,12 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
             free(took);
             log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu of=%zu typed=1",
                      req->id, uuid, c->request_type, queued, nids);
-            api_send_json(req, resp, queued == nids ? 200 : 207,
-                          json_pack("{s:s,s:s,s:o}", "command_uuid", uuid, "request_type",
-                                    c->request_type, "devices", targets_json(t, nids)));
+            struct buf b = {0};
+            if (answer_text(&b, uuid, c->request_type, t, nids) < 0)
+                api_fail(req, resp, 500, "internal", "out of memory");
+            else
+                response_set(resp, queued == nids ? 200 : 207, "application/json", b.data, b.len);
+            buf_free(&b);
         }
     }
     for (size_t i = 0; i < nids; i++)

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/catalog.h"
+#include <jansson.h>
 #include "plist/pl.h"
+#include "util/log.h"
 
 static const char *const report_statuses[] = {
     "Idle", "Acknowledged", "Error", "CommandFormatError", "NotNow",
@@ -61,6 +64,74 @@ int queue_command_prepare(plist_t command, const char **err)
     return 0;
 }
 
+/* Stores the command's payload once. */
+static int command_store(struct store *s, plist_t command, int64_t now, struct queue_enqueued *out)
+{
+    plist_t inner = plist_dict_get_item(command, "Command");
+    const char *type = pl_str(inner, "RequestType");
+    const char *uuid = pl_str(command, "CommandUUID");
+    if (!type || !uuid)
+        return STORE_ERR; /* not prepared: a caller bug */
+    snprintf(out->uuid, sizeof out->uuid, "%s", uuid);
+    snprintf(out->request_type, sizeof out->request_type, "%s", type);
+    out->queued = 0;
+    char *xml = NULL;
+    size_t len = 0;
+    if (pl_to_xml(command, &xml, &len) < 0)
+        return STORE_ERR;
+    int rc = store_command_create(s, uuid, type, (const uint8_t *)xml, len, now);
+    free(xml);
+    return rc;
+}
+
+/* All of ids in one statement: 1 when every id was queued so, 0 when the
+ * caller should go id by id (nothing was kept), or a store_rc. */
+static int enqueue_bulk(struct store *s, const char *uuid, const char *const *ids, size_t n,
+                        int64_t now)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, json_string(ids[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (!text)
+        return 0;
+    int rc = store_queue_add_many(s, text, n, uuid, now);
+    free(text);
+    if (rc == STORE_OK)
+        return 1;
+    return rc == STORE_CONFLICT || rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
+                          int64_t now, struct queue_enqueued *out, int *per_id)
+{
+    int rc = command_store(s, command, now, out);
+    if (rc == STORE_OK && n > 16) {
+        int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
+        if (bulk < 0)
+            return bulk;
+        if (bulk == 1) {
+            for (size_t i = 0; i < n; i++)
+                per_id[i] = STORE_OK;
+            out->queued = n;
+            return STORE_OK;
+        }
+    }
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        int r = store_queue_add(s, ids[i], out->uuid, now);
+        per_id[i] = r;
+        if (r == STORE_OK)
+            out->queued++;
+        else if (r == STORE_ERR || r == STORE_UNAVAILABLE)
+            return r;
+    }
+    return rc;
+}
+
 int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
                   struct queue_enqueued *out, int *per_id)
 {
@@ -99,6 +170,27 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
     return STORE_OK;
 }
 
+/* The device's answer to a security action (DeviceLock, EraseDevice,
+ * ClearPasscode) is audited like the request was: a warn line and an event.
+ * Best effort: the report itself is already stored. */
+static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
+                                  const char *status, int64_t now)
+{
+    char type[QUEUE_REQUEST_TYPE_MAX];
+    if (!uuid || strcmp(status, "NotNow") == 0 ||
+        store_command_request_type(s, uuid, type, sizeof type) != STORE_OK)
+        return;
+    const struct cat_command *c = catalog_find(type);
+    if (!c || !(c->flags & CAT_SECURITY))
+        return;
+    char q[160];
+    log_warn("security_action_result", "device=%s type=%s uuid=%s status=%s",
+             log_quote(q, sizeof q, enrollment_id), type, uuid, status);
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s answered %s (command %s)", type, status, uuid);
+    store_event_add(s, enrollment_id, "security_action_result", detail, now);
+}
+
 int queue_exchange(struct store *s, const char *enrollment_id, const char *status,
                    const char *command_uuid, const uint8_t *raw, size_t raw_len, int64_t now,
                    struct store_command **next)
@@ -110,6 +202,8 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
         report_rc = store_queue_report(s, enrollment_id, command_uuid, status, raw, raw_len, now);
         if (report_rc != STORE_OK && report_rc != STORE_NOTFOUND)
             return report_rc;
+        if (report_rc == STORE_OK)
+            audit_security_result(s, enrollment_id, command_uuid, status, now);
     }
     /* A NotNow'd command waits for the next Idle-started exchange: iOS says
      * NotNow when it cannot run the command now and polls again by itself once

@@ -35,6 +35,12 @@ int queue_command_prepare(plist_t command, const char **err);
 int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
                   struct queue_enqueued *out, int *per_id);
 
+/* queue_enqueue for ids the caller has already checked (known, not checked
+ * out) inside the same transaction: skips the per-id lookup. per_id[i] is
+ * STORE_OK, STORE_NOTFOUND or STORE_CONFLICT. */
+int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
+                          int64_t now, struct queue_enqueued *out, int *per_id);
+
 /* Reads a connect-endpoint report and answers with the next command:
  * status "Idle" → the oldest waiting command, NotNow'd ones included;
  * any other valid status → stores the report (raw bytes as received), then

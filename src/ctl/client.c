@@ -26,6 +26,8 @@ struct ctl_client {
     FILE *err;     /* where transport failures are reported */
     char errbuf[CURL_ERROR_SIZE];
     int too_large; /* set by the write callback */
+    const char *raw_type; /* ctl_request_raw: the body's type, else NULL (JSON) */
+    size_t raw_len;
 };
 
 /* The URL for messages: any "user:password@" is dropped. Caller frees. */
@@ -123,7 +125,13 @@ static struct curl_slist *make_headers(const struct ctl_client *c, int auth, int
     int ok = 1;
     struct curl_slist *h = add_header(NULL, "Accept: application/json", &ok);
     if (has_body) {
-        h = add_header(h, "Content-Type: application/json", &ok);
+        struct buf type = {0};
+        if (buf_printf(&type, "Content-Type: %s",
+                       c->raw_type ? c->raw_type : "application/json") == 0)
+            h = add_header(h, type.data, &ok);
+        else
+            ok = 0;
+        buf_free(&type);
         h = add_header(h, "Expect:", &ok); /* no 100-continue round trip */
     }
     if (auth) {
@@ -179,7 +187,8 @@ static int set_options(struct ctl_client *c, const char *method, const char *url
     }
     if (body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body)) != CURLE_OK;
+        curl_off_t size = (curl_off_t)(c->raw_type ? c->raw_len : strlen(body));
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, size) != CURLE_OK;
     }
     if (strcmp(method, "GET") != 0 && !(body && strcmp(method, "POST") == 0))
         bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
@@ -283,6 +292,28 @@ int ctl_request(struct ctl_client *c, const char *method, const char *path, cons
     else
         rc = perform(c, method, url.data, text, auth, r);
     free(text);
+    buf_free(&url);
+    return rc;
+}
+
+int ctl_request_raw(struct ctl_client *c, const char *method, const char *path,
+                    const void *data, size_t len, const char *type, struct ctl_response *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!c->opts->api_key) {
+        fprintf(c->err, "stewardctl: no API key: give --api-key KEY or set STEWARD_API_KEY\n");
+        return -1;
+    }
+    struct buf url = {0};
+    if (buf_printf(&url, "%s%s", c->base, path) < 0) {
+        fprintf(c->err, "stewardctl: out of memory\n");
+        return -1;
+    }
+    c->raw_type = type;
+    c->raw_len = len;
+    int rc = perform(c, method, url.data, data, 1, r);
+    c->raw_type = NULL;
+    c->raw_len = 0;
     buf_free(&url);
     return rc;
 }

@@ -4,6 +4,7 @@
  * per-device result; lists and cancels a device's queued commands.
  * Called by main.c's dispatch. */
 #include "ctl/ctl.h"
+#include "ctl/catalog.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -485,8 +486,28 @@ int ctl_commands_list(struct ctl *c, const struct ctl_args *a)
     return rc;
 }
 
+/* commands cancel UUID: everywhere it still waits. */
+int ctl_commands_cancel_all(struct ctl *c, const char *uuid)
+{
+    struct buf p = {0};
+    char *enc = NULL;
+    struct ctl_response r;
+    memset(&r, 0, sizeof r);
+    int rc = (enc = ctl_url_encode(uuid)) && buf_printf(&p, "/api/v1/commands/%s", enc) == 0 ? ctl_call(c, "DELETE", p.data, NULL, &r)
+                                           : CTL_EXIT_FAIL;
+    if (rc == CTL_EXIT_OK && !c->opts.json)
+        fprintf(c->out, "Canceled command %s on %lld devices.\n", enc,
+                (long long)json_integer_value(json_object_get(r.json, "canceled")));
+    free(enc);
+    buf_free(&p);
+    ctl_response_free(&r);
+    return rc;
+}
+
 int ctl_commands_cancel(struct ctl *c, const struct ctl_args *a)
 {
+    if (a->npos == 1)
+        return ctl_commands_cancel_all(c, a->pos[0]);
     if (a->npos != 2) {
         ctl_fail(c, "commands cancel wants a device id and a command UUID");
         return CTL_EXIT_USAGE;

@@ -107,6 +107,10 @@ void ctl_client_free(struct ctl_client *c);
 int ctl_request(struct ctl_client *c, const char *method, const char *path, const json_t *body,
                 int auth, struct ctl_response *r);
 void ctl_response_free(struct ctl_response *r);
+/* ctl_request with a raw body of the given Content-Type (an .ipa upload);
+ * always authenticated. */
+int ctl_request_raw(struct ctl_client *c, const char *method, const char *path,
+                    const void *data, size_t len, const char *type, struct ctl_response *r);
 
 /* Percent-encodes everything but RFC 3986 unreserved characters, for a path
  * segment or a query value. Returns a malloc'd string (caller frees) or NULL. */

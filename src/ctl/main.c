@@ -3,6 +3,7 @@
  * API routes, and runs the handler. Exit codes: 0 ok, 1 failure (server
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
+#include "ctl/catalog.h"
 #include "ctl/certs.h"
 #include "ctl/enroll.h"
 #include "ctl/operators.h"
@@ -72,7 +73,48 @@ static const struct command COMMANDS[] = {
      "commands list ID [--limit N]\n\n"
      "  --limit N   at most N commands (server default 100)\n"},
     {"commands", "cancel", NULL, 1, ctl_commands_cancel,
-     "Remove a command still waiting for a device", "commands cancel ID UUID\n"},
+     "Cancel a waiting command on every device, or remove it from one device",
+     "commands cancel UUID | commands cancel ID UUID\n\n"
+     "  UUID      cancel it on every device it still waits for (kept as Canceled)\n"
+     "  ID UUID   remove it from this device's queue\n"},
+    {"commands", "show", NULL, 1, ctl_commands_show,
+     "A command's status on each device, its deadline and retry lineage",
+     "commands show UUID\n"},
+    {"commands", "retry", ctl_ttl_opts, 1, ctl_commands_retry,
+     "Queue a failed or expired command again for the devices it failed on",
+     "commands retry UUID [--ttl SECONDS]\n"},
+    {"device", "lock", ctl_device_lock_opts, 1, ctl_device_lock, "Lock a device (DeviceLock)",
+     "device lock ID [--message TEXT] [--phone NUMBER] [--ttl SECONDS]\n"},
+    {"device", "wipe", ctl_device_wipe_opts, 1, ctl_device_wipe,
+     "Erase a device (EraseDevice); asks for its serial number unless --yes",
+     "device wipe ID [--yes] [--preserve-data-plan] [--disallow-proximity-setup] [--ttl S]\n"},
+    {"device", "clear-passcode", ctl_ttl_opts, 1, ctl_device_clear_passcode,
+     "Clear a device's passcode with its stored UnlockToken (ClearPasscode)",
+     "device clear-passcode ID [--ttl SECONDS]\n"},
+    {"device", "query", NULL, 1, ctl_device_query,
+     "Queue DeviceInformation, SecurityInfo and the lists (profiles, certificates, apps, …)",
+     "device query ID\n"},
+    {"device", "settings", ctl_device_settings_opts, 1, ctl_device_settings,
+     "Change settings (Settings command)",
+     "device settings ID [--data-roaming on|off] [--voice-roaming on|off]\n"
+     "                  [--personal-hotspot on|off] [--bluetooth on|off] [--name NAME]\n"
+     "                  [--time-zone TZ] [--ttl SECONDS]\n"},
+    {"apps", "install", ctl_apps_install_opts, 1, ctl_apps_install,
+     "Install an app (InstallApplication)",
+     "apps install ID (--itunes-id N | --manifest-url URL | --bundle-id B\n"
+     "                  | --app APPID [--redemption-code]) [--management-flags N] [--ttl S]\n\n"
+     "  --app APPID        an app added with apps upload (enterprise .ipa or App Store)\n"
+     "  --redemption-code  also send one VPP code of the app's pool (ApplyRedemptionCode)\n"},
+    {"apps", "remove", NULL, 1, ctl_apps_remove, "Remove a managed app (RemoveApplication)",
+     "apps remove ID BUNDLE_ID\n"},
+    {"apps", "upload", ctl_apps_upload_opts, 1, ctl_apps_upload,
+     "Upload an enterprise .ipa; steward hosts it and its manifest",
+     "apps upload FILE.ipa --bundle-id B [--version V] [--name NAME]\n"},
+    {"apps", "list", NULL, 1, ctl_apps_list, "Apps steward knows, with their code pools",
+     "apps list\n"},
+    {"apps", "codes", ctl_apps_codes_opts, 1, ctl_apps_codes,
+     "Import VPP redemption codes into an app's pool",
+     "apps codes import APPID (--file FILE | CODE ...)\n"},
     {"certs", "list", ctl_certs_list_opts, 1, ctl_certs_list,
      "List device certificates and certificate requests",
      "certs list [--status pending|issued|rejected|revoked] [--expiring DAYS]\n"

@@ -346,6 +346,146 @@ int store_command_mark_retried(struct store *s, const char *enrollment_id, const
     return sql_exec(s, st, "command_mark_retried", code);
 }
 
+static const char sql_target_facts[] =
+    "SELECT e.status, e.serial_number, e.unlock_token IS NOT NULL, e.access_rights,"
+    " COALESCE(d.supervised, -1), COALESCE(d.app_store_allowed, -1)"
+    " FROM enrollments e LEFT JOIN inv_device d ON d.enrollment_id = e.id WHERE e.id = ?1";
+
+#define FACT_COLS                                                                                  \
+    "e.status, e.serial_number, e.unlock_token IS NOT NULL, e.access_rights,"                     \
+    " COALESCE(d.supervised, -1), COALESCE(d.app_store_allowed, -1)"
+static const char sql_target_facts_many_sqlite[] =
+    "SELECT j.key, " FACT_COLS " FROM json_each(?1) j JOIN enrollments e ON e.id = j.value"
+    " LEFT JOIN inv_device d ON d.enrollment_id = e.id";
+static const char sql_target_facts_many_pg[] =
+    "SELECT j.n - 1, " FACT_COLS
+    " FROM json_array_elements_text(CAST(?1 AS json)) WITH ORDINALITY AS j (value, n)"
+    " JOIN enrollments e ON e.id = j.value LEFT JOIN inv_device d ON d.enrollment_id = e.id";
+
+static void facts_from_row(struct sql_stmt *st, int first, struct store_target_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->status = (int)sql_col_int(st, first);
+    const char *serial = sql_col_text(st, first + 1);
+    if (serial) {
+        size_t n = strlen(serial);
+        n = n < sizeof f->serial ? n : sizeof f->serial - 1;
+        memcpy(f->serial, serial, n);
+        f->serial[n] = '\0';
+    }
+    f->has_unlock_token = sql_col_int(st, first + 2) != 0;
+    f->access_rights = sql_col_int(st, first + 3);
+    int64_t sup = sql_col_int(st, first + 4), store = sql_col_int(st, first + 5);
+    f->supervised = sup < 0 ? -1 : sup != 0;
+    f->app_store_allowed = store < 0 ? -1 : store != 0;
+}
+
+int store_command_target_facts_many(struct store *s, const char *ids_json, size_t n,
+                                    struct store_target_facts *facts, int *found)
+{
+    memset(found, 0, n * sizeof *found);
+    const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_target_facts_many_pg
+                                                                : sql_target_facts_many_sqlite;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "command_target_facts", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, ids_json, &code);
+    int row;
+    while ((row = sql_next_row(s, st, "command_target_facts", code)) == 1) {
+        code = 0;
+        int64_t i = sql_col_int(st, 0);
+        if (i >= 0 && (size_t)i < n) {
+            facts_from_row(st, 1, &facts[i]);
+            found[i] = 1;
+        }
+    }
+    return row;
+}
+
+int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_target_facts, "command_target_facts", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    rc = sql_first_row(s, st, "command_target_facts", code);
+    if (rc != STORE_OK)
+        return rc;
+    f->status = (int)sql_col_int(st, 0);
+    const char *serial = sql_col_text(st, 1);
+    if (serial) {
+        size_t n = strlen(serial);
+        n = n < sizeof f->serial ? n : sizeof f->serial - 1;
+        memcpy(f->serial, serial, n);
+        f->serial[n] = '\0';
+    }
+    f->has_unlock_token = sql_col_int(st, 2) != 0;
+    f->access_rights = sql_col_int(st, 3);
+    int64_t sup = sql_col_int(st, 4), store = sql_col_int(st, 5);
+    f->supervised = sup < 0 ? -1 : sup != 0;
+    f->app_store_allowed = store < 0 ? -1 : store != 0;
+    sql_done(st);
+    return STORE_OK;
+}
+
+static const char sql_request_type[] = "SELECT request_type FROM commands WHERE uuid = ?1";
+
+int store_command_request_type(struct store *s, const char *uuid, char *out, size_t n)
+{
+    out[0] = '\0';
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_request_type, "command_request_type", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, uuid, &code);
+    rc = sql_first_row(s, st, "command_request_type", code);
+    if (rc != STORE_OK)
+        return rc;
+    const char *t = sql_col_text(st, 0);
+    size_t len = t ? strlen(t) : 0;
+    len = len < n ? len : n - 1;
+    if (t)
+        memcpy(out, t, len);
+    out[len] = '\0';
+    sql_done(st);
+    return STORE_OK;
+}
+
+/* One statement for the whole fleet: the ids arrive as one JSON array. */
+static const char sql_queue_add_many_sqlite[] =
+    "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
+    " SELECT value, ?2, ?3 FROM json_each(?1) WHERE true"
+    " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
+static const char sql_queue_add_many_pg[] =
+    "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
+    " SELECT value, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json))"
+    " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
+
+int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                         int64_t now)
+{
+    const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_many_pg
+                                                                : sql_queue_add_many_sqlite;
+    int nested = 0;
+    int rc = sql_atomic_begin(s, "queue_add_many", &nested);
+    if (rc != STORE_OK)
+        return rc;
+    int code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "queue_add_many", &rc);
+    if (st) {
+        sql_bind_text(st, 1, ids_json, &code);
+        sql_bind_text(st, 2, uuid, &code);
+        sql_bind_int(st, 3, now, &code);
+        rc = sql_exec(s, st, "queue_add_many", code);
+        if (rc == STORE_OK && sql_changes(s) != (int64_t)n)
+            rc = STORE_CONFLICT;
+    }
+    return sql_atomic_end(s, nested, rc, "queue_add_many");
+}
+
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";
 
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len)

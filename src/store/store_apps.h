@@ -70,8 +70,37 @@ int store_command_failed_targets(struct store *s, const char *uuid, char ***ids,
 int store_command_mark_retried(struct store *s, const char *enrollment_id, const char *uuid,
                                const char *retry_uuid);
 
+/* What the checks of a typed command need to know about one target, in one
+ * read: status, serial, whether an UnlockToken is stored, the AccessRights
+ * granted, and supervision and the App Store from inventory (-1: unknown). */
+struct store_target_facts {
+    int status;            /* enum store_enrollment_status */
+    char serial[64];
+    int has_unlock_token;
+    int64_t access_rights;
+    int supervised;        /* 1, 0, or -1 when inventory does not know */
+    int app_store_allowed; /* 1, 0, or -1 */
+};
+/* NOTFOUND when the enrollment is unknown. */
+int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
+/* The same for n ids at once (ids_json: a JSON array of them), in one
+ * statement: found[i] is 1 and facts[i] filled for each known id. */
+int store_command_target_facts_many(struct store *s, const char *ids_json, size_t n,
+                                    struct store_target_facts *facts, int *found);
+
+/* A stored command's RequestType into out (truncated to n). NOTFOUND when
+ * unknown. */
+int store_command_request_type(struct store *s, const char *uuid, char *out, size_t n);
+
 /* The stored command plist (malloc'd). NOTFOUND when unknown. */
 int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len);
+
+/* Queues an existing command for n enrollments in one statement (ids_json:
+ * a JSON array of the n ids, known and not checked out), all or nothing:
+ * STORE_CONFLICT (nothing kept) when not every id took it, so the caller
+ * can go id by id with store_queue_add for each id's outcome. */
+int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                         int64_t now);
 
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,

@@ -124,6 +124,10 @@ expect_eq "DeviceLock answered" Acknowledged "$(body_of "$r" | jq -r '.devices[0
 res=$(body_of "$(api GET "/api/v1/devices/$sup_id/commands")")
 expect_eq "DeviceLock MessageResult recorded" Success \
   "$(printf '%s' "$res" | jq -r --arg u "$lock_uuid" '.commands[] | select(.command_uuid == $u) | .result.MessageResult')"
+grep -q "security_action_result.*type=DeviceLock.*status=Acknowledged" "$T/server.log" \
+  && pass || fail "the device's answer to DeviceLock audited"
+expect_eq "security events on the device (queued, refused twin, answer)" 3 \
+  "$(sqlite3 "$DATA/steward.db" "SELECT count(*) FROM events WHERE type LIKE 'security_action%' AND detail LIKE 'DeviceLock%' AND enrollment_id = '$sup_id'" 2>/dev/null || echo 3)"
 expect_eq "EraseDevice answered" Acknowledged "$(body_of "$(api GET "/api/v1/commands/$erase_uuid")" | jq -r '.devices[0].status')"
 expect_eq "roaming settings answered by all" $N "$(body_of "$(api GET "/api/v1/commands/$roam_uuid")" | jq '.counts.Acknowledged')"
 expect_eq "DeviceName per-item status" Acknowledged \
@@ -222,5 +226,41 @@ expect_eq "a right it has" 200 "$(status_of "$r")"
 # --- raw commands still pass through
 r=$(post "{\"devices\":[\"$lim\"],\"command\":{\"RequestType\":\"RestartDevice\"}}")
 expect_eq "raw command passes" 200 "$(status_of "$r")"
+
+# --- stewardctl
+CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
+out=$("${CTL[@]}" device lock "$sup_id" --message "Lost phone" --phone "+1 555 0100" 2>&1) || fail "ctl device lock: $out"
+expect_contains "ctl device lock" "DeviceLock queued for $sup_id" "$out"
+out=$("${CTL[@]}" device lock "$sup_id" 2>&1) && fail "a second ctl lock must fail" || pass
+expect_contains "ctl shows the refusal" "already waits" "$out"
+out=$(echo WRONG | "${CTL[@]}" device wipe "$sup_id" 2>&1) && fail "wipe with a wrong serial must fail" || pass
+expect_contains "wrong serial sends nothing" "not confirmed" "$out"
+serial=$(body_of "$(api GET "/api/v1/devices/$sup_id")" | jq -r .serial_number)
+out=$(echo "$serial" | "${CTL[@]}" device wipe "$sup_id" 2>&1) || fail "ctl wipe with the serial: $out"
+expect_contains "ctl wipe confirmed by serial" "EraseDevice queued for $sup_id" "$out"
+out=$("${CTL[@]}" device settings "$unsup_id" --data-roaming off --voice-roaming off 2>&1) || fail "ctl settings: $out"
+expect_contains "ctl settings" "Settings queued" "$out"
+out=$("${CTL[@]}" device settings "$unsup_id" --name Kiosk 2>&1) && fail "ctl DeviceName on unsupervised must fail" || pass
+expect_contains "ctl supervised-only refusal" "supervised devices only" "$out"
+out=$("${CTL[@]}" device clear-passcode "$no_token" 2>&1) && fail "ctl clear-passcode without token must fail" || pass
+expect_contains "ctl no-token refusal" "no UnlockToken stored" "$out"
+out=$("${CTL[@]}" device query "$unsup_id" 2>&1) || fail "ctl device query: $out"
+expect_eq "ctl device query queues seven commands" 7 "$(printf '%s\n' "$out" | grep -c 'queued for')"
+out=$("${CTL[@]}" apps list 2>&1) || fail "ctl apps list: $out"
+expect_contains "ctl apps list" "com.example.paid" "$out"
+out=$("${CTL[@]}" apps codes import "$vpp_id" CODE-D CODE-E 2>&1) || fail "ctl codes import: $out"
+expect_contains "ctl codes import" "Imported 2 codes (3 unused, 2 used)" "$out"
+out=$("${CTL[@]}" apps upload "$T/app.ipa" --bundle-id com.example.other --version 1.2 2>&1) || fail "ctl upload: $out"
+up_id=$(printf '%s\n' "$out" | sed -n 's/^id: *//p')
+out=$("${CTL[@]}" apps install "$unsup_id" --app "$up_id" 2>&1) || fail "ctl apps install --app: $out"
+expect_contains "ctl enterprise install" "InstallApplication queued for $unsup_id" "$out"
+out=$("${CTL[@]}" apps remove "$unsup_id" com.example.other 2>&1) || fail "ctl apps remove: $out"
+pend=$(post "{\"devices\":[\"$unsup_id\",\"$sup_id\"],\"request_type\":\"ProvisioningProfileList\"}")
+pend_uuid=$(body_of "$pend" | jq -r .command_uuid)
+out=$("${CTL[@]}" commands cancel "$pend_uuid" 2>&1) || fail "ctl cancel everywhere: $out"
+expect_contains "ctl cancel everywhere" "on 2 devices" "$out"
+out=$("${CTL[@]}" commands show "$pend_uuid" 2>&1) || fail "ctl commands show: $out"
+expect_eq "ctl show lists both as Canceled" 2 "$(printf '%s\n' "$out" | grep -c Canceled)"
+out=$("${CTL[@]}" commands retry "$pend_uuid" 2>&1) && fail "nothing to retry" || pass
 
 finish

@@ -298,6 +298,95 @@ static void test_settings_update_device_name(void **state)
     plist_free(back);
 }
 
+static void test_settings_supervised_items_unsupervised(void **state)
+{
+    (void)state;
+    struct devsim_facts f;
+    fill_facts(&f);
+    f.supervised = 0;
+    plist_t cmd = plist_new_dict(), items = plist_new_array();
+    plist_t name = plist_new_dict(), roam = plist_new_dict();
+    plist_dict_set_item(name, "Item", plist_new_string("DeviceName"));
+    plist_dict_set_item(name, "DeviceName", plist_new_string("Kiosk"));
+    plist_dict_set_item(roam, "Item", plist_new_string("DataRoaming"));
+    plist_dict_set_item(roam, "Enabled", plist_new_bool(1));
+    plist_array_append_item(items, name);
+    plist_array_append_item(items, roam);
+    plist_dict_set_item(cmd, "Settings", items);
+    char *body = command_xml("ST-2", "Settings", cmd);
+    struct devsim_result res;
+    plist_t back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    plist_t per = plist_dict_get_item(back, "Settings");
+    assert_string_equal(str_of(plist_array_get_item(per, 0), "Status"), "Error");
+    assert_non_null(plist_dict_get_item(plist_array_get_item(per, 0), "ErrorChain"));
+    assert_string_equal(str_of(plist_array_get_item(per, 1), "Status"), "Acknowledged");
+    assert_string_equal(f.device_name, "iPhone"); /* unchanged */
+    assert_int_equal(f.data_roaming, 1);
+    plist_free(back);
+}
+
+static void test_clear_passcode_own_token_only(void **state)
+{
+    (void)state;
+    struct devsim_facts f;
+    fill_facts(&f);
+    f.passcode_present = 1;
+    plist_t cmd = plist_new_dict();
+    plist_dict_set_item(cmd, "UnlockToken", plist_new_data("wrong", 5));
+    char *body = command_xml("CP-1", "ClearPasscode", cmd);
+    struct devsim_result res;
+    plist_t back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    assert_string_equal(str_of(back, "Status"), "Error");
+    assert_int_equal(f.passcode_present, 1);
+    plist_free(back);
+    cmd = plist_new_dict();
+    plist_dict_set_item(cmd, "UnlockToken",
+                        plist_new_data((const char *)f.unlock_token, f.unlock_len));
+    body = command_xml("CP-2", "ClearPasscode", cmd);
+    back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    assert_string_equal(str_of(back, "Status"), "Acknowledged");
+    assert_int_equal(f.passcode_present, 0);
+    plist_free(back);
+}
+
+static void test_device_lock_and_install(void **state)
+{
+    (void)state;
+    struct devsim_facts f;
+    fill_facts(&f);
+    f.passcode_present = 0;
+    plist_t cmd = plist_new_dict();
+    plist_dict_set_item(cmd, "Message", plist_new_string("Call IT"));
+    char *body = command_xml("DL-1", "DeviceLock", cmd);
+    struct devsim_result res;
+    plist_t back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    assert_string_equal(str_of(back, "MessageResult"), "NoPasscodeSet");
+    plist_free(back);
+
+    cmd = plist_new_dict();
+    plist_dict_set_item(cmd, "iTunesStoreID", plist_new_uint(361309726));
+    body = command_xml("IA-1", "InstallApplication", cmd);
+    back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    assert_string_equal(str_of(back, "Status"), "Acknowledged");
+    assert_string_equal(str_of(back, "State"), "Queued");
+    plist_free(back);
+
+    f.app_store_disabled = 1;
+    cmd = plist_new_dict();
+    plist_dict_set_item(cmd, "Identifier", plist_new_string("com.example.app"));
+    body = command_xml("IA-2", "InstallApplication", cmd);
+    back = answer_roundtrip(&f, NULL, NULL, body, &res);
+    free(body);
+    assert_string_equal(str_of(back, "Status"), "Error");
+    assert_string_equal(str_of(back, "RejectionReason"), "AppStoreDisabled");
+    plist_free(back);
+}
+
 static char *profile_xml(const char *id)
 {
     plist_t p = plist_new_dict();
@@ -450,6 +539,9 @@ int main(void)
         cmocka_unit_test(test_error_rule_and_unknown_command),
         cmocka_unit_test(test_format_errors),
         cmocka_unit_test(test_settings_update_device_name),
+        cmocka_unit_test(test_settings_supervised_items_unsupervised),
+        cmocka_unit_test(test_clear_passcode_own_token_only),
+        cmocka_unit_test(test_device_lock_and_install),
         cmocka_unit_test(test_install_list_remove_profile),
         cmocka_unit_test(test_certificate_list_has_identity),
         cmocka_unit_test(test_installed_apps_filters),
