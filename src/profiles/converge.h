@@ -85,5 +85,7 @@ int converge_plan(const struct converge_input *in, struct converge_action **out,
  * converge_rules_free. */
 void *converge_rules_parse(const char *json, char *err, size_t errlen);
 void converge_rules_free(void *rules);
+/* 1 when the device matches every rule (rules.c). */
+int converge_rules_match(const void *rules, const struct store_pdevice *d);
 
 #endif
