@@ -15,6 +15,7 @@
 #include "core/compliance.h"
 #include "core/inventory.h"
 #include "core/push.h"
+#include "core/queue.h"
 #include "core/push_certs.h"
 #include "core/scheduler.h"
 #include "enroll/enroll.h"
@@ -190,10 +191,18 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
     return sc;
 }
 
+/* queue_wake's target: devices that got commands from any area are pushed. */
+static void wake_by_push(void *arg, const char *const *ids, size_t n)
+{
+    if (push_devices(arg, ids, n) < 0)
+        log_warn("push after queueing: out of memory", "devices=%zu", n);
+}
+
 /* Stops what services_start started (either may be NULL). */
 static void services_stop(struct service *svc)
 {
     compliance_set_events(NULL);
+    queue_set_waker(NULL, NULL);
     events_stop(svc->events);
     svc->events = NULL;
     push_service_free(svc->push);
@@ -210,6 +219,8 @@ static int services_start(struct service *svc, const struct config *cfg)
         free(err);
         return -1;
     }
+    if (svc->push)
+        queue_set_waker(wake_by_push, svc->push);
     svc->events = events_start(cfg);
     if (!svc->events) {
         services_stop(svc);

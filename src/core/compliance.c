@@ -440,6 +440,8 @@ static int enqueue_one(struct store *s, const char *id, plist_t cmd, int64_t now
             rc = per == QUEUE_CHECKED_OUT ? STORE_CONFLICT : per;
         if (rc == STORE_OK && uuid)
             snprintf(uuid, 128, "%s", out.uuid);
+        if (rc == STORE_OK)
+            queue_wake(&id, NULL, 1);
     }
     plist_free(root);
     return rc;

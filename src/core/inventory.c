@@ -427,6 +427,8 @@ int inventory_enqueue_unique(struct store *s, plist_t command, const char *const
         rc = queue_enqueue(s, command, take, k, now, &out, per_id);
         if (rc == STORE_OK && queued)
             *queued = out.queued;
+        if (rc == STORE_OK)
+            queue_wake(take, per_id, k);
     }
     rc = sql_atomic_end(s, nested, rc, "inventory.enqueue");
     free(take);

@@ -219,3 +219,33 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
         return rc;
     return report_rc;
 }
+
+/* ---- waking devices ---------------------------------------------------------- */
+
+/* Set once at start-up, before any thread queues; read-only afterwards. */
+static queue_waker waker;
+static void *waker_arg;
+
+void queue_set_waker(queue_waker fn, void *arg)
+{
+    waker = fn;
+    waker_arg = arg;
+}
+
+void queue_wake(const char *const *ids, const int *per_id, size_t n)
+{
+    if (!waker || n == 0)
+        return;
+    const char **took = calloc(n, sizeof *took);
+    if (!took) {
+        log_warn("devices not woken: out of memory", "devices=%zu", n);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!per_id || per_id[i] == STORE_OK)
+            took[k++] = ids[i];
+    if (k)
+        waker(waker_arg, took, k);
+    free(took);
+}

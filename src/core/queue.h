@@ -32,6 +32,17 @@ int queue_command_prepare(plist_t command, const char **err);
  * Returns STORE_OK when the command was stored (even if no id took it),
  * STORE_CONFLICT when the CommandUUID exists, or another store_rc. */
 #define QUEUE_CHECKED_OUT (-100)
+
+/* Waking devices that got commands: the push service registers a waker at
+ * start-up (none in tests and without APNs). Areas that queue commands on
+ * their own (profile convergence, compliance actions, inventory refreshes)
+ * call queue_wake with what queue_enqueue reported; only the ids whose
+ * per_id is STORE_OK are woken (per_id NULL: all). Pushes are coalesced and
+ * leave after a short delay, so calling this just before the enclosing
+ * transaction commits is fine. */
+typedef void (*queue_waker)(void *arg, const char *const *ids, size_t n);
+void queue_set_waker(queue_waker fn, void *arg);
+void queue_wake(const char *const *ids, const int *per_id, size_t n);
 int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
                   struct queue_enqueued *out, int *per_id);
 

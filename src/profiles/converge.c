@@ -396,6 +396,8 @@ static int enqueue(struct store *s, plist_t cmd, const char **ids, size_t n, int
         return sql_out_of_memory("converge.enqueue");
     struct queue_enqueued out;
     int rc = queue_enqueue(s, cmd, ids, n, now, &out, per_id);
+    if (rc == STORE_OK)
+        queue_wake(ids, per_id, n);
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         if (per_id[i] != STORE_OK) {
             log_warn("profile command not queued", "id=\"%s\" profile=\"%s\" rc=%d", ids[i],
@@ -637,8 +639,10 @@ static int queue_settings(struct store *s, const char *items, const char **ids, 
     struct queue_enqueued out;
     int rc = per_id ? queue_enqueue(s, cmd, ids, n, now, &out, per_id)
                     : sql_out_of_memory("converge.settings");
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         st->settings += out.queued;
+        queue_wake(ids, per_id, n);
+    }
     free(per_id);
     plist_free(cmd);
     return rc;
