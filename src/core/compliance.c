@@ -371,7 +371,10 @@ static const char *keep_str(struct notices *ns, const char *s)
     if (!p)
         return NULL;
     ns->strs = p;
-    return ns->strs[ns->nstrs] = strdup(s), ns->strs[ns->nstrs] ? ns->strs[ns->nstrs++] : NULL;
+    char *copy = strdup(s);
+    if (copy)
+        ns->strs[ns->nstrs++] = copy;
+    return copy;
 }
 
 static void notice_add(struct notices *ns, const struct compliance_notice *n)
