@@ -309,8 +309,8 @@ void api_compliance_evaluate(struct worker *w, struct request *req, struct respo
             else
                 (void)store_rollback(w->store); /* the evaluation's error is reported */
         }
-        if (rc == STORE_OK && run.devices == 0)
-            rc = STORE_NOTFOUND;
+        if (rc == STORE_OK && run.devices == 0 && run.policies > 0)
+            rc = STORE_NOTFOUND; /* (with no policy nothing was looked up) */
     } else {
         rc = compliance_evaluate_fleet(w->store, now, &run);
     }

@@ -395,7 +395,10 @@ static const char *keep_str(struct notices *ns, const char *s)
     if (!p)
         return NULL;
     ns->strs = p;
-    return ns->strs[ns->nstrs] = strdup(s), ns->strs[ns->nstrs] ? ns->strs[ns->nstrs++] : NULL;
+    char *copy = strdup(s);
+    if (copy)
+        ns->strs[ns->nstrs++] = copy;
+    return copy;
 }
 
 static void notice_add(struct notices *ns, const struct compliance_notice *n)
@@ -849,7 +852,14 @@ int compliance_evaluate_device(struct store *s, const char *id, int64_t now,
 void compliance_on_inventory(struct store *s, const char *id, const char *request_type,
                              int64_t now)
 {
-    int rc = compliance_evaluate_device(s, id, now, NULL);
+    /* A savepoint around the reads too: on PostgreSQL a failed statement
+     * would otherwise abort the device's whole exchange. */
+    int nested = 0;
+    int rc = sql_atomic_begin(s, "compliance.on_inventory", &nested);
+    if (rc == STORE_OK) {
+        rc = compliance_evaluate_device(s, id, now, NULL);
+        rc = sql_atomic_end(s, nested, rc, "compliance.on_inventory");
+    }
     if (rc != STORE_OK) {
         char qi[160];
         log_warn("compliance evaluation failed", "device=%s after=%s rc=%d",

@@ -161,6 +161,7 @@ expect_contains "ctl device status" "no-data-roaming" "$out"
 # --- stale data: unknown, not compliant
 stop_server
 start_server --set compliance_interval=0 --set compliance_max_age=1
+CTL=("$BIN/stewardctl" --url "$URL" --cacert "$CA")
 sleep 2
 api POST /api/v1/compliance/evaluate >/dev/null
 expect_eq "stale data: the wifi policy is unknown everywhere" $N \
@@ -204,6 +205,15 @@ r=$(api POST "/api/v1/devices/nope/lost" -d '{}')
 expect_eq "lost: unknown device" 404 "$(status_of "$r")"
 
 # --- CRUD rest
+r=$(api POST /api/v1/compliance/policies -d '{"name":"wifi","rules":{"type":"supervised"}}')
+expect_eq "a taken name" 409 "$(status_of "$r")"
+set +e
+"${CTL[@]}" devices wipe "$mid" >/dev/null 2>"$T/ctl.err"; rc=$?
+set -e
+expect_eq "ctl wipe without --confirm is a usage error" 2 "$rc"
+printf '{"name":"from-ctl","rules":{"type":"checked_in","days":30}}' >"$T/p.json"
+out=$("${CTL[@]}" compliance policies create --file "$T/p.json")
+expect_contains "ctl creates a policy" "from-ctl" "$out"
 r=$(api PUT "/api/v1/compliance/policies/$P_SEEN" -d '{"enabled":false}')
 expect_eq "disable a policy" false "$(body_of "$r" | jq .enabled)"
 r=$(api DELETE "/api/v1/compliance/policies/$P_SEEN")
