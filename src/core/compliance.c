@@ -591,7 +591,7 @@ static int run_action(struct eval_ctx *c, const char *id, const struct complianc
         rc = inventory_refresh_device(s, id, now, &n);
         snprintf(detail, dn, "%zu inventory queries queued", n);
     } else if (strcmp(type, "push") == 0) {
-        /* PUSH: the lead wires push_device(svc->push, id) here once the push service exists. */
+        queue_wake(&id, NULL, 1); /* the push service, when APNs is configured */
         snprintf(detail, dn, "push requested");
     } else if (strcmp(type, "remove_profiles") == 0) {
         char list[200] = "";
