@@ -152,6 +152,7 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
     struct push_service *push = svc->push;
     struct events *events = svc->events;
     compliance_configure(cfg->compliance_max_age); /* before any thread evaluates */
+    compliance_set_group_resolver(converge_group_members); /* policies scoped to groups */
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;

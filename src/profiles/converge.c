@@ -800,3 +800,78 @@ void converge_shutdown(void)
     profile_signer_free(owned_signer);
     owned_signer = NULL;
 }
+
+/* ---- group membership for other areas ------------------------------------------------ */
+
+static int cmp_id_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends a strdup of id to *ids. */
+static int push_id(char ***ids, size_t *n, const char *id)
+{
+    char **grown = realloc(*ids, (*n + 1) * sizeof **ids);
+    if (!grown)
+        return -1;
+    *ids = grown;
+    if (!(grown[*n] = strdup(id)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+/* A group's members as convergence sees them: static members plus the
+ * enrolled devices its rules match. Compliance scopes policies with it. */
+int converge_group_members(struct store *s, const char *group, char ***ids, size_t *n)
+{
+    struct store_group *grp = NULL;
+    struct store_pair *members = NULL;
+    struct store_pdevice *dev = NULL;
+    size_t ngrp = 0, nmembers = 0, ndev = 0;
+    void *rules = NULL;
+    *ids = NULL;
+    *n = 0;
+    int rc = store_group_list(s, &grp, &ngrp);
+    if (rc == STORE_OK)
+        rc = store_profiles_members(s, &members, &nmembers);
+    if (rc == STORE_OK)
+        rc = store_profiles_devices(s, NULL, &dev, &ndev);
+    for (size_t i = 0; rc == STORE_OK && i < ngrp; i++) {
+        if (strcmp(grp[i].name, group) != 0 || !grp[i].rules)
+            continue;
+        char err[256];
+        if (!(rules = converge_rules_parse(grp[i].rules, err, sizeof err)))
+            log_warn("group rules ignored", "group=\"%s\" err=\"%s\"", group, err);
+    }
+    /* This group's static members, sorted for lookup by device id. */
+    const char **stat = calloc(nmembers + 1, sizeof *stat);
+    size_t nstat = 0;
+    if (rc == STORE_OK && !stat)
+        rc = sql_out_of_memory("converge.group_members");
+    for (size_t m = 0; rc == STORE_OK && m < nmembers; m++)
+        if (strcmp(members[m].a, group) == 0)
+            stat[nstat++] = members[m].b;
+    if (stat)
+        qsort(stat, nstat, sizeof *stat, cmp_id_ptr);
+    for (size_t d = 0; rc == STORE_OK && d < ndev; d++) {
+        const char *key = dev[d].id;
+        int in = bsearch(&key, stat, nstat, sizeof *stat, cmp_id_ptr) != NULL ||
+                 (rules && converge_rules_match(rules, &dev[d]));
+        if (in && push_id(ids, n, dev[d].id) < 0)
+            rc = sql_out_of_memory("converge.group_members");
+    }
+    free(stat);
+    converge_rules_free(rules);
+    store_groups_free(grp, ngrp);
+    store_pairs_free(members, nmembers);
+    store_pdevices_free(dev, ndev);
+    if (rc != STORE_OK) {
+        for (size_t i = 0; i < *n; i++)
+            free((*ids)[i]);
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}

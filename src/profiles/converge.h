@@ -43,6 +43,10 @@ int converge_run(struct store *s, const char *only, int64_t now, struct converge
 /* The scheduler job (arg unused). */
 void converge_job(struct store *s, void *arg, int64_t now);
 
+/* A group's members: static members plus the enrolled devices its rules
+ * match; *ids malloc'd (each id too). The compliance area's group resolver. */
+int converge_group_members(struct store *s, const char *group, char ***ids, size_t *n);
+
 /* ---- the pure diff, public for the benchmark ------------------------------------ */
 
 struct converge_profile {
