@@ -19,7 +19,7 @@ struct service {
     const struct pki_trust *trust; /* device identity trust anchors (steward's CA) */
     const struct pki_ca *ca;       /* steward's CA: issues device certificates, signs CertReps and CRLs */
     time_t started;
-    struct push_service *push; /* APNs sender (push/), NULL until a push certificate exists */
+    struct push_service *push; /* APNs sender (core/push.c), NULL when apns_url is empty */
     struct events *events;     /* webhook/event fan-out (core/events.c), NULL when off */
 };
 

@@ -272,6 +272,36 @@ static void fail_item(struct apns_push *p, enum apns_outcome o, const char *why)
     copy_reason(p->reason, sizeof p->reason, why);
 }
 
+/* Makes the slot's easy handle with the options every push shares: HTTP/2
+ * over TLS with the push certificate (blobs owned by the client), timeouts
+ * and the answer callbacks. Set once; a handle is reused for many pushes. */
+static int slot_init(struct apns_client *c, struct slot *s)
+{
+    CURL *e = s->easy = curl_easy_init();
+    if (!e)
+        return -1;
+    struct curl_blob cert = {c->cert_pem, strlen(c->cert_pem), CURL_BLOB_NOCOPY};
+    struct curl_blob key = {c->key_pem, strlen(c->key_pem), CURL_BLOB_NOCOPY};
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    return 0;
+}
+
 /* Prepares slot s for push p; -1 (p answered) when p cannot be sent. */
 static int slot_setup(struct apns_client *c, struct slot *s, struct apns_push *p,
                       struct curl_slist *headers)
@@ -288,42 +318,18 @@ static int slot_setup(struct apns_client *c, struct slot *s, struct apns_push *p
         return -1;
     }
     snprintf(s->url, sizeof s->url, "%s%s", c->base_url, path);
-    if (!s->easy) {
-        s->easy = curl_easy_init();
-        if (!s->easy) {
-            fail_item(p, APNS_RETRY, "out of memory");
-            return -1;
-        }
-    } else {
-        curl_easy_reset(s->easy);
+    if (!s->easy && slot_init(c, s) < 0) {
+        fail_item(p, APNS_RETRY, "out of memory");
+        return -1;
     }
     s->p = p;
     s->resp_len = 0;
     s->resp[0] = '\0';
-    CURL *e = s->easy;
-    struct curl_blob cert = {c->cert_pem, strlen(c->cert_pem), CURL_BLOB_NOCOPY};
-    struct curl_blob key = {c->key_pem, strlen(c->key_pem), CURL_BLOB_NOCOPY};
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
-    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    if (c->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    /* Only what differs per push; the rest stays set on the handle. */
+    curl_easy_setopt(s->easy, CURLOPT_URL, s->url);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, headers);
     return 0;
 }
 
