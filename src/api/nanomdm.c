@@ -134,14 +134,8 @@ void api_nanomdm_enqueue(struct worker *w, struct request *req, struct response 
     } else if (rc != STORE_OK) {
         all_failed(req, resp, "storage error", &out);
     } else {
-        const char **took = no_push ? NULL : calloc(n, sizeof *took);
-        size_t k = 0;
-        for (size_t i = 0; took && i < n; i++)
-            if (per_id[i] == STORE_OK)
-                took[k++] = ids[i];
-        if (k)
-            api_commands_enqueued(w, took, k);
-        free(took);
+        /* No api_commands_enqueued here: NanoMDM's answer reports each
+         * push's outcome, so the push is made (and waited for) below. */
         int status = out.queued == n ? 200 : out.queued == 0 ? 500 : 207;
         if (status != 200)
             api_log_refusal(req, status, "command_error", "some enrollments did not get it");
