@@ -110,7 +110,7 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
                           int64_t now, struct queue_enqueued *out, int *per_id)
 {
     int rc = command_store(s, command, now, out);
-    if (rc == STORE_OK && n > 16) {
+    if (rc == STORE_OK && n > 1) {
         int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
         if (bulk < 0)
             return bulk;
