@@ -145,6 +145,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
         (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
                              events) != 0) ||
+        (events && sched_add(sc, "operators-retention", 3600, 30, events_retention_job,
+                             events) != 0) ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);

@@ -842,6 +842,21 @@ int store_delivery_result(struct store *s, int64_t id, const char *status, int64
     return exec_one(s, st, "ops.delivery_result", code);
 }
 
+int store_delivery_prune(struct store *s, int64_t before, int64_t *deleted)
+{
+    static const char sql[] = "DELETE FROM webhook_deliveries WHERE status <> 'pending'"
+                              " AND created_at < ?1";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "ops.delivery_prune", &rc);
+    if (!st)
+        return rc;
+    sql_bind_int(st, 1, before, &code);
+    rc = sql_exec(s, st, "ops.delivery_prune", code);
+    if (deleted)
+        *deleted = rc == STORE_OK ? sql_changes(s) : 0;
+    return rc;
+}
+
 int store_delivery_list(struct store *s, int64_t webhook_id, const char *status, int64_t limit,
                         int64_t offset, struct store_delivery **out, size_t *n)
 {

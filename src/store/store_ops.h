@@ -158,6 +158,8 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
 int store_delivery_result(struct store *s, int64_t id, const char *status, int64_t attempts,
                           int64_t next_try_at, int64_t http_status, const char *error,
                           int64_t now);
+/* Deletes delivered and failed deliveries created before `before`. */
+int store_delivery_prune(struct store *s, int64_t before, int64_t *deleted);
 /* One webhook's deliveries, newest first (status NULL = any). */
 int store_delivery_list(struct store *s, int64_t webhook_id, const char *status, int64_t limit,
                         int64_t offset, struct store_delivery **out, size_t *n);

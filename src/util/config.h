@@ -56,6 +56,7 @@ struct config {
     long webhook_max_attempts;
     long webhook_timeout;
     long webhook_retry_base;
+    long webhook_log_days;
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

@@ -238,6 +238,28 @@ static void test_delivery_lease(void **state)
     free(list);
 }
 
+static void test_delivery_prune(void **state)
+{
+    struct fixture *f = *state;
+    struct store_webhook h = {.url = "http://127.0.0.1:9/", .secret = "s3cret-s3cret-s3", .events = "*",
+                              .enabled = 1};
+    int64_t hid = 0, done = 0, waiting = 0, deleted = -1;
+    assert_int_equal(store_webhook_add(f->s, &h, 100, &hid), STORE_OK);
+    assert_int_equal(store_delivery_add(f->s, hid, "e1", "x", "{}", 100, &done), STORE_OK);
+    assert_int_equal(store_delivery_add(f->s, hid, "e2", "x", "{}", 100, &waiting), STORE_OK);
+    assert_int_equal(store_delivery_result(f->s, done, "delivered", 1, 0, 200, NULL, 101), STORE_OK);
+    assert_int_equal(store_delivery_prune(f->s, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0); /* not older than the cut-off */
+    assert_int_equal(store_delivery_prune(f->s, 200, &deleted), STORE_OK);
+    assert_int_equal(deleted, 1); /* the pending one stays, however old */
+    struct store_delivery *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_delivery_list(f->s, hid, NULL, 10, 0, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, waiting);
+    store_deliveries_free(list, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_prune, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
