@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/events.h"
 #include "util/ids.h"
 #include "util/log.h"
 #include "web/console_auth.h"
@@ -144,8 +145,7 @@ static int authenticate_key(struct worker *w, struct request *req, struct respon
         log_debug("api_auth_ok", "req=%s remote=%s key=%s", req->id, req->remote_addr,
                   log_quote(key_name, sizeof key_name, name));
         api_actor_set("key", name, api_role_from_name(role), 0);
-        if (store_apikey_touch(w->store, hash, (int64_t)time(NULL)) != STORE_OK)
-            log_debug("api key last use not recorded", "req=%s", req->id);
+        events_key_used(w->svc->events, hash); /* recorded off this request's path */
         free(name);
         free(role);
         return 0;

@@ -49,6 +49,11 @@ void events_mdm_connect(struct events *ev, const char *id, const char *udid, con
 /* A device event ("device.enrolled", "device.checked_out", …) with {"device": {"id"}}. */
 void events_device(struct events *ev, const char *type, const char *id);
 
+/* Records that the API key with this SHA-256 hex was used: written to the
+ * store (last_used_at) by the delivery thread, so a read request never
+ * waits on a write lock. Uses beyond what is pending are dropped. */
+void events_key_used(struct events *ev, const char *key_hash);
+
 /* ---- shared with the API and tests ---- */
 
 /* 1 when filter (comma-separated; "*" all; "mdm.*" a family) selects type. */

@@ -791,10 +791,18 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
     rc = delivery_rows(s, st, "ops.delivery_due", code, 1, &list, &count);
     if (rc != STORE_OK)
         return rc;
+    /* The leases in one transaction: one commit for the batch. */
+    int nested = 0;
+    rc = count ? sql_atomic_begin(s, "ops.delivery_claim", &nested) : STORE_OK;
+    if (rc != STORE_OK) {
+        store_deliveries_free(list, count);
+        return rc;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
         int got = delivery_lease(s, list[i].id, now, now + lease_secs);
         if (got < 0) {
+            (void)sql_atomic_end(s, nested, got, "ops.delivery_claim");
             store_deliveries_free(list, count);
             return got;
         }
@@ -803,6 +811,11 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
             list[kept++] = list[i];
             list[i] = t;
         }
+    }
+    rc = count ? sql_atomic_end(s, nested, STORE_OK, "ops.delivery_claim") : STORE_OK;
+    if (rc != STORE_OK) {
+        store_deliveries_free(list, count);
+        return rc;
     }
     /* Those another node leased first are dropped here. */
     for (size_t i = kept; i < count; i++)
