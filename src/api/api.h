@@ -160,6 +160,66 @@ void api_device_commands_list(struct worker *w, struct request *req, struct resp
 void api_device_command_cancel(struct worker *w, struct request *req, struct response *resp,
                                const char *id, const char *uuid);
 
+/* ---- commands and apps (issue 6): typed.c, lifecycle.c, apps.c ----------- */
+
+/* Called after every committed enqueue with the devices that took a
+ * command: the one place all enqueue routes end, where push goes. */
+void api_commands_enqueued(struct worker *w, const char *const *ids, size_t n);
+/* 1 when the request asks to queue without a push (?nopush=1). */
+int api_nopush_requested(const struct request *req);
+/* The name of the API key that made the request into buf ("" when unknown). */
+void api_caller_name(struct worker *w, const struct request *req, char *buf, size_t n);
+/* "devices": a non-empty array of distinct ids (pointing into root; *ids
+ * malloc'd). 0, or -1 after answering 400. */
+int api_decode_devices(const struct request *req, struct response *resp, json_t *root,
+                       const char ***ids, size_t *n);
+
+struct cat_command;
+struct typed_opts {
+    int64_t ttl;              /* seconds to deliver it by; 0: no deadline */
+    const char *command_uuid; /* or NULL for a fresh one */
+    const char *retry_of;     /* the command this retries, or NULL */
+    const char *vpp_app;      /* queue ApplyRedemptionCode from this app's pool after it */
+    const char *vpp_bundle;   /* … for this bundle id */
+    char who[96];             /* API key name, for the audit */
+};
+/* POST /api/v1/commands with "request_type" (root: the parsed body). */
+void api_typed_create(struct worker *w, struct request *req, struct response *resp, json_t *root);
+/* Checks cmd (a Command dict of type c) and each device, enqueues it for
+ * those that may take it and answers. Takes no ownership. */
+void api_typed_submit(struct worker *w, struct request *req, struct response *resp,
+                      const struct cat_command *c, plist_t cmd, const char *const *ids,
+                      size_t nids, const struct typed_opts *o);
+
+/* GET /api/v1/commands/{uuid}: the command and its status per device. */
+void api_command_get(struct worker *w, struct request *req, struct response *resp,
+                     const char *uuid);
+/* DELETE /api/v1/commands/{uuid}: cancels it on every device it waits for. */
+void api_command_cancel_all(struct worker *w, struct request *req, struct response *resp,
+                            const char *uuid);
+/* POST /api/v1/commands/{uuid}/retry: a new command for the devices where it
+ * failed (Error, CommandFormatError, Expired). */
+void api_command_retry(struct worker *w, struct request *req, struct response *resp,
+                       const char *uuid);
+/* GET /api/v1/catalog: the command catalog as JSON. */
+void api_catalog(struct worker *w, struct request *req, struct response *resp);
+
+/* Apps: POST/GET /api/v1/apps, GET/DELETE /api/v1/apps/{id},
+ * POST /api/v1/apps/{id}/codes, POST /api/v1/apps/{id}/install, and the
+ * device-facing GET /apps/{id}/manifest.plist and /apps/{id}/app.ipa. */
+void api_apps_create(struct worker *w, struct request *req, struct response *resp);
+void api_apps_list(struct worker *w, struct request *req, struct response *resp);
+void api_apps_get(struct worker *w, struct request *req, struct response *resp, const char *id);
+void api_apps_delete(struct worker *w, struct request *req, struct response *resp,
+                     const char *id);
+void api_apps_codes_add(struct worker *w, struct request *req, struct response *resp,
+                        const char *id);
+void api_apps_install(struct worker *w, struct request *req, struct response *resp,
+                      const char *id);
+void api_apps_manifest(struct worker *w, struct request *req, struct response *resp,
+                       const char *id);
+void api_apps_ipa(struct worker *w, struct request *req, struct response *resp, const char *id);
+
 /* ---- NanoMDM-compatible enqueue (nanomdm.c) ----------------------------- */
 
 /* PUT /v1/enqueue/{ids}: ids is the one path segment, comma-separated. */
@@ -190,6 +250,39 @@ void api_certs_approve(struct worker *w, struct request *req, struct response *r
 void api_certs_reject(struct worker *w, struct request *req, struct response *resp,
                       const char *serial);
 
+/* ---- profiles and groups (profiles.c; docs/profiles.md) ----------------- */
+
+void api_profiles_create(struct worker *w, struct request *req, struct response *resp);
+void api_profiles_list(struct worker *w, struct request *req, struct response *resp);
+void api_profiles_get(struct worker *w, struct request *req, struct response *resp, const char *id);
+void api_profiles_mobileconfig(struct worker *w, struct request *req, struct response *resp,
+                               const char *id);
+void api_profiles_delete(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_profiles_status(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_device_profiles(struct worker *w, struct request *req, struct response *resp,
+                         const char *id);
+void api_groups_create(struct worker *w, struct request *req, struct response *resp);
+void api_groups_list(struct worker *w, struct request *req, struct response *resp);
+void api_groups_get(struct worker *w, struct request *req, struct response *resp,
+                    const char *name);
+void api_groups_update(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_delete(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_members_add(struct worker *w, struct request *req, struct response *resp,
+                            const char *name);
+void api_groups_member_remove(struct worker *w, struct request *req, struct response *resp,
+                              const char *name, const char *id);
+void api_groups_assign(struct worker *w, struct request *req, struct response *resp,
+                       const char *name);
+void api_groups_unassign(struct worker *w, struct request *req, struct response *resp,
+                         const char *name, const char *profile);
+void api_device_attribute_put(struct worker *w, struct request *req, struct response *resp,
+                              const char *id, const char *name);
+void api_device_attribute_delete(struct worker *w, struct request *req, struct response *resp,
+                                 const char *id, const char *name);
 /* ---- operators (operators.c, webhooks.c, stats.c) ---------------------- */
 
 /* GET/POST /api/v1/users, PATCH/DELETE /api/v1/users/{name} */
@@ -227,5 +320,26 @@ void api_webhooks_test(struct worker *w, struct request *req, struct response *r
 
 /* A JSON object body: a new reference, or NULL after answering 400. */
 json_t *api_json_body(const struct request *req, struct response *resp);
+/* ---- push (push.c, issue 5) ---------------------------------------------- */
+
+/* GET /api/v1/pushcerts, GET /api/v1/pushcerts/{topic}, PUT /api/v1/pushcerts */
+void api_pushcerts_list(struct worker *w, struct request *req, struct response *resp);
+void api_pushcerts_get(struct worker *w, struct request *req, struct response *resp,
+                       const char *topic);
+void api_pushcerts_put(struct worker *w, struct request *req, struct response *resp);
+/* POST /api/v1/push {"devices": [...]}: pushes now, answers per device. */
+void api_push_create(struct worker *w, struct request *req, struct response *resp);
+/* GET /api/v1/devices/{id}/push: last push, result, unregistered mark. */
+void api_device_push(struct worker *w, struct request *req, struct response *resp, const char *id);
+/* GET /v1/push/{id,id,...}: NanoMDM's push route and answer. */
+void api_nanomdm_push(struct worker *w, struct request *req, struct response *resp,
+                      const char *ids);
+/* After an enqueue: pushes (coalesced, never blocking) the ids whose
+ * per_id is STORE_OK (per_id NULL: all). No-op when push is off. */
+void api_push_after_enqueue(struct worker *w, const char *const *ids, const int *per_id, size_t n);
+/* NanoMDM's enqueue: pushes the queued ids now and adds push_result /
+ * push_error to the APIResult's "status" map in j. */
+void api_push_nanomdm_status(struct worker *w, json_t *j, const char *const *ids,
+                             const int *per_id, size_t n);
 
 #endif

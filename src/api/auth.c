@@ -192,3 +192,12 @@ int api_authorize(struct worker *w, struct request *req, struct response *resp,
         return -1;
     return api_require_role(req, resp, need);
 }
+
+/* Who is making this request ("key:NAME" or "admin:NAME"), for command
+ * records and security-action log lines; "" before authentication. */
+void api_caller_name(struct worker *w, const struct request *req, char *buf, size_t n)
+{
+    (void)w;
+    (void)req;
+    snprintf(buf, n, "%s", current.name);
+}

@@ -165,6 +165,8 @@ static int decode_create(const struct request *req, struct response *resp, struc
     }
     if (!json_is_object(c->root))
         return bad(req, resp, "the body must be a JSON object");
+    if (json_object_get(c->root, "request_type"))
+        return 1; /* a typed command (typed.c) */
     if (check_keys(req, resp, c->root) < 0 || decode_devices(req, resp, c) < 0 ||
         decode_command(req, resp, c) < 0)
         return -1;
@@ -182,6 +184,22 @@ static int decode_create(const struct request *req, struct response *resp, struc
     if (api_command_needs_admin(c->command) && api_require_role(req, resp, API_ROLE_ADMIN) < 0)
         return -1;
     return 0;
+}
+
+/* ---- after an enqueue ------------------------------------------------------ */
+
+void api_commands_enqueued(struct worker *w, const char *const *ids, size_t n)
+{
+    /* Wake them: APNs, when a push certificate and apns_url are set. */
+    api_push_after_enqueue(w, ids, NULL, n);
+}
+
+/* ?nopush=1 (any value but "" and "0"): queue without waking the devices. */
+int api_nopush_requested(const struct request *req)
+{
+    char text[16];
+    const char *v = request_query(req, "nopush", text, sizeof text);
+    return v && *v && strcmp(v, "0") != 0;
 }
 
 /* ---- POST /api/v1/commands: the answer ---------------------------------- */
@@ -236,7 +254,10 @@ int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, siz
 void api_commands_create(struct worker *w, struct request *req, struct response *resp)
 {
     struct create_req c = {0};
-    if (decode_create(req, resp, &c) < 0) {
+    int typed = decode_create(req, resp, &c);
+    if (typed == 1)
+        api_typed_create(w, req, resp, c.root);
+    if (typed != 0) {
         create_req_free(&c);
         return;
     }
@@ -257,6 +278,14 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         api_fail_with(req, resp, 404, "not_found", "no listed device could take the command",
                       json_pack("{s:o}", "devices", per_device_json(&c, per_id)));
     } else {
+        const char **took = api_nopush_requested(req) ? NULL : calloc(out.queued, sizeof *took);
+        size_t k = 0;
+        for (size_t i = 0; took && i < c.nids; i++)
+            if (per_id[i] == STORE_OK)
+                took[k++] = c.ids[i];
+        if (k)
+            api_commands_enqueued(w, took, k);
+        free(took);
         int status = out.queued == c.nids ? 200 : 207;
         log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu of=%zu", req->id, out.uuid,
                  out.request_type, out.queued, c.nids);

@@ -1,8 +1,9 @@
 /* nanomdm.c: PUT /v1/enqueue/{id,id,...}, NanoMDM's raw-plist enqueue API,
  * so NanoMDM tooling (cmdr.py, its shell tools) works unchanged.
  * Answers follow NanoMDM's docs/openapi.yaml: an APIResult JSON with 200
- * (all queued), 207 (some failed) or 500 (all failed). Push is not wired yet,
- * so no push fields appear. Called by the router in app/ after api_authenticate. */
+ * (all queued), 207 (some failed) or 500 (all failed); unless ?nopush, the
+ * queued enrollments are pushed and each gets push_result (the apns-id) or
+ * push_error in "status". Called by the router in app/ after api_authenticate. */
 #include "api/api.h"
 
 #include <stdlib.h>
@@ -133,13 +134,24 @@ void api_nanomdm_enqueue(struct worker *w, struct request *req, struct response 
     } else if (rc != STORE_OK) {
         all_failed(req, resp, "storage error", &out);
     } else {
+        const char **took = no_push ? NULL : calloc(n, sizeof *took);
+        size_t k = 0;
+        for (size_t i = 0; took && i < n; i++)
+            if (per_id[i] == STORE_OK)
+                took[k++] = ids[i];
+        if (k)
+            api_commands_enqueued(w, took, k);
+        free(took);
         int status = out.queued == n ? 200 : out.queued == 0 ? 500 : 207;
         if (status != 200)
             api_log_refusal(req, status, "command_error", "some enrollments did not get it");
         else
             log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu", req->id, out.uuid,
                      out.request_type, out.queued);
-        api_send_json(req, resp, status, api_result(ids, n, per_id, no_push, &out));
+        json_t *j = api_result(ids, n, per_id, no_push, &out);
+        if (!no_push && out.queued > 0) /* push (issue 5): wake the devices, as NanoMDM does */
+            api_push_nanomdm_status(w, j, ids, per_id, n);
+        api_send_json(req, resp, status, j);
     }
 done:
     if (command)

@@ -109,6 +109,7 @@ void api_fail_store(const struct request *req, struct response *resp, int rc, co
     case STORE_UNAVAILABLE:
         snprintf(msg, sizeof msg, "%s: database unavailable, retry later", what);
         api_fail(req, resp, 503, "unavailable", msg);
+        (void)response_add_header(resp, "Retry-After", "5"); /* a hint only */
         break;
     default:
         snprintf(msg, sizeof msg, "%s: internal storage error", what);
@@ -212,6 +213,7 @@ void api_readyz(struct worker *w, struct request *req, struct response *resp)
     }
     log_warn("readyz_failed", "req=%s rc=%d", req->id, rc);
     response_set(resp, 503, "text/plain; charset=utf-8", "database unavailable\n", 21);
+    (void)response_add_header(resp, "Retry-After", "5"); /* a hint only */
 }
 
 void api_metrics(struct worker *w, struct request *req, struct response *resp)

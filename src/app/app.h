@@ -14,8 +14,13 @@ int app_ca(int argc, char **argv);
 /* `steward ca init|show|rotate|ra` (ca_admin.c); argv[1] is sub. */
 int app_ca_admin(const char *sub, int argc, char **argv);
 int app_apikey(int argc, char **argv);
+/* `steward user add|passwd|disable|enable|list` (user.c): enrollment users. */
+int app_user(int argc, char **argv);
 /* `steward admin create|password` (admin.c): console accounts. */
 int app_admin(int argc, char **argv);
+/* `steward migrate` and `steward migrate-store` (migrate.c). */
+int app_migrate(int argc, char **argv);
+int app_migrate_store(int argc, char **argv);
 
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */

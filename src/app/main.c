@@ -1,5 +1,6 @@
 /* main.c: the steward program. Dispatches the subcommand: `init` makes a
- * data dir, `serve` runs the server, `ca` manages the CA (init, show, rotate, ra, issue),
+ * data dir, `serve` runs the server, `migrate` and `migrate-store` prepare
+ * and move the database, `ca` manages the CA (init, show, rotate, ra, issue),
  * `apikey create` adds an admin key. */
 #include <stdio.h>
 #include <string.h>
@@ -25,8 +26,14 @@ static void usage(FILE *f)
           "  ca ra --data-dir DIR [--force]   create a SCEP RA certificate\n"
           "  apikey create --data-dir DIR --name NAME [--role admin] [--out FILE]\n"
           "         create another admin API key (printed once)\n"
+          "  user add|passwd|disable|enable|list [NAME] --data-dir DIR\n"
+          "         enrollment portal users (password read from stdin)\n"
           "  admin create|password --data-dir DIR --name NAME [--role viewer|operator|admin]\n"
           "         [--password-file FILE]   a web console account, or its new password\n"
+          "  migrate [--data-dir DIR] [--set option=value]…\n"
+          "         apply the schema migrations to the configured database and report versions\n"
+          "  migrate-store --from sqlite:PATH --to postgres:DSN [--force]\n"
+          "         copy a stopped SQLite deployment into PostgreSQL (every table, one transaction)\n"
           "  version\n"
           "\n"
           "Every option of steward.conf can be set with --set option=value or STEWARD_<OPTION>.\n",
@@ -48,8 +55,14 @@ int main(int argc, char **argv)
         return app_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "apikey") == 0)
         return app_apikey(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return app_user(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0)
         return app_admin(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate") == 0)
+        return app_migrate(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate-store") == 0)
+        return app_migrate_store(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("steward %s\n", STEWARD_VERSION);
         return 0;

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "enroll/enroll.h"
 #include "mdm/mdm.h"
 #include "scep/scep.h"
 #include "util/log.h"
@@ -72,12 +73,59 @@ static const struct route routes[] = {
     {"GET", "/metrics", ROUTE_OPEN, api_metrics, NULL, NULL},
 
     /* push (issue 5): push certificates, push now */
+    {"GET", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_list, NULL, NULL},
+    {"PUT", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_put, NULL, NULL},
+    {"GET", "/api/v1/pushcerts/*", ROUTE_ADMIN, NULL, api_pushcerts_get, NULL},
+    {"POST", "/api/v1/push", ROUTE_ADMIN, api_push_create, NULL, NULL},
+    {"GET", "/api/v1/devices/*/push", ROUTE_ADMIN, NULL, api_device_push, NULL},
+    {"GET", "/v1/push/*", ROUTE_ADMIN, NULL, api_nanomdm_push, NULL},
 
     /* enrollment (issue 4): portal, Profile Service, enrollment users */
+    {"GET", "/enroll", ROUTE_OPEN, enroll_portal_page, NULL, NULL},
+    {"POST", "/enroll", ROUTE_OPEN, enroll_portal_signin, NULL, NULL},
+    {"POST", "/enroll/signout", ROUTE_OPEN, enroll_portal_signout, NULL, NULL},
+    {"GET", "/enroll/profile", ROUTE_OPEN, enroll_portal_profile, NULL, NULL},
+    {"POST", "/enroll/ota", ROUTE_OPEN, enroll_ota, NULL, NULL},
+    {"GET", "/api/v1/enroll/profile", ROUTE_ADMIN, enroll_api_profile, NULL, NULL},
+    {"GET", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_list, NULL, NULL},
+    {"POST", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_create, NULL, NULL},
+    {"PATCH", "/api/v1/enroll/users/*", ROUTE_ADMIN, NULL, enroll_api_user_patch, NULL},
+    {"GET", "/api/v1/enrollments", ROUTE_ADMIN, enroll_api_records_list, NULL, NULL},
+    {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL},
 
     /* commands and apps (issue 6) */
+    {"GET", "/api/v1/catalog", ROUTE_ADMIN, api_catalog, NULL, NULL},
+    {"GET", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_get, NULL},
+    {"DELETE", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_cancel_all, NULL},
+    {"POST", "/api/v1/commands/*/retry", ROUTE_ADMIN, NULL, api_command_retry, NULL},
+    {"POST", "/api/v1/apps", ROUTE_ADMIN, api_apps_create, NULL, NULL},
+    {"GET", "/api/v1/apps", ROUTE_ADMIN, api_apps_list, NULL, NULL},
+    {"GET", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_get, NULL},
+    {"DELETE", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_delete, NULL},
+    {"POST", "/api/v1/apps/*/codes", ROUTE_ADMIN, NULL, api_apps_codes_add, NULL},
+    {"POST", "/api/v1/apps/*/install", ROUTE_ADMIN, NULL, api_apps_install, NULL},
+    {"GET", "/apps/*/manifest.plist", ROUTE_OPEN, NULL, api_apps_manifest, NULL},
+    {"GET", "/apps/*/app.ipa", ROUTE_OPEN, NULL, api_apps_ipa, NULL},
 
     /* profiles and groups (issue 7) */
+    {"POST", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_create, NULL, NULL},
+    {"GET", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_list, NULL, NULL},
+    {"GET", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_get, NULL},
+    {"DELETE", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_delete, NULL},
+    {"GET", "/api/v1/profiles/*/mobileconfig", ROUTE_ADMIN, NULL, api_profiles_mobileconfig, NULL},
+    {"GET", "/api/v1/profiles/*/status", ROUTE_ADMIN, NULL, api_profiles_status, NULL},
+    {"GET", "/api/v1/devices/*/profiles", ROUTE_ADMIN, NULL, api_device_profiles, NULL},
+    {"PUT", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_put},
+    {"DELETE", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_delete},
+    {"POST", "/api/v1/groups", ROUTE_ADMIN, api_groups_create, NULL, NULL},
+    {"GET", "/api/v1/groups", ROUTE_ADMIN, api_groups_list, NULL, NULL},
+    {"GET", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_get, NULL},
+    {"PUT", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_update, NULL},
+    {"DELETE", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_delete, NULL},
+    {"POST", "/api/v1/groups/*/members", ROUTE_ADMIN, NULL, api_groups_members_add, NULL},
+    {"DELETE", "/api/v1/groups/*/members/*", ROUTE_ADMIN, NULL, NULL, api_groups_member_remove},
+    {"POST", "/api/v1/groups/*/profiles", ROUTE_ADMIN, NULL, api_groups_assign, NULL},
+    {"DELETE", "/api/v1/groups/*/profiles/*", ROUTE_ADMIN, NULL, NULL, api_groups_unassign},
 
     /* operators (issue 9): console, sessions, admins, audit, webhooks */
     {"GET", "/console/", ROUTE_OPEN, console_index, NULL, NULL, ROLE_DEFAULT},

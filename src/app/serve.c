@@ -13,8 +13,12 @@
 #include "core/certs_expiry.h"
 #include "core/events.h"
 #include "core/inventory.h"
+#include "core/push.h"
+#include "core/push_certs.h"
 #include "core/scheduler.h"
+#include "enroll/enroll.h"
 #include "pki/pki.h"
+#include "profiles/converge.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -126,14 +130,37 @@ static void job_inventory_retention(struct store *s, void *arg, int64_t now)
         log_info("inventory history pruned", "rows=%lld", (long long)deleted);
 }
 
+/* Commands past their ttl that no device fetched are marked Expired. */
+static void job_command_expiry(struct store *s, void *arg, int64_t now)
+{
+    (void)arg;
+    int64_t n = 0;
+    int rc = store_queue_expire_due(s, now, &n);
+    if (rc != STORE_OK)
+        log_warn("command expiry failed", "rc=%d", rc);
+    else if (n)
+        log_info("commands expired", "rows=%lld", (long long)n);
+}
+
 /* The scheduler thread with every area's periodic jobs. NULL (logged) when
  * it cannot start. */
 static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
-                                     struct events *events)
+                                     const struct service *svc)
 {
+    struct push_service *push = svc->push;
+    struct events *events = svc->events;
     struct sched *sc = sched_new(cfg->database);
     if (!sc)
         return NULL;
+    /* push (issue 5): push-certificate expiry warnings, re-push of silent devices */
+    if (sched_add(sc, "push-cert-expiry", cfg->cert_watch_interval, 2, pushcert_expiry_job,
+                  NULL) != 0 ||
+        (push && cfg->push_repush_after > 0 &&
+         sched_add(sc, "push-repush", cfg->push_repush_interval, cfg->push_repush_interval,
+                   push_repush_job, push) != 0)) {
+        sched_free(sc);
+        return NULL;
+    }
     int64_t refresh = cfg->inventory_refresh_interval;
     /* Checked often enough that a device is refreshed within a quarter of
      * the interval of falling due, at most every five minutes. */
@@ -143,16 +170,49 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
         (tick && sched_add(sc, "inventory-refresh", tick, 1, job_inventory_refresh,
                            (void *)cfg) != 0) ||
         sched_add(sc, "inventory-retention", 3600, 5, job_inventory_retention, (void *)cfg) != 0 ||
+        (cfg->profiles_converge_interval > 0 &&
+         sched_add(sc, "profiles-converge", cfg->profiles_converge_interval, 10, converge_job,
+                   NULL) != 0) ||
         (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
                              events) != 0) ||
         (events && sched_add(sc, "operators-retention", 3600, 30, events_retention_job,
                              events) != 0) ||
+        sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
+                  NULL) != 0 ||
+        sched_add(sc, "enroll-housekeeping", 300, 7, enroll_housekeeping_job, NULL) != 0 ||
         sched_start(sc) != 0) {
         log_error("cannot start the scheduler", "%s", "");
         sched_free(sc);
         return NULL;
     }
     return sc;
+}
+
+/* Stops what services_start started (either may be NULL). */
+static void services_stop(struct service *svc)
+{
+    events_stop(svc->events);
+    svc->events = NULL;
+    push_service_free(svc->push);
+    svc->push = NULL;
+}
+
+/* The push sender and the webhook/event fan-out, each with its own thread
+ * and store connection. 0, or -1 (logged) with nothing left running. */
+static int services_start(struct service *svc, const struct config *cfg)
+{
+    char *err = NULL;
+    if (cfg->apns_url[0] && !(svc->push = push_service_new(cfg, &err))) {
+        log_error("cannot start the push service", "err=\"%s\"", err ? err : "?");
+        free(err);
+        return -1;
+    }
+    svc->events = events_start(cfg);
+    if (!svc->events) {
+        services_stop(svc);
+        return -1;
+    }
+    return 0;
 }
 
 int app_serve(int argc, char **argv)
@@ -213,6 +273,9 @@ int app_serve(int argc, char **argv)
         return 1;
     }
     struct service svc = {.cfg = &cfg, .trust = trust, .ca = ca, .started = time(NULL)};
+    /* Profiles: the signing identity (the TLS pair) and the result handlers. */
+    if (converge_init(&cfg) != 0)
+        log_warn("configuration profiles cannot be sent", "%s", "");
 
     /* Signals are taken synchronously by this thread; block them before any
      * other thread exists so none of them is interrupted. */
@@ -234,18 +297,17 @@ int app_serve(int argc, char **argv)
         .handler = app_route, .worker_init = worker_open, .worker_fini = worker_close,
         .fast_handler = app_route_fast, .io_init = io_open, .io_fini = worker_close, .arg = &svc,
     };
-    /* Periodic jobs; every area registers its own in start_scheduler. */
-    /* Webhook deliveries (core/events.c): its own thread and connection. */
-    svc.events = events_start(&cfg);
-    if (!svc.events) {
+    /* The background services: the APNs sender (unless apns_url is empty),
+     * webhook deliveries, then the periodic jobs that use them. */
+    if (services_start(&svc, &cfg) != 0) {
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
     }
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days, svc.events);
+    struct sched *sched = start_scheduler(&cfg, &expiry_days, &svc);
     if (!sched) {
-        events_stop(svc.events);
+        services_stop(&svc);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -255,7 +317,7 @@ int app_serve(int argc, char **argv)
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
         sched_free(sched);
-        events_stop(svc.events);
+        services_stop(&svc);
         pki_ca_free(ca);
         pki_trust_free(trust);
         return 1;
@@ -270,7 +332,8 @@ int app_serve(int argc, char **argv)
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
     sched_free(sched);
-    events_stop(svc.events);
+    converge_shutdown();
+    services_stop(&svc);
     pki_ca_free(ca);
     pki_trust_free(trust);
     log_info("stopped", "%s", "");

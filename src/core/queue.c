@@ -114,7 +114,11 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
     /* A NotNow'd command waits for the next Idle-started exchange: iOS says
      * NotNow when it cannot run the command now and polls again by itself once
      * conditions change; resending it inside the same exchange would loop. */
-    int rc = store_queue_next(s, enrollment_id, idle, now, next);
+    /* Commands past their deadline are marked Expired, never delivered. */
+    int rc = store_queue_expire_enrollment(s, enrollment_id, now, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_queue_next(s, enrollment_id, idle, now, next);
     if (rc == STORE_NOTFOUND)
         rc = STORE_OK;
     if (rc != STORE_OK)

@@ -4,8 +4,10 @@
  * error, network, partial success), 2 usage error. */
 #include "ctl/ctl.h"
 #include "ctl/certs.h"
+#include "ctl/enroll.h"
 #include "ctl/operators.h"
 #include "ctl/inventory.h"
+#include "ctl/profiles.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -98,6 +100,53 @@ static const struct command COMMANDS[] = {
      "scep challenge [--ttl SECONDS] [--for TEXT]\n\n"
      "  --ttl SECONDS   how long it stays valid (server default scep_challenge_ttl)\n"
      "  --for TEXT      a note on who it is for, kept with it\n"},
+    {"enroll", "profile", ctl_enroll_profile_opts, 1, ctl_enroll_profile,
+     "Download the signed enrollment profile (Apple Configurator, USB)",
+     "enroll profile [--user NAME] [--configurator] > enroll.mobileconfig\n\n"
+     "  --user NAME      record the enrollment against this enrollment user\n"
+     "  --configurator   record it as an Apple Configurator enrollment\n"},
+    {"devices", "unenroll", NULL, 1, ctl_devices_unenroll,
+     "End management: RemoveProfile for the enrollment profile, record kept",
+     "devices unenroll ID\n"},
+    {"enroll", "list", ctl_enroll_list_opts, 1, ctl_enroll_list,
+     "Enrollment records: who enrolled which device, when and how",
+     "enroll list [--user NAME] [--status S] [--limit N] [--offset N]\n\n"
+     "  --status S   issued, pending, enrolled, failed, expired or unenrolled\n"},
+    /* profiles and groups (issue 7) */
+    {"profiles", "build", NULL, 1, ctl_profiles_build, "Build a configuration profile from a JSON spec",
+     "profiles build SPEC.json\n\n"
+     "  SPEC.json   {\"identifier\", \"display_name\", \"payloads\": [{\"PayloadType\": ...}]}\n"
+     "              (docs/profiles.md); a new version when the identifier exists\n"},
+    {"profiles", "import", NULL, 1, ctl_profiles_import,
+     "Import a profile file (XML, binary or signed .mobileconfig)",
+     "profiles import FILE\n"},
+    {"profiles", "list", NULL, 1, ctl_profiles_list, "List configuration profiles",
+     "profiles list\n"},
+    {"profiles", "show", NULL, 1, ctl_profiles_show, "Show a profile (secrets left out)",
+     "profiles show IDENTIFIER\n"},
+    {"profiles", "download", ctl_profiles_download_opts, 1, ctl_profiles_download,
+     "Download a profile, signed by the server (secrets left out)",
+     "profiles download IDENTIFIER [--out FILE] [--version N]\n\n"
+     "  --out FILE    where to write it (default IDENTIFIER.mobileconfig)\n"},
+    {"profiles", "delete", NULL, 1, ctl_profiles_delete,
+     "Delete a profile (devices that have it get a RemoveProfile)",
+     "profiles delete IDENTIFIER\n"},
+    {"profiles", "status", NULL, 1, ctl_profiles_status,
+     "Each device's state for a profile (desired against installed)",
+     "profiles status IDENTIFIER\n"},
+    {"groups", "create", ctl_groups_create_opts, 1, ctl_groups_create, "Create a device group",
+     "groups create NAME [--description TEXT] [--rules JSON]\n\n"
+     "  --rules JSON  membership by inventory: {\"model\", \"os_min\", \"os_max\",\n"
+     "                \"supervised\", \"user\", \"attributes\": {NAME: VALUE}}\n"},
+    {"groups", "list", NULL, 1, ctl_groups_list, "List device groups", "groups list\n"},
+    {"groups", "add", NULL, 1, ctl_groups_add, "Add devices to a group",
+     "groups add NAME DEVICE...\n"},
+    {"groups", "remove", NULL, 1, ctl_groups_remove, "Remove a device from a group",
+     "groups remove NAME DEVICE\n"},
+    {"groups", "assign", NULL, 1, ctl_groups_assign, "Assign a profile to a group",
+     "groups assign NAME PROFILE\n"},
+    {"groups", "unassign", NULL, 1, ctl_groups_unassign, "Unassign a profile from a group",
+     "groups unassign NAME PROFILE\n"},
     /* operators (issue 9): users, keys, audit, webhooks */
     {"whoami", NULL, NULL, 1, ctl_whoami, "Who the API key is, and its role", "whoami\n"},
     {"users", "list", NULL, 1, ctl_users_list, "List web console users", "users list\n"},

@@ -6,6 +6,8 @@
 #include "devsim/answers.h"
 
 #include <openssl/cms.h>
+#include "pki/cms.h"
+#include "profiles/profile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,10 @@
 #define ERR_UNKNOWN_COMMAND 12021
 #define ERR_SIMULATED_DEFAULT 12078
 #define ERR_SETTING_FORMAT 12001
+/* Illustrative codes of the simulator (Apple does not document them). */
+#define ERR_NEEDS_SUPERVISION 12086
+#define ERR_BAD_UNLOCK_TOKEN 12025
+#define ERR_APP_STORE_DISABLED 12065
 
 /* ---- small plist helpers ---- */
 
@@ -424,27 +430,44 @@ static plist_t profile_list(const struct devsim_facts *f)
 }
 
 /* A signed profile is CMS SignedData with the plist as content; iOS accepts
- * both. Returns the parsed profile dict or NULL. */
-static plist_t parse_profile_payload(const uint8_t *p, size_t len)
+ * both, and refuses a signature that does not verify. Returns the parsed
+ * profile dict or NULL with *why. */
+static plist_t parse_profile_payload(const uint8_t *p, size_t len, const char **why)
 {
     plist_t root = NULL;
+    *why = "The profile could not be read.";
     if (len >= 8 && memcmp(p, "bplist00", 8) == 0)
         plist_from_bin((const char *)p, (uint32_t)len, &root);
     else if (len > 0 && p[0] == '<')
         plist_from_xml((const char *)p, (uint32_t)len, &root);
     else if (len > 0 && p[0] == 0x30 && len < (1u << 30)) {
-        const unsigned char *q = p;
-        CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
-        ASN1_OCTET_STRING **content = cms ? CMS_get0_content(cms) : NULL;
-        if (content && *content && (*content)->length > 0)
-            root = parse_profile_payload((*content)->data, (size_t)(*content)->length);
-        CMS_ContentInfo_free(cms);
+        uint8_t *content = NULL;
+        size_t clen = 0;
+        const char *reason = NULL;
+        if (cms_verify(p, len, NULL, 0, &content, &clen, NULL, NULL, &reason) != 0) {
+            *why = "The profile's signature is not valid.";
+            return NULL;
+        }
+        root = content ? parse_profile_payload(content, clen, why) : NULL;
+        free(content);
     }
     if (root && plist_get_node_type(root) != PLIST_DICT) {
         plist_free(root);
         root = NULL;
     }
     return root;
+}
+
+/* A profile encrypted to this device's identity: opened in place. 0, or -1
+ * (not ours, or unreadable). */
+static int open_encrypted(const struct devsim_facts *f, plist_t prof)
+{
+    if (!plist_dict_get_item(prof, "EncryptedPayloadContent"))
+        return 0;
+    const char *why = NULL;
+    if (!f->identity_cert || !f->identity_key)
+        return -1;
+    return profile_decrypt(prof, f->identity_cert, f->identity_key, &why);
 }
 
 static plist_t summarise_profile(plist_t prof)
@@ -495,12 +518,18 @@ static plist_t install_profile(struct devsim_facts *f, plist_t cmd, const char *
     }
     uint64_t len = 0;
     const char *p = plist_get_data_ptr(payload, &len);
-    plist_t prof = p ? parse_profile_payload((const uint8_t *)p, (size_t)len) : NULL;
-    if (!prof || !get_str(prof, "PayloadIdentifier") || !get_str(prof, "PayloadUUID")) {
+    const char *why = "The profile could not be read.";
+    plist_t prof = p ? parse_profile_payload((const uint8_t *)p, (size_t)len, &why) : NULL;
+    if (prof && open_encrypted(f, prof) != 0) {
+        plist_free(prof);
+        prof = NULL;
+        why = "The profile is encrypted to another device.";
+    }
+    if (!prof || !get_str(prof, "PayloadIdentifier") || !get_str(prof, "PayloadUUID") ||
+        !get_typed(prof, "PayloadContent", PLIST_ARRAY)) {
         plist_free(prof);
         *status = "Error";
-        return devsim_reply_error(f, uuid, 1000, "MCProfileErrorDomain",
-                                  "The profile could not be read.");
+        return devsim_reply_error(f, uuid, 1000, "MCProfileErrorDomain", why);
     }
     remove_profile(f, get_str(prof, "PayloadIdentifier"));
     if (!f->profiles)
@@ -803,6 +832,17 @@ static void apply_setting(struct devsim_facts *f, plist_t item)
 }
 
 /* Settings answers one status per item, in order. */
+/* Settings items iOS applies on supervised devices only. */
+static int needs_supervision(const char *item)
+{
+    static const char *const items[] = {"Wallpaper", "Bluetooth", "DeviceName", "TimeZone",
+                                        "SoftwareUpdateSettings", "AccessibilitySettings"};
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+        if (strcmp(items[i], item) == 0)
+            return 1;
+    return 0;
+}
+
 static plist_t settings(struct devsim_facts *f, plist_t cmd, const char *uuid, const char **status)
 {
     plist_t items = get_typed(cmd, "Settings", PLIST_ARRAY);
@@ -815,7 +855,14 @@ static plist_t settings(struct devsim_facts *f, plist_t cmd, const char *uuid, c
     for (uint32_t i = 0; i < n; i++) {
         plist_t it = plist_array_get_item(items, i);
         plist_t r = plist_new_dict();
-        if (plist_get_node_type(it) == PLIST_DICT && get_str(it, "Item")) {
+        if (plist_get_node_type(it) == PLIST_DICT && get_str(it, "Item") &&
+            !f->supervised && needs_supervision(get_str(it, "Item"))) {
+            /* iOS refuses these items one by one on an unsupervised device. */
+            set_str(r, "Status", "Error");
+            plist_dict_set_item(r, "ErrorChain",
+                                error_chain(ERR_NEEDS_SUPERVISION, MDM_ERROR_DOMAIN,
+                                            "The device is not supervised."));
+        } else if (plist_get_node_type(it) == PLIST_DICT && get_str(it, "Item")) {
             apply_setting(f, it);
             set_str(r, "Status", "Acknowledged");
         } else {
@@ -846,6 +893,66 @@ static plist_t need_key(struct devsim_facts *f, plist_t cmd, const char *key, pl
     }
     *status = "CommandFormatError";
     return devsim_reply_format_error(f, uuid);
+}
+
+/* ClearPasscode works with this device's own UnlockToken only; then the
+ * passcode is gone. */
+static plist_t clear_passcode(struct devsim_facts *f, plist_t cmd, const char *uuid,
+                              const char **status)
+{
+    plist_t tok = get_typed(cmd, "UnlockToken", PLIST_DATA);
+    if (!tok) {
+        *status = "CommandFormatError";
+        return devsim_reply_format_error(f, uuid);
+    }
+    uint64_t len = 0;
+    const char *data = plist_get_data_ptr(tok, &len);
+    if (!f->unlock_len || len != f->unlock_len || memcmp(data, f->unlock_token, len) != 0) {
+        *status = "Error";
+        return devsim_reply_error(f, uuid, ERR_BAD_UNLOCK_TOKEN, MDM_ERROR_DOMAIN,
+                                  "The unlock token is invalid.");
+    }
+    f->passcode_present = 0;
+    *status = "Acknowledged";
+    return report_base(f, uuid, *status);
+}
+
+/* DeviceLock with a message or phone number says whether it could show it. */
+static plist_t device_lock(struct devsim_facts *f, plist_t cmd, const char *uuid,
+                           const char **status)
+{
+    *status = "Acknowledged";
+    plist_t d = report_base(f, uuid, *status);
+    if (get_str(cmd, "Message") || get_str(cmd, "PhoneNumber"))
+        set_str(d, "MessageResult", f->passcode_present ? "Success" : "NoPasscodeSet");
+    return d;
+}
+
+/* InstallApplication: queued (the install then moves on by itself), or
+ * refused from the App Store when a restriction turns it off. */
+static plist_t install_application(struct devsim_facts *f, plist_t cmd, const char *uuid,
+                                   const char **status)
+{
+    const char *manifest = get_str(cmd, "ManifestURL");
+    const char *ident = get_str(cmd, "Identifier");
+    int from_store = !manifest;
+    if (!manifest && !ident && !get_typed(cmd, "iTunesStoreID", PLIST_UINT)) {
+        *status = "CommandFormatError";
+        return devsim_reply_format_error(f, uuid);
+    }
+    if (from_store && f->app_store_disabled) {
+        *status = "Error";
+        plist_t d = devsim_reply_error(f, uuid, ERR_APP_STORE_DISABLED, MDM_ERROR_DOMAIN,
+                                       "The App Store is disabled.");
+        set_str(d, "RejectionReason", "AppStoreDisabled");
+        return d;
+    }
+    *status = "Acknowledged";
+    plist_t d = report_base(f, uuid, *status);
+    if (ident)
+        set_str(d, "Identifier", ident);
+    set_str(d, "State", manifest ? "Installing" : "Queued");
+    return d;
 }
 
 static plist_t with_result(struct devsim_facts *f, const char *uuid, const char *key,
@@ -908,9 +1015,17 @@ plist_t devsim_answer_command(struct devsim_facts *f, plist_t cmd, const char *u
     if (is(t, "RemoveProfile"))
         return remove_profile_cmd(f, cmd, uuid, status);
     if (is(t, "ClearPasscode"))
-        return need_key(f, cmd, "UnlockToken", PLIST_DATA, uuid, status);
-    if (is(t, "DeviceLock") || is(t, "EraseDevice") || is(t, "RestartDevice") ||
-        is(t, "ShutDownDevice") || is(t, "DeviceConfigured") || is(t, "RemoveApplication")) {
+        return clear_passcode(f, cmd, uuid, status);
+    if (is(t, "DeviceLock"))
+        return device_lock(f, cmd, uuid, status);
+    if (is(t, "InstallApplication"))
+        return install_application(f, cmd, uuid, status);
+    if (is(t, "ApplyRedemptionCode"))
+        return need_key(f, cmd, "RedemptionCode", PLIST_STRING, uuid, status);
+    if (is(t, "RemoveApplication"))
+        return need_key(f, cmd, "Identifier", PLIST_STRING, uuid, status);
+    if (is(t, "EraseDevice") || is(t, "RestartDevice") || is(t, "ShutDownDevice") ||
+        is(t, "DeviceConfigured")) {
         *status = "Acknowledged";
         return report_base(f, uuid, *status);
     }

@@ -6,6 +6,8 @@
 #ifndef STEWARD_DEVSIM_ANSWERS_H
 #define STEWARD_DEVSIM_ANSWERS_H
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <plist/plist.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +54,10 @@ struct devsim_facts {
     /* certificates reported by CertificateList (DER; owned by the device) */
     const uint8_t *identity_der;
     size_t identity_der_len;
+    /* the same identity (borrowed from the device): opens profiles whose
+     * EncryptedPayloadContent is addressed to it */
+    X509 *identity_cert;
+    EVP_PKEY *identity_key;
     char identity_cn[128];
     const uint8_t *ca_der;
     size_t ca_der_len;

@@ -248,6 +248,10 @@ static void make_facts(struct devsim_facts *f, const struct devsim_opts *o, cons
     format_uuid(r, f->enroll_scep_uuid);
     snprintf(f->organization, sizeof f->organization, "Steward");
     devsim_facts_vary(f, derive_u64(seed, index, "inventory-variety"), (int64_t)time(NULL));
+    /* The escrow keybag needs a passcode: without one the device has no
+     * UnlockToken to send (so ClearPasscode is refused for it). */
+    if (!f->passcode_present)
+        f->unlock_len = 0;
 }
 
 /* --udid/--serial/--topic win over both generated and stored values. */
@@ -533,6 +537,8 @@ static int export_identity(struct devsim_device *d)
         return -1;
     d->facts.identity_der = d->cert_der;
     d->facts.identity_der_len = (size_t)n;
+    d->facts.identity_cert = d->cert;
+    d->facts.identity_key = d->key;
     common_name(d->cert, d->facts.identity_cn, sizeof d->facts.identity_cn);
     return 0;
 }
@@ -591,6 +597,8 @@ static void drop_identity(struct devsim_device *d)
     d->cert_der = NULL;
     d->facts.identity_der = NULL;
     d->facts.identity_der_len = 0;
+    d->facts.identity_cert = NULL;
+    d->facts.identity_key = NULL;
     d->facts.identity_cn[0] = '\0';
 }
 

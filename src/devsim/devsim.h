@@ -47,6 +47,13 @@ struct devsim_opts {
     int json;
     int verbose;
     struct devsim_policy policy;
+    /* --method profile|ota (ota.c): enroll as iOS does from a profile */
+    const char *method;        /* NULL: the classic flow */
+    const char *enroll_user;   /* portal sign-in (ota) */
+    const char *enroll_password;
+    const char *device_ca_cert; /* "Apple" CA that issues the device certificate (ota) */
+    const char *device_ca_key;
+    int ota_stop;               /* --ota-stop 2|3: stop after that phase's SCEP (tests) */
 };
 
 /* Material loaded once and shared read-only by all workers. */
@@ -111,6 +118,10 @@ int devsim_http_plain(struct devsim_http *h, const char *method, const char *url
                       const char *content_type, const char *extra_header, const void *body,
                       size_t len, struct devsim_http_resp *resp);
 
+/* Turns on the handle's cookie engine (as Safari keeps the portal's
+ * cookies) and forgets all cookies. 0 or -1. */
+int devsim_http_cookies_reset(struct devsim_http *h);
+
 /* load.c: what happened, for the summary. One per worker, merged at the end. */
 struct devsim_cmd_rec {
     char udid[64];
@@ -173,6 +184,14 @@ int devsim_flow_connect(const struct devsim_opts *o, struct devsim_http *h,
 int devsim_flow_checkout(const struct devsim_opts *o, struct devsim_http *h,
                          struct devsim_device *d, struct devsim_report *r);
 
+
+/* ota.c: --method profile (the signed enrollment profile from the API, as
+ * Apple Configurator installs it) or ota (portal sign-in, Profile Service
+ * phases 1-3, decrypting the final profile), then SCEP with the profile's
+ * challenge and Authenticate/TokenUpdate at its URLs, then the verb's
+ * remaining steps. 0 when every step succeeded. */
+int devsim_method_run(const struct devsim_opts *o, struct devsim_http *h,
+                      struct devsim_device *d, struct devsim_report *r);
 
 /* scep.c: the device's identity over SCEP (RFC 8894), as iOS gets it from a
  * SCEP payload. 0 on success (identity set and saved), -1 (printed, reported). */

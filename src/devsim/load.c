@@ -158,6 +158,9 @@ struct worker {
 static int run_verb(const struct devsim_opts *o, struct devsim_http *h, struct devsim_device *d,
                     struct devsim_report *r)
 {
+    /* --method: the identity and URLs come from an enrollment profile */
+    if (o->method && (o->verb == DEVSIM_ENROLL || o->verb == DEVSIM_RUN))
+        return devsim_method_run(o, h, d, r);
     /* --scep: a device without an identity gets one first, as iOS installs
      * the SCEP payload before it talks to the MDM server */
     if (o->scep_url && !d->cert && o->verb != DEVSIM_RENEW && o->verb != DEVSIM_CHECKOUT &&

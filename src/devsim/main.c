@@ -52,6 +52,13 @@ static const char usage_text[] =
     "  --error TYPE[:CODE]   answer Error with an ErrorChain (MCMDMErrorDomain)\n"
     "  --idle-rounds N       command sessions per device (default 1)\n"
     "  --max-commands N      commands per session before giving up (default 1000)\n"
+    "enrollment profile (instead of --scep/--cert/--issue-from):\n"
+    "  --method profile      install the signed profile from /api/v1/enroll/profile (--api-key)\n"
+    "  --method ota          sign in to /enroll, Profile Service phases 1-3, decrypt the profile\n"
+    "  --enroll-user U --enroll-password P   portal sign-in (env STEWARD_ENROLL_PASSWORD)\n"
+    "  --device-ca-cert F --device-ca-key F  CA issuing the device certificate that signs\n"
+    "                        the attributes (Apple's iPhone Device CA on a real device)\n"
+    "  --ota-stop 2|3        stop after phase 2's SCEP, or phase 3's, before check-in (tests)\n"
     "output:\n"
     "  --json                JSON summary on stdout       -v, -vv   log requests, libcurl\n";
 
@@ -140,6 +147,8 @@ static int take_string_opt(struct cli *c, const char *name, const char *val)
         {"--udid", &c->o.udid},       {"--serial", &c->o.serial},
         {"--topic", &c->o.topic},     {"--seed", &c->o.seed},
         {"--challenge", &c->o.challenge}, {"--api-key", &c->o.api_key},
+        {"--enroll-user", &c->o.enroll_user}, {"--enroll-password", &c->o.enroll_password},
+        {"--device-ca-cert", &c->o.device_ca_cert}, {"--device-ca-key", &c->o.device_ca_key},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].name, name) == 0) {
@@ -169,6 +178,17 @@ static int take_valued(struct cli *c, const char *name, const char *val)
         return add_rule(c, val, DEVSIM_RULE_NOTNOW);
     if (strcmp(name, "--error") == 0)
         return add_rule(c, val, DEVSIM_RULE_ERROR);
+    if (strcmp(name, "--ota-stop") == 0) {
+        if (parse_int(val, name, 2, &c->o.ota_stop) != 0 || c->o.ota_stop > 3)
+            return usage_error("--ota-stop is 2 or 3%s", NULL);
+        return 0;
+    }
+    if (strcmp(name, "--method") == 0) {
+        if (strcmp(val, "profile") != 0 && strcmp(val, "ota") != 0)
+            return usage_error("--method is profile or ota, not %s", val);
+        c->o.method = val;
+        return 0;
+    }
     if (strcmp(name, "--key-type") == 0) {
         if (strcmp(val, "rsa") != 0 && strcmp(val, "ec") != 0)
             return usage_error("--key-type is rsa or ec, not %s", val);
@@ -201,7 +221,8 @@ static const char *const valued[] = {
     "--url", "--checkin-url", "--connect-url", "--ca", "--cert", "--key", "--issue-from",
     "--state", "--udid", "--serial", "--topic", "--seed", "--count", "--concurrency",
     "--idle-rounds", "--max-commands", "--notnow", "--error", "--key-type", "--challenge",
-    "--api-key", "--poll-interval", "--poll-max",
+    "--api-key", "--poll-interval", "--poll-max", "--method", "--enroll-user",
+    "--enroll-password", "--device-ca-cert", "--device-ca-key", "--ota-stop",
 };
 
 static int is_valued(const char *name)
@@ -304,6 +325,8 @@ static int resolve_urls(struct cli *c)
     }
     if (!o->checkin_url || !o->connect_url)
         return usage_error("out of memory%s", NULL);
+    if (c->o.method && !(o->api_url = join_url(c->url, "")))
+        return usage_error("out of memory%s", NULL);
     return resolve_scep_urls(c);
 }
 
@@ -338,6 +361,12 @@ static int check_combinations(struct cli *c)
         return usage_error("choose --cert/--key or --issue-from%s", NULL);
     if (c->scep && (o->cert_file || o->issue_from))
         return usage_error("--scep enrolls its own identities: drop --cert/--issue-from%s", NULL);
+    if (o->method && (c->scep || o->cert_file || o->issue_from))
+        return usage_error("--method gets its identity from the profile: drop --scep/--cert/--issue-from%s", NULL);
+    if (o->method && !c->url)
+        return usage_error("--method needs --url (or STEWARD_URL)%s", NULL);
+    if (!o->device_ca_cert != !o->device_ca_key)
+        return usage_error("--device-ca-cert and --device-ca-key go together%s", NULL);
     if (o->verb == DEVSIM_RENEW && !c->scep)
         return usage_error("renew needs --scep%s", NULL);
     /* bare --notnow-once: every --notnow rule answers NotNow once per command */
@@ -361,6 +390,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
     c->o.poll_max = 30;
     c->url = getenv("STEWARD_URL");
     c->o.api_key = getenv("STEWARD_API_KEY");
+    c->o.enroll_password = getenv("STEWARD_ENROLL_PASSWORD");
     c->o.ca_file = getenv("STEWARD_CACERT");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

@@ -276,3 +276,13 @@ done:
         buf_free(&resp->body);
     return rc;
 }
+
+int devsim_http_cookies_reset(struct devsim_http *h)
+{
+    /* "" turns libcurl's in-memory cookie engine on; "ALL" forgets every
+     * cookie, so one device's portal session never leaks to the next. */
+    if (curl_easy_setopt(h->easy, CURLOPT_COOKIEFILE, "") != CURLE_OK ||
+        curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, "ALL") != CURLE_OK)
+        return -1;
+    return 0;
+}

@@ -10,6 +10,7 @@
 #include "core/events.h"
 #include "core/identity.h"
 #include "core/inventory.h"
+#include "enroll/enroll.h"
 #include "mdm/mdm.h"
 #include "plist/pl.h"
 #include "util/config.h"
@@ -87,11 +88,23 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     e.meid = (char *)pl_str(m->root, "MEID");
     e.awaiting_configuration = pl_bool(m->root, "AwaitingConfiguration", 0);
     e.cert_fp = m->cert_fp;
+    const char *ereason = NULL;
+    if (enroll_check_authenticate(w->store, m->device_id, e.serial_number, m->cert_fp,
+                                  &ereason) < 0) {
+        mdm_reply_forbidden(req, resp, ereason);
+        return;
+    }
     int rc = enrollment_authenticate(w->store, &e, (int64_t)time(NULL));
     if (rc != STORE_OK) {
         mdm_reply_store_error(req, resp, rc);
         return;
     }
+    enroll_note_authenticated(w->store, m->id, m->device_id);
+    /* The AccessRights of the enrollment profile it enrolled with: commands
+     * needing a right it lacks are refused at enqueue time. */
+    rc = store_enrollment_access_rights_set(w->store, m->id, w->svc->cfg->enroll_access_rights);
+    if (rc != STORE_OK)
+        log_warn("access_rights_not_recorded", "rid=%s rc=%d", req->id, rc);
     log_checkin(req, "Authenticate", m);
     events_mdm_checkin(w->svc->events, "Authenticate", m->device_id, NULL, req->body, req->body_len);
     response_set(resp, 200, "", NULL, 0);
@@ -163,6 +176,7 @@ static void on_checkout(struct worker *w, struct request *req, struct response *
         mdm_reply_store_error(req, resp, rc);
         return;
     }
+    enroll_note_checkout(w->store, m->id);
     log_checkin(req, "CheckOut", m);
     events_mdm_checkin(w->svc->events, "CheckOut", m->device_id, m->id, req->body, req->body_len);
     events_device(w->svc->events, "device.checked_out", m->id);

@@ -36,8 +36,11 @@ void mdm_reply_error(struct request *req, struct response *resp, int status, con
 
 void mdm_reply_store_error(struct request *req, struct response *resp, int store_rc)
 {
-    if (store_rc == STORE_UNAVAILABLE)
+    if (store_rc == STORE_UNAVAILABLE) {
+        /* A device retries a 503 on its own; Retry-After paces it while the
+         * database is away (restarting, unreachable) or busy. */
         mdm_reply_error(req, resp, 503, "database busy, retry later");
-    else
+        (void)response_add_header(resp, "Retry-After", "5"); /* a hint: answered without it on OOM */
+    } else
         mdm_reply_error(req, resp, 500, "internal storage error");
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/certs.h"
 #include "scep/message.h"
@@ -84,6 +85,30 @@ static void get_ca_cert(struct worker *w, struct response *resp)
     OPENSSL_free(der);
 }
 
+/* When the issuing CA is an intermediate, the certificates between the
+ * issued one and the root: the intermediate itself and any other
+ * non-self-signed CA above it. A client that only holds the root (the
+ * enrollment profile's trust payload) then has the whole path. A new stack
+ * of borrowed pointers (sk_X509_free only), or NULL for a root CA. */
+static STACK_OF(X509) *intermediates(const struct pki_ca *ca)
+{
+    if (sk_X509_num(ca->chain) <= 0)
+        return NULL;
+    STACK_OF(X509) *out = sk_X509_new_null();
+    if (!out || sk_X509_push(out, ca->cert) <= 0) {
+        sk_X509_free(out);
+        return NULL;
+    }
+    for (int i = 0; i < sk_X509_num(ca->chain); i++) {
+        X509 *x = sk_X509_value(ca->chain, i);
+        if ((X509_get_extension_flags(x) & EXFLAG_SS) == 0 && sk_X509_push(out, x) <= 0) {
+            sk_X509_free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* Answers req with a CertRep built from rep. */
 static void send_certrep(struct worker *w, struct request *hreq, struct response *resp,
                          const struct scep_request *req, const struct scep_reply *rep)
@@ -95,7 +120,13 @@ static void send_certrep(struct worker *w, struct request *hreq, struct response
      * verify it up to the CA from GetCACert. */
     X509 *signer = ca->ra_cert ? ca->ra_cert : ca->cert;
     EVP_PKEY *key = ca->ra_cert ? ca->ra_key : ca->key;
-    if (scep_certrep_build(req, rep, signer, key, &der, &len) < 0) {
+    struct scep_reply with_chain = *rep;
+    STACK_OF(X509) *chain = rep->issued && !rep->chain ? intermediates(ca) : NULL;
+    if (chain)
+        with_chain.chain = chain;
+    int rc = scep_certrep_build(req, &with_chain, signer, key, &der, &len);
+    sk_X509_free(chain);
+    if (rc < 0) {
         scep_fail_http(hreq, resp, 500, "cannot build the CertRep");
         return;
     }

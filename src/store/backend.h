@@ -57,6 +57,7 @@ struct store_backend {
 struct store {
     const struct store_backend *be;
     int version; /* schema version after migrations */
+    int version_at_open; /* … and before them (store_transfer.h reports both) */
 };
 
 /* Every backend's statement struct starts with this. */
@@ -67,5 +68,11 @@ struct sql_stmt {
 /* Backend entry point (pgsql.c): conninfo is a libpq URI or key=value
  * string. Same contract as store_open. */
 int store_pgsql_open(const char *conninfo, struct store **out, char **err);
+
+/* store.c's reading of a DSN (store_open's contract), for transfer.c: the
+ * libpq conninfo of a PostgreSQL DSN, or the file path of a SQLite one;
+ * NULL when the DSN is of the other kind. */
+const char *store_dsn_pg_conninfo(const char *dsn);
+const char *store_dsn_sqlite_path(const char *dsn);
 
 #endif

@@ -163,11 +163,100 @@ static const char migration_3[] =
     ");"
     "CREATE INDEX cert_reenroll_queued ON cert_reenroll (queued_at, not_after);";
 
-/* v4: APNs push certificates and per-enrollment push state. */
-static const char migration_4[] = "SELECT 1";
+/* v4: APNs push certificates and per-enrollment push state (store/push.c).
+ * push_certs: one row per topic (the certificate's UID); a renewal replaces
+ * the row; disabled_reason is set when APNs refuses the certificate (403)
+ * and cleared by the next import; warned_days the last expiry warning given.
+ * push_state: one row per enrollment pushed at least once; a token APNs
+ * called unregistered (410, or 400 BadDeviceToken) is kept in
+ * unregistered_token so it is not pushed again until a TokenUpdate brings a
+ * newer one; backoff_until holds off retries after 429/5xx. */
+static const char migration_4[] =
+    "CREATE TABLE push_certs ("
+    " topic TEXT PRIMARY KEY,"
+    " cert_pem TEXT NOT NULL,"
+    " key_pem TEXT NOT NULL,"
+    " subject TEXT,"
+    " serial TEXT,"
+    " fingerprint TEXT,"
+    " not_before BIGINT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " disabled_reason TEXT,"
+    " disabled_at BIGINT,"
+    " warned_days INTEGER"
+    ");"
+    "CREATE TABLE push_state ("
+    " enrollment_id TEXT PRIMARY KEY REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " last_push_at BIGINT,"
+    " last_status INTEGER,"
+    " last_result TEXT,"
+    " last_apns_id TEXT,"
+    " pushes BIGINT NOT NULL DEFAULT 0,"
+    " failures BIGINT NOT NULL DEFAULT 0,"
+    " unregistered_at BIGINT,"
+    " unregistered_token TEXT,"
+    " backoff_until BIGINT"
+    ");";
 
-/* v5: enrollment users, portal sessions, OTA enrollment records. */
-static const char migration_5[] = "SELECT 1";
+/* v5: enrollment users, portal sessions, OTA enrollment records.
+ * web_sessions and web_throttle are generic (a realm column) so the
+ * operators' console reuses them. Session ids and challenges are stored as
+ * SHA-256 hex only. enroll_records is the history of who enrolled which
+ * device how (ota, profile, configurator); it has no foreign keys so it
+ * outlives users and enrollments. */
+static const char migration_5[] =
+    "CREATE TABLE enroll_users ("
+    " name TEXT PRIMARY KEY,"
+    " password_hash TEXT NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " last_sign_in_at BIGINT"
+    ");"
+    "CREATE TABLE web_sessions ("
+    " id_hash TEXT PRIMARY KEY,"
+    " realm TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csrf TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);"
+    "CREATE TABLE web_throttle ("
+    " realm TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " failures INTEGER NOT NULL,"
+    " window_start BIGINT NOT NULL,"
+    " locked_until BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (realm, key)"
+    ");"
+    "CREATE TABLE enroll_records ("
+    " id TEXT PRIMARY KEY,"
+    " user_name TEXT,"
+    " method TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " phase INTEGER NOT NULL DEFAULT 0,"
+    " challenge_hash TEXT UNIQUE,"
+    " udid TEXT,"
+    " serial TEXT,"
+    " imei TEXT,"
+    " iccid TEXT,"
+    " product TEXT,"
+    " version TEXT,"
+    " mac TEXT,"
+    " device_name TEXT,"
+    " enrollment_id TEXT,"
+    " reason TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " enrolled_at BIGINT,"
+    " ended_at BIGINT"
+    ");"
+    "CREATE INDEX enroll_records_udid ON enroll_records (udid);"
+    "CREATE INDEX enroll_records_created ON enroll_records (created_at);";
 
 /* v6: the inventory tables (store/inventory.c). inv_device holds the
  * fields devices are filtered by, one row per enrollment, so a filtered
@@ -309,8 +398,49 @@ static const char migration_6[] =
     ");"
     "CREATE INDEX inv_refresh_queued ON inv_refresh (queued_at);";
 
-/* v7: command catalog state: TTLs, managed apps, VPP codes. */
-static const char migration_7[] = "SELECT 1";
+/* v7: commands and apps (store/apps.c). The AccessRights each enrollment
+ * granted (its enrollment profile's; all 13 bits unless told otherwise);
+ * per-command lifecycle (deadline, retry lineage, who sent it); which
+ * queue rows a retry replaced; enterprise and App Store apps steward
+ * installs, and VPP redemption code pools, one code per device. The
+ * queue_command index serves everything that works on one command across
+ * devices (expire, cancel everywhere, retry, status). */
+static const char migration_7[] =
+    "ALTER TABLE enrollments ADD COLUMN access_rights BIGINT NOT NULL DEFAULT 8191;"
+    "ALTER TABLE queue ADD COLUMN retried_as TEXT;"
+    "CREATE INDEX queue_command ON queue (command_uuid);"
+    "CREATE TABLE command_meta ("
+    " uuid TEXT PRIMARY KEY REFERENCES commands (uuid) ON DELETE CASCADE,"
+    " expires_at BIGINT,"
+    " ttl BIGINT,"
+    " retry_of TEXT,"
+    " created_by TEXT,"
+    " swept INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX command_meta_due ON command_meta (expires_at) WHERE swept = 0;"
+    "CREATE TABLE apps ("
+    " id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " name TEXT,"
+    " bundle_id TEXT,"
+    " version TEXT,"
+    " itunes_store_id BIGINT,"
+    " ipa {{BLOB}},"
+    " ipa_size BIGINT NOT NULL DEFAULT 0,"
+    " ipa_sha256 TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE app_codes ("
+    " id {{ID}},"
+    " app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,"
+    " code TEXT NOT NULL,"
+    " enrollment_id TEXT,"
+    " used_at BIGINT,"
+    " created_at BIGINT NOT NULL,"
+    " UNIQUE (app_id, code)"
+    ");"
+    "CREATE INDEX app_codes_free ON app_codes (app_id, id) WHERE used_at IS NULL;"
+    "CREATE INDEX app_codes_device ON app_codes (app_id, enrollment_id);";
 
 /* v8: admin users, roles, the audit log and webhooks.
  * - api_keys (v1) already carry a role; last_used_at is kept per key.
@@ -391,7 +521,8 @@ static const char migration_8[] =
  *   channels are the range [id || ':', id || ';')) compare bytewise in both.
  * - PostgreSQL has no rowid, and the queue's and certificates' statements
  *   break created_at ties by insertion order: there a real column of that
- *   name, filled in insertion order, stands in (SQLite keeps its own).
+ *   name, filled in insertion order, stands in (SQLite keeps its own), with
+ *   the unique index SQLite's rowid has built in.
  * - jobs: work any node may run, claimed by one (FOR UPDATE SKIP LOCKED on
  *   PostgreSQL) under a lease, so a node that dies mid-job leaves it to
  *   another once the lease ends (store_jobs.h). */
@@ -401,6 +532,8 @@ static const char migration_9[] =
     "ALTER TABLE certs ALTER COLUMN serial TYPE TEXT COLLATE \"C\";"
     "ALTER TABLE queue ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
     "CREATE INDEX queue_order ON queue (enrollment_id, created_at, rowid) WHERE active = 1;"
+    /* the claim updates the row it picked by rowid (SQLite's own key) */
+    "CREATE UNIQUE INDEX queue_rowid ON queue (rowid);"
     "ALTER TABLE certs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;"
     "{{/PG}}"
     "CREATE TABLE jobs ("
@@ -427,7 +560,73 @@ static const char migration_10[] = "SELECT 1";
 
 /* v11: configuration profiles (versions), groups, assignments, per-device
  * convergence state. */
-static const char migration_11[] = "SELECT 1";
+static const char migration_11[] =
+    /* A profile is its PayloadIdentifier; every upload or edit adds a version
+     * (content: the unsigned plist, secrets included, never shown by the API). */
+    "CREATE TABLE profiles ("
+    " identifier TEXT PRIMARY KEY,"
+    " display_name TEXT,"
+    " current_version BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE profile_versions ("
+    " identifier TEXT NOT NULL REFERENCES profiles (identifier) ON DELETE CASCADE,"
+    " version BIGINT NOT NULL,"
+    " payload_uuid TEXT NOT NULL,"
+    " content {{BLOB}} NOT NULL,"
+    " types TEXT,"
+    " flags TEXT,"
+    " has_secrets INTEGER NOT NULL DEFAULT 0,"
+    " supervised_only INTEGER NOT NULL DEFAULT 0,"
+    " source TEXT NOT NULL,"
+    " signer TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (identifier, version)"
+    ");"
+    /* rules: JSON over inventory (model, os_min, os_max, supervised, user,
+     * attributes); a device is a member when listed or when the rules match. */
+    "CREATE TABLE device_groups ("
+    " name TEXT PRIMARY KEY,"
+    " description TEXT,"
+    " rules TEXT,"
+    " created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE group_members ("
+    " group_name TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,"
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " PRIMARY KEY (group_name, enrollment_id)"
+    ");"
+    "CREATE TABLE group_profiles ("
+    " group_name TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,"
+    " identifier TEXT NOT NULL REFERENCES profiles (identifier) ON DELETE CASCADE,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (group_name, identifier)"
+    ");"
+    "CREATE TABLE device_attributes ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (enrollment_id, name)"
+    ");"
+    /* What steward sent each device: a row exists only for profiles steward
+     * installs (or installed), so others are never touched. No foreign key
+     * to profiles: a deleted profile's rows drive its removal. */
+    "CREATE TABLE profile_states ("
+    " enrollment_id TEXT NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,"
+    " identifier TEXT NOT NULL,"
+    " desired_version BIGINT,"
+    " installed_uuid TEXT,"
+    " installed_version BIGINT,"
+    " state TEXT NOT NULL,"
+    " action TEXT,"
+    " command_uuid TEXT,"
+    " detail TEXT,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (enrollment_id, identifier)"
+    ");"
+    "CREATE INDEX profile_states_identifier ON profile_states (identifier);"
+    "CREATE INDEX profile_states_command ON profile_states (command_uuid);";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},

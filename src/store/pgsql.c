@@ -4,10 +4,18 @@
  * becomes $N once, and each text is prepared once per session (lazily, at
  * its first execution, when the kinds of its parameters are known). Integers
  * and text travel as text, blobs in binary. A lost session (server stopped,
- * restarted, network) fails the call with STORE_UNAVAILABLE and is reopened
- * on a later call; migrations run under an advisory lock so several nodes
- * may start at once. store_open (store.c) reaches it via store_pgsql_open. */
+ * restarted, network) is reopened transparently where nothing can have
+ * happened on it yet: a session the server ended while it sat idle is
+ * noticed before the next transaction or statement and reopened at once,
+ * and a BEGIN or a statement outside a transaction that the server refused
+ * because it was shutting down runs again on a new session. Anything else
+ * (the server gone mid-transaction, or still down) fails the call with
+ * STORE_UNAVAILABLE (the caller answers 503) and is retried on a later call,
+ * at most every RECONNECT_PAUSE_MS. Migrations run under an advisory lock
+ * so several nodes may start at once. store_open (store.c) reaches it via
+ * store_pgsql_open. */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +73,14 @@ struct pg {
     unsigned next_name;
     int tx;             /* a transaction is open, as the caller sees it */
     int tx_lost;        /* the session died inside it: fail until the caller ends it */
+    const char *begin_sql; /* the caller's BEGIN, not sent yet: it goes with the first statement */
+    int wrote;          /* the open transaction ran something besides plain SELECTs */
+    int async_pending;  /* a read-only transaction's COMMIT went out unanswered: read it first */
+    int down;           /* reconnecting failed since the last working session */
+    double down_since;  /* when the session was found lost (monotonic seconds) */
     int last_fk;
     int64_t changes;
-    struct timespec retry_at;
+    double retry_at;    /* no reconnect attempt before this (monotonic seconds) */
     struct stmt_slot slots[STMT_SLOTS];
 };
 
@@ -156,48 +169,130 @@ static const char session_setup[] =
 
 static int simple(struct pg *p, const char *sql, const char *op);
 
+/* The server's notices (and a termination notice read while idle) go to the
+ * log instead of libpq's default, stderr. */
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char q[256];
+    log_debug("store notice", "msg=%s", log_quote(q, sizeof q, message));
+}
+
 static int setup_session(struct pg *p, const char *op)
 {
     return simple(p, session_setup, op);
 }
 
-/* A usable session, reopening a lost one (at most every RECONNECT_PAUSE_MS).
- * Inside a transaction whose session died, nothing runs until the caller
- * ends that transaction: its earlier writes are gone. */
-static int ensure_session(struct pg *p, const char *op)
+/* Whether the server ended this session while it sat idle (shutdown,
+ * restart, pg_terminate_backend, a dropped network): it said so, or closed
+ * the socket, and libpq has not read that yet. One non-blocking read. */
+static int session_ended_idle(struct pg *p)
 {
-    if (p->tx_lost) {
-        log_debug("store unavailable", "op=%s err=\"session lost inside a transaction\"", op);
-        return STORE_UNAVAILABLE;
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        return 1;
+    if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+        return 0; /* a transaction of ours is open: its own statements find out */
+    /* An idle session has nothing to read (no LISTEN here) unless the server
+     * is ending it: a termination notice, then end of file. */
+    struct pollfd fd = {.fd = PQsocket(p->conn), .events = POLLIN};
+    for (int i = 0; i < 4 && poll(&fd, 1, 0) > 0; i++) {
+        if (!PQconsumeInput(p->conn) || PQstatus(p->conn) != CONNECTION_OK)
+            return 1;
+        (void)PQisBusy(p->conn); /* parses what came: a notice goes to log_notice */
+        if (PQstatus(p->conn) != CONNECTION_OK)
+            return 1;
     }
-    if (PQstatus(p->conn) == CONNECTION_OK)
-        return STORE_OK;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec < p->retry_at.tv_sec ||
-        (now.tv_sec == p->retry_at.tv_sec && now.tv_nsec < p->retry_at.tv_nsec))
+    return 0;
+}
+
+static int reconnect(struct pg *p, const char *op)
+{
+    double now = now_mono();
+    if (!p->down && p->down_since == 0)
+        p->down_since = now;
+    if (p->down && now < p->retry_at)
         return STORE_UNAVAILABLE;
     PQreset(p->conn);
     if (PQstatus(p->conn) != CONNECTION_OK) {
         char q[256];
-        log_warn("store reconnect failed", "op=%s err=%s", op,
-                 log_quote(q, sizeof q, PQerrorMessage(p->conn)));
-        long ns = now.tv_nsec + RECONNECT_PAUSE_MS * 1000000L;
-        p->retry_at.tv_sec = now.tv_sec + ns / 1000000000L;
-        p->retry_at.tv_nsec = ns % 1000000000L;
+        /* Every worker retries every RECONNECT_PAUSE_MS: warn once per outage. */
+        log_msg(p->down ? LOG_DEBUG : LOG_WARN, "store reconnect failed", "op=%s err=%s", op,
+                log_quote(q, sizeof q, PQerrorMessage(p->conn)));
+        p->down = 1;
+        p->retry_at = now_mono() + RECONNECT_PAUSE_MS / 1000.0;
         return STORE_UNAVAILABLE;
     }
     p->session++;
     p->tx = 0;
+    p->async_pending = 0;
+    if (PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF)
+        (void)PQexitPipelineMode(p->conn); /* a fresh session has nothing pending */
     int rc = setup_session(p, op);
-    if (rc == STORE_OK)
-        log_info("store reconnected", "op=%s", op);
+    if (rc == STORE_OK) {
+        log_info("store reconnected", "op=%s after_ms=%.0f", op,
+                 (now_mono() - p->down_since) * 1000.0);
+        p->down = 0;
+        p->down_since = 0;
+    }
     return rc;
+}
+
+/* Reads the answer to a COMMIT that pg_commit sent without waiting (a
+ * transaction that only read: nothing depends on it), before the session
+ * is used again. A failure there is only logged; a lost session shows up
+ * in PQstatus for the caller. */
+static void drain_async(struct pg *p)
+{
+    if (!p->async_pending)
+        return;
+    p->async_pending = 0;
+    PGresult *res;
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char q[256];
+            log_warn("store read-only commit failed", "err=%s",
+                     log_quote(q, sizeof q, PQresultErrorMessage(res)));
+        }
+        PQclear(res);
+    }
+}
+
+/* A usable session, reopening a lost one (after a failed attempt, at most
+ * every RECONNECT_PAUSE_MS). check_idle looks for a session the server
+ * ended while it was idle, before a statement that starts something; inside
+ * a transaction whose session died, nothing runs until the caller ends that
+ * transaction: its earlier writes are gone. */
+static int ensure_session(struct pg *p, const char *op, int check_idle)
+{
+    drain_async(p);
+    if (p->tx_lost) {
+        log_debug("store unavailable", "op=%s err=\"session lost inside a transaction\"", op);
+        return STORE_UNAVAILABLE;
+    }
+    if (PQstatus(p->conn) == CONNECTION_OK && !(check_idle && !p->tx && session_ended_idle(p)))
+        return STORE_OK;
+    return reconnect(p, op);
+}
+
+/* Whether a failed statement may simply run again on a new session: the
+ * session is gone, no transaction of the caller's was open on it, and the
+ * server either never started the statement or said it ended the session
+ * (shutdown, restart: SQLSTATE 57P01-57P03) before committing it. */
+static int may_retry(struct pg *p, const PGresult *res, int was_tx, int starts_tx)
+{
+    if (was_tx || PQstatus(p->conn) == CONNECTION_OK)
+        return 0;
+    if (starts_tx)
+        return 1;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return sqlstate_is(state, "57P01") || sqlstate_is(state, "57P02") ||
+           sqlstate_is(state, "57P03");
 }
 
 /* Runs a command without parameters or rows (BEGIN, COMMIT, …). */
 static int simple(struct pg *p, const char *sql, const char *op)
 {
+    drain_async(p);
     double t0 = now_mono();
     PGresult *res = PQexec(p->conn, sql);
     metrics_db(now_mono() - t0);
@@ -290,7 +385,7 @@ static struct pg_stmt *stmt_new(struct pg *p, const char *sql, const char *op, i
 static struct sql_stmt *pg_prepare(struct store *s, const char *sql, const char *op, int *rc)
 {
     struct pg *p = P(s);
-    int erc = ensure_session(p, op);
+    int erc = ensure_session(p, op, 0);
     if (erc != STORE_OK) {
         *rc = erc;
         return NULL;
@@ -421,34 +516,114 @@ static int ensure_prepared(struct pg *p, struct pg_stmt *st, const char *op)
     return rc;
 }
 
-/* Executes with the bound values; on success st->res holds the rows. */
+/* Sends st with the transaction's deferred BEGIN in front of it, in one
+ * round trip (libpq's pipeline mode), and returns st's result (NULL when
+ * the session broke on the way; the failure is in PQstatus then). A failed
+ * BEGIN comes back as its own result, st's as "aborted". */
+static PGresult *exec_after_begin(struct pg *p, struct pg_stmt *st, const char *begin)
+{
+    if (!PQenterPipelineMode(p->conn))
+        return NULL;
+    PGresult *res = NULL;
+    if (PQsendQueryParams(p->conn, begin, 0, NULL, NULL, NULL, NULL, 0) &&
+        PQsendQueryPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
+                            st->formats, 0) &&
+        PQpipelineSync(p->conn)) {
+        /* each query's results end with a NULL; the sync point ends the lot */
+        PGresult *begun = PQgetResult(p->conn);
+        if (begun && PQgetResult(p->conn) == NULL) {
+            res = PQgetResult(p->conn);
+            if (res && PQgetResult(p->conn) != NULL) {
+                PQclear(res);
+                res = NULL;
+            }
+            PGresult *sync = res ? PQgetResult(p->conn) : NULL;
+            if (res && PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                res = NULL;
+            }
+            PQclear(sync);
+        }
+        if (begun && PQresultStatus(begun) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            res = begun; /* the reason: the statement never ran */
+        } else {
+            PQclear(begun);
+        }
+    }
+    if (!PQexitPipelineMode(p->conn) && PQstatus(p->conn) == CONNECTION_OK) {
+        /* results out of step with what was sent: start over on a new session */
+        log_error("store error", "op=pipeline err=\"unexpected results; reconnecting\"");
+        PQclear(res);
+        res = NULL;
+        PQreset(p->conn);
+        p->session++;
+        (void)setup_session(p, "pipeline");
+        note_broken(p);
+    }
+    return res;
+}
+
+/* Executes with the bound values; on success st->res holds the rows. The
+ * first statement of a transaction carries its deferred BEGIN. Outside a
+ * transaction (or with that BEGIN), a statement the server refused because
+ * it was ending the session runs once more on a new one (may_retry). */
 static int execute(struct pg *p, struct pg_stmt *st, const char *op, int code)
 {
     if (code != 0) {
         log_error("store error", "op=%s err=\"bad parameter\"", op);
         return STORE_ERR;
     }
-    int rc = ensure_session(p, op);
-    if (rc == STORE_OK)
-        rc = ensure_prepared(p, st, op);
-    if (rc != STORE_OK)
-        return rc;
-    double t0 = now_mono();
-    PGresult *res = PQexecPrepared(p->conn, st->name, st->nparams, st->values, st->lengths,
-                                   st->formats, 0);
-    metrics_db(now_mono() - t0);
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        rc = fail(p, res, op);
-        PQclear(res);
-        return rc;
+    const char *begin = p->begin_sql;
+    int was_tx = p->tx && !begin; /* a deferred BEGIN: nothing has happened yet */
+    for (int attempt = 0;; attempt++) {
+        if (begin) { /* (again) a transaction that starts with this statement */
+            p->tx_lost = 0;
+            p->begin_sql = NULL;
+            p->tx = 0; /* not open on the server yet: the session may be checked */
+        }
+        int rc = ensure_session(p, op, !was_tx);
+        if (rc == STORE_OK)
+            rc = ensure_prepared(p, st, op);
+        if (begin)
+            p->tx = 1; /* the caller's transaction, opening with this statement */
+        if (rc != STORE_OK) {
+            /* preparing has no effect: a session found gone meanwhile is retried */
+            if (rc == STORE_UNAVAILABLE && attempt == 0 && !was_tx &&
+                PQstatus(p->conn) != CONNECTION_OK) {
+                p->begin_sql = begin;
+                continue;
+            }
+            if (begin)
+                note_broken(p); /* the caller's transaction never started */
+            return rc;
+        }
+        double t0 = now_mono();
+        PGresult *res = begin ? exec_after_begin(p, st, begin)
+                              : PQexecPrepared(p->conn, st->name, st->nparams, st->values,
+                                               st->lengths, st->formats, 0);
+        metrics_db(now_mono() - t0);
+        ExecStatusType status = PQresultStatus(res);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            rc = fail(p, res, op);
+            int again = rc == STORE_UNAVAILABLE && attempt == 0 &&
+                        may_retry(p, res, was_tx, begin != NULL);
+            PQclear(res);
+            if (again) {
+                p->begin_sql = begin;
+                continue;
+            }
+            return rc;
+        }
+        const char *n = PQcmdTuples(res);
+        p->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+        if (p->tx && strncmp(PQcmdStatus(res), "SELECT", 6) != 0)
+            p->wrote = 1;
+        st->res = res;
+        st->nrows = PQntuples(res);
+        st->row = 0;
+        return STORE_OK;
     }
-    const char *n = PQcmdTuples(res);
-    p->changes = n && *n ? strtoll(n, NULL, 10) : 0;
-    st->res = res;
-    st->nrows = PQntuples(res);
-    st->row = 0;
-    return STORE_OK;
 }
 
 static int pg_exec(struct store *s, struct sql_stmt *sst, const char *op, int code)
@@ -569,14 +744,47 @@ static int pg_in_tx(struct store *s)
     return P(s)->tx || P(s)->tx_lost;
 }
 
+/* BEGIN, or the ping's SELECT 1: nothing happens before them, so a session
+ * found gone on the way is reopened and they run once more. */
+static int simple_fresh(struct pg *p, const char *sql, const char *op)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = ensure_session(p, op, 1);
+        if (rc == STORE_OK)
+            rc = simple(p, sql, op);
+        if (rc == STORE_UNAVAILABLE && attempt == 0 && !p->tx_lost &&
+            PQstatus(p->conn) != CONNECTION_OK)
+            continue;
+        return rc;
+    }
+}
+
+/* Opens the caller's transaction lazily: the BEGIN goes out with its first
+ * statement (execute), saving a round trip; a transaction that runs nothing
+ * costs none. The session is checked then, as for any statement. */
 static int tx_start(struct store *s, const char *sql, const char *op)
 {
     struct pg *p = P(s);
-    int rc = ensure_session(p, op);
-    if (rc == STORE_OK)
-        rc = simple(p, sql, op);
-    if (rc == STORE_OK)
-        p->tx = 1;
+    (void)op;
+    if (p->tx_lost)
+        return STORE_UNAVAILABLE;
+    p->begin_sql = sql;
+    p->wrote = 0;
+    p->tx = 1;
+    return STORE_OK;
+}
+
+/* Sends a deferred BEGIN by itself, for what cannot carry it (a savepoint). */
+static int flush_begin(struct pg *p, const char *op)
+{
+    const char *begin = p->begin_sql;
+    if (!begin)
+        return STORE_OK;
+    p->begin_sql = NULL;
+    int rc = simple_fresh(p, begin, op);
+    p->tx = 1; /* a reconnect on the way cleared it */
+    if (rc != STORE_OK)
+        note_broken(p);
     return rc;
 }
 
@@ -609,6 +817,20 @@ static int pg_commit(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 1);
+    if (p->begin_sql) { /* nothing ran: nothing to end */
+        p->begin_sql = NULL;
+        p->tx = 0;
+        return STORE_OK;
+    }
+    /* A transaction that only read has nothing to make durable: its COMMIT
+     * goes out without waiting, and its answer is read before the session's
+     * next command (drain_async). */
+    if (!p->wrote && PQtransactionStatus(p->conn) == PQTRANS_INTRANS &&
+        PQsendQuery(p->conn, "COMMIT")) {
+        p->async_pending = 1;
+        p->tx = 0;
+        return STORE_OK;
+    }
     /* COMMIT of a transaction an error aborted answers ROLLBACK, not an error. */
     int aborted = PQtransactionStatus(p->conn) == PQTRANS_INERROR;
     int rc = simple(p, aborted ? "ROLLBACK" : "COMMIT", "commit");
@@ -625,6 +847,11 @@ static int pg_rollback(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return end_lost(p, 0);
+    if (p->begin_sql) {
+        p->begin_sql = NULL;
+        p->tx = 0;
+        return STORE_OK;
+    }
     int rc = simple(p, "ROLLBACK", "rollback");
     p->tx = 0;
     return rc;
@@ -633,7 +860,10 @@ static int pg_rollback(struct store *s)
 static int pg_savepoint(struct store *s, const char *op)
 {
     struct pg *p = P(s);
-    int rc = ensure_session(p, op);
+    p->wrote = 1; /* a savepoint guards writes: this transaction's COMMIT is waited for */
+    int rc = flush_begin(p, op);
+    if (rc == STORE_OK)
+        rc = ensure_session(p, op, 0);
     return rc == STORE_OK ? simple(p, "SAVEPOINT store_op", op) : rc;
 }
 
@@ -652,8 +882,7 @@ static int pg_ping(struct store *s)
     struct pg *p = P(s);
     if (p->tx_lost)
         return STORE_UNAVAILABLE;
-    int rc = ensure_session(p, "ping");
-    return rc == STORE_OK ? simple(p, "SELECT 1", "ping") : rc;
+    return simple_fresh(p, "SELECT 1", "ping");
 }
 
 static void pg_close(struct store *s)
@@ -775,6 +1004,7 @@ static int migrate_locked(struct pg *p, char **err)
     int version = 0;
     if (rc == STORE_OK)
         rc = read_version(p, &version, err);
+    p->base.version_at_open = version;
     if (rc == STORE_OK && store_migrations_check_version(version, err) < 0)
         rc = STORE_ERR;
     for (size_t i = 0; rc == STORE_OK && i < store_migrations_count; i++) {
@@ -825,6 +1055,7 @@ static int connect_session(struct pg *p, const char *conninfo, char **err)
         return STORE_UNAVAILABLE;
     }
     p->session = 1;
+    PQsetNoticeProcessor(p->conn, log_notice, NULL);
     return run_script(p, session_setup, "open.session", err);
 }
 

@@ -497,6 +497,7 @@ static int migrate(struct lite *l, char **err)
     int version = 0;
     if (rc == STORE_OK)
         rc = read_version(l, &version, err);
+    s->version_at_open = version;
     if (rc == STORE_OK)
         rc = store_migrations_check_version(version, err);
     for (size_t i = 0; rc == STORE_OK && i < store_migrations_count; i++) {

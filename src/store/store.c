@@ -29,7 +29,7 @@ static int has_prefix(const char *s, const char *prefix)
  * "postgres:" or "postgresql:" followed by anything else carries a
  * key=value conninfo ("postgres:host=/run/pg dbname=steward"). NULL when the
  * DSN is not PostgreSQL's. */
-static const char *pg_conninfo(const char *dsn)
+const char *store_dsn_pg_conninfo(const char *dsn)
 {
     if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://"))
         return dsn;
@@ -40,9 +40,23 @@ static const char *pg_conninfo(const char *dsn)
     return NULL;
 }
 
+const char *store_dsn_sqlite_path(const char *dsn)
+{
+    if (store_dsn_pg_conninfo(dsn))
+        return NULL;
+    const char *path = dsn;
+    if (has_prefix(dsn, "sqlite:")) {
+        path = dsn + strlen("sqlite:");
+        /* "sqlite:///var/lib/x.db" is a common way to write an absolute path. */
+        if (has_prefix(path, "//"))
+            path += 2;
+    }
+    return path;
+}
+
 int store_dsn_is_postgres(const char *dsn)
 {
-    return dsn && pg_conninfo(dsn) != NULL;
+    return dsn && store_dsn_pg_conninfo(dsn) != NULL;
 }
 
 int store_open(const char *dsn, struct store **out, char **err)
@@ -58,16 +72,10 @@ int store_open(const char *dsn, struct store **out, char **err)
         set_err(err, "empty database DSN");
         return STORE_ERR;
     }
-    const char *conninfo = pg_conninfo(dsn);
+    const char *conninfo = store_dsn_pg_conninfo(dsn);
     if (conninfo)
         return store_pgsql_open(conninfo, out, err);
-    const char *path = dsn;
-    if (has_prefix(dsn, "sqlite:")) {
-        path = dsn + strlen("sqlite:");
-        /* "sqlite:///var/lib/x.db" is a common way to write an absolute path. */
-        if (has_prefix(path, "//"))
-            path += 2;
-    }
+    const char *path = store_dsn_sqlite_path(dsn);
     if (!*path) {
         set_err(err, "the sqlite DSN has no file path");
         return STORE_ERR;

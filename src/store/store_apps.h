@@ -1,5 +1,8 @@
-/* store_apps.h: store.h's section for command TTLs, managed apps and VPP
- * codes, included by store.h (include store.h, not this). Implemented in
+/* store_apps.h: store.h's section for the commands-and-apps area (issue 6):
+ * the AccessRights each enrollment granted, command lifecycle (deadline,
+ * expiry, cancel everywhere, retry lineage, per-command status), managed
+ * apps steward hosts or installs from the App Store, and VPP redemption code
+ * pools. Included by store.h (include store.h, not this). Implemented in
  * store/apps.c on sql.h, so every backend runs the same code. */
 #ifndef STEWARD_STORE_APPS_H
 #define STEWARD_STORE_APPS_H
@@ -8,5 +11,107 @@
 #include <stdint.h>
 
 struct store;
+
+/* ---- access rights --------------------------------------------------------
+ * The com.apple.mdm AccessRights the enrollment's profile granted (8191, all
+ * of them, until set). NOTFOUND when the enrollment is unknown. */
+int store_enrollment_access_rights_set(struct store *s, const char *id, int64_t rights);
+int store_enrollment_access_rights_get(struct store *s, const char *id, int64_t *rights);
+
+/* ---- command lifecycle ---------------------------------------------------- */
+
+/* Records a command's deadline (expires_at 0: none; ttl: the seconds it was
+ * given, reused by a retry), the command it retries (or NULL) and who sent
+ * it (or NULL). Call after store_command_create, in the same transaction. */
+int store_command_meta_set(struct store *s, const char *uuid, int64_t expires_at, int64_t ttl,
+                           const char *retry_of, const char *created_by);
+
+struct store_command_meta {
+    char *request_type;
+    int64_t created_at;
+    int64_t expires_at; /* 0: none */
+    int64_t ttl;        /* 0: none */
+    char *retry_of;     /* NULL unless a retry */
+    char *created_by;   /* NULL when unknown */
+};
+void store_command_meta_free(struct store_command_meta *m); /* accepts NULL */
+/* Any stored command (meta fields 0/NULL when it has no meta row). */
+int store_command_meta_get(struct store *s, const char *uuid, struct store_command_meta **out);
+
+/* Marks Expired every row still waiting to be delivered (never sent, or
+ * NotNow) whose command's deadline passed: for one enrollment (before its
+ * next command is picked), or for all (the periodic sweep). *n (may be
+ * NULL) gets the number of rows expired. */
+int store_queue_expire_enrollment(struct store *s, const char *enrollment_id, int64_t now,
+                                  int64_t *n);
+int store_queue_expire_due(struct store *s, int64_t now, int64_t *n);
+
+/* Cancels a command on every enrollment it still waits for (status
+ * Canceled, kept in the history). *n gets the rows canceled; NOTFOUND when
+ * the command does not exist. */
+int store_command_cancel_all(struct store *s, const char *uuid, int64_t now, int64_t *n);
+
+/* The status of a command on each enrollment, ordered by enrollment id. */
+struct store_command_target {
+    char *enrollment_id;
+    char *status;        /* Pending, NotNow, Acknowledged, Error, CommandFormatError, Expired, Canceled */
+    int64_t delivered_at;
+    int64_t updated_at;
+    char *retried_as;    /* the retry's CommandUUID, or NULL */
+};
+void store_command_targets_free(struct store_command_target *t, size_t n);
+int store_command_targets(struct store *s, const char *uuid, int64_t limit,
+                          struct store_command_target **out, size_t *n);
+
+/* The enrollments where a command failed (Error, CommandFormatError or
+ * Expired) and was not retried yet: malloc'd array of malloc'd ids. */
+int store_command_failed_targets(struct store *s, const char *uuid, char ***ids, size_t *n);
+/* Records that the row (enrollment, uuid) was retried as retry_uuid. */
+int store_command_mark_retried(struct store *s, const char *enrollment_id, const char *uuid,
+                               const char *retry_uuid);
+
+/* The stored command plist (malloc'd). NOTFOUND when unknown. */
+int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, size_t *len);
+
+/* Whether a command of this RequestType waits for the enrollment. */
+int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
+                                 const char *request_type, int *pending);
+
+/* ---- apps ----------------------------------------------------------------- */
+
+struct store_app {
+    char *id;
+    char *kind;            /* "enterprise" (hosted .ipa) or "store" (App Store) */
+    char *name;
+    char *bundle_id;
+    char *version;
+    int64_t itunes_store_id; /* 0 when none */
+    int64_t ipa_size;
+    char *ipa_sha256;
+    int64_t created_at;
+    int64_t codes_free;    /* unused redemption codes (listing and get) */
+    int64_t codes_used;
+};
+void store_app_free(struct store_app *a); /* accepts NULL */
+void store_app_list_free(struct store_app **list, size_t n);
+
+/* Stores an app (id, kind, created_at required; ipa may be NULL). CONFLICT
+ * when the id exists. */
+int store_app_add(struct store *s, const struct store_app *a, const uint8_t *ipa, size_t ipa_len);
+int store_app_get(struct store *s, const char *id, struct store_app **out);
+int store_app_list(struct store *s, struct store_app ***out, size_t *n);
+/* The hosted .ipa (malloc'd). NOTFOUND when the app or its .ipa is missing. */
+int store_app_ipa(struct store *s, const char *id, uint8_t **out, size_t *len);
+int store_app_delete(struct store *s, const char *id);
+
+/* Adds redemption codes to an app's pool; *added counts the new ones (a
+ * code already in the pool is skipped). NOTFOUND when the app is unknown. */
+int store_app_codes_add(struct store *s, const char *app_id, const char *const *codes, size_t n,
+                        int64_t now, size_t *added);
+/* The code this enrollment holds for the app, or the next unused one, now
+ * assigned to it (one per device). *code malloc'd. NOTFOUND when the pool
+ * has none left. */
+int store_app_code_take(struct store *s, const char *app_id, const char *enrollment_id,
+                        int64_t now, char **code);
 
 #endif

@@ -98,6 +98,38 @@ static const struct opt options[] = {
       "A query still waiting for a device is never queued twice."),
     L(inventory_history_days, "90", 0, 36500,
       "Days of inventory history (what changed when) kept; 0 keeps it forever."),
+    /* enrollment (issue 4) */
+    S(enroll_topic, "", 0,
+      "APNs topic (com.apple.mgmt.External.<uuid>) enrollment profiles carry until a push\n"
+      "certificate is installed. Empty: no enrollment profile can be made without one."),
+    S(enroll_base_url, "", 0,
+      "Public https:// base URL devices use (ServerURL, CheckInURL, SCEP and the portal).\n"
+      "Empty: https:// and the Host header of the request."),
+    S(enroll_organization, "Steward", 0, "PayloadOrganization and the SCEP subject's O."),
+    S(enroll_device_ca_files, "", 0,
+      "Comma-separated PEM files of the CAs that issue Apple devices' certificates (Apple's\n"
+      "iPhone Device CA), which must sign the device attributes of an over-the-air enrollment.\n"
+      "Empty: the signature is checked but any signer is accepted. Relative to the data dir."),
+    L(enroll_access_rights, "8191", 1, 8191,
+      "AccessRights of the MDM payload (8191 = all), recorded per enrollment at Authenticate;\n"
+      "commands needing a right it lacks are refused at enqueue time."),
+    L(enroll_sign_message, "1", 0, 1, "SignMessage of the MDM payload (Mdm-Signature header)."),
+    L(enroll_checkout_when_removed, "1", 0, 1, "CheckOutWhenRemoved of the MDM payload."),
+    L(enroll_challenge_ttl, "900", 60, 86400,
+      "Seconds an over-the-air enrollment challenge (Profile Service) stays valid."),
+    L(enroll_pending_ttl, "3600", 60, 604800,
+      "Seconds a started enrollment may take before it expires."),
+    L(enroll_session_ttl, "1800", 60, 86400, "Seconds a portal sign-in lasts."),
+    L(enroll_max_failures, "5", 1, 1000,
+      "Failed portal sign-ins of one user (within enroll_failure_window) before a lock-out."),
+    L(enroll_ip_max_failures, "50", 0, 100000,
+      "Failed portal sign-ins from one address before it is locked out; 0 = no limit."),
+    L(enroll_failure_window, "900", 10, 86400, "Seconds failed sign-ins are counted over."),
+    L(enroll_lockout_seconds, "900", 1, 604800, "Seconds a lock-out lasts."),
+    /* profiles and groups (issue 7) */
+    L(profiles_converge_interval, "900", 0, 86400,
+      "Seconds between configuration-profile convergence runs over every device (desired against\n"
+      "installed); 0 turns the periodic run off (changes and ProfileList answers still converge)."),
     /* operators (issue 9) */
     L(console_session_ttl, "43200", 60, 2592000,
       "Seconds a web console session lasts after sign-in."),
@@ -113,6 +145,33 @@ static const struct opt options[] = {
       "long as the one before, at most an hour."),
     L(webhook_log_days, "30", 0, 36500,
       "Days finished webhook deliveries stay in the delivery log; 0 keeps them forever."),
+    /* push (issue 5): APNs provider and re-push */
+    S(apns_url, "https://api.push.apple.com", 0,
+      "APNs provider endpoint: https://api.push.apple.com (port 443; :2197 also works),\n"
+      "https://api.sandbox.push.apple.com for development, or steward-apns-mock in tests.\n"
+      "Empty turns pushing off."),
+    S(apns_ca, "", 1,
+      "CA bundle (PEM) that verifies the APNs server; empty uses the system's trust store."),
+    L(apns_expiration, "86400", 0, 2592000,
+      "Seconds APNs keeps a push for an offline device (apns-expiration); 0 = deliver once, no storing."),
+    L(apns_priority, "10", 5, 10, "apns-priority of MDM pushes: 10 (immediately) or 5."),
+    L(apns_connections, "2", 1, 64, "Most HTTP/2 connections to APNs per push certificate (topic)."),
+    L(apns_streams, "500", 1, 10000, "Most concurrent pushes (streams) per APNs connection."),
+    L(apns_timeout, "15", 1, 300, "Seconds one push may take before it is retried."),
+    L(push_coalesce_ms, "200", 0, 60000,
+      "Pushes requested for the same device within this many milliseconds are sent once."),
+    L(push_retry_max, "5", 1, 50,
+      "Attempts for a push APNs answers 429 or 5xx (or a connection error), with jittered back-off."),
+    L(push_repush_after, "14400", 0, 31536000,
+      "Devices with waiting commands not seen for this many seconds are pushed again (and again\n"
+      "after as long); 0 turns the re-push off."),
+    L(push_repush_interval, "300", 5, 86400, "Seconds between re-push checks."),
+    L(command_expiry_interval, "30", 1, 86400,
+      "Seconds between sweeps that mark commands past their ttl Expired on devices that never\n"
+      "fetched them (a device that checks in has its own expired commands marked first)."),
+    S(apps_base_url, "", 0,
+      "HTTPS base URL devices fetch hosted apps from (https://host:port): the ManifestURL of an\n"
+      "uploaded .ipa is <apps_base_url>/apps/<id>/manifest.plist. Empty: the Host of the API request."),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

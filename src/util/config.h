@@ -49,6 +49,22 @@ struct config {
     long inventory_on_enroll;
     long inventory_refresh_interval;
     long inventory_history_days;
+    /* enrollment (issue 4) */
+    char enroll_topic[CONFIG_STR];
+    char enroll_base_url[CONFIG_STR];
+    char enroll_organization[CONFIG_STR];
+    char enroll_device_ca_files[CONFIG_STR];
+    long enroll_access_rights;
+    long enroll_sign_message;
+    long enroll_checkout_when_removed;
+    long enroll_challenge_ttl;
+    long enroll_pending_ttl;
+    long enroll_session_ttl;
+    long enroll_max_failures;
+    long enroll_ip_max_failures;
+    long enroll_failure_window;
+    long enroll_lockout_seconds;
+    long profiles_converge_interval; /* profiles and groups */
     /* operators (issue 9): console sessions and sign-in lockout, webhooks */
     long console_session_ttl;
     long signin_max_failures;
@@ -57,6 +73,20 @@ struct config {
     long webhook_timeout;
     long webhook_retry_base;
     long webhook_log_days;
+    /* push (issue 5) */
+    char apns_url[CONFIG_STR];
+    char apns_ca[CONFIG_STR];
+    long apns_expiration;
+    long apns_priority;
+    long apns_connections;
+    long apns_streams;
+    long apns_timeout;
+    long push_coalesce_ms;
+    long push_retry_max;
+    long push_repush_after;
+    long push_repush_interval;
+    long command_expiry_interval;
+    char apps_base_url[CONFIG_STR];
 };
 
 /* Defaults for a data dir ("" leaves paths relative). */

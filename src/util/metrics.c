@@ -252,8 +252,59 @@ static int render_cert_expiry(struct buf *out)
                       (double)soonest / 86400.0) < 0 ? -1 : 0;
 }
 
+/* ---- APNs push outcomes and push-certificate expiry (core/push.c) ---- */
+static const char *const push_outcomes[] = {
+    "ok", "unregistered", "rejected", "certificate_refused", "throttled", "retry",
+    "skipped_unregistered", "skipped_no_token", "skipped_no_certificate", "skipped_backoff",
+    "skipped_not_enrolled", "other"};
+#define NPUSH_OUTCOMES (sizeof push_outcomes / sizeof push_outcomes[0])
+static atomic_uint_fast64_t push_counts[NPUSH_OUTCOMES];
+static atomic_llong push_cert_expiring = -1;
+static _Atomic double push_cert_soonest = -1;
+
+void metrics_push(const char *outcome)
+{
+    size_t i = 0;
+    while (i < NPUSH_OUTCOMES - 1 && strcmp(push_outcomes[i], outcome) != 0)
+        i++;
+    atomic_fetch_add(&push_counts[i], 1);
+}
+
+void metrics_push_cert_expiry(long long expiring_30d, double soonest_days)
+{
+    atomic_store(&push_cert_soonest, soonest_days);
+    atomic_store(&push_cert_expiring, expiring_30d);
+}
+
+static int render_push(struct buf *out)
+{
+    if (buf_printf(out, "# HELP steward_push_total APNs pushes by outcome.\n"
+                        "# TYPE steward_push_total counter\n") < 0)
+        return -1;
+    for (size_t i = 0; i < NPUSH_OUTCOMES; i++)
+        if (buf_printf(out, "steward_push_total{outcome=\"%s\"} %llu\n", push_outcomes[i],
+                       (unsigned long long)atomic_load(&push_counts[i])) < 0)
+            return -1;
+    long long n = atomic_load(&push_cert_expiring);
+    if (n < 0)
+        return 0;
+    if (buf_printf(out, "# HELP steward_push_certs_expiring Push certificates expiring soon.\n"
+                        "# TYPE steward_push_certs_expiring gauge\n"
+                        "steward_push_certs_expiring{within=\"30d\"} %lld\n", n) < 0)
+        return -1;
+    double soonest = atomic_load(&push_cert_soonest);
+    if (soonest < -1e8)
+        return 0;
+    return buf_printf(out, "# HELP steward_push_cert_soonest_expiry_days Days until the soonest "
+                           "push certificate expires.\n"
+                           "# TYPE steward_push_cert_soonest_expiry_days gauge\n"
+                           "steward_push_cert_soonest_expiry_days %.2f\n", soonest) < 0 ? -1 : 0;
+}
+
 int metrics_render(struct buf *out, long long queue_depth)
 {
+    if (render_push(out) < 0)
+        return -1;
     if (render_requests(out) < 0)
         return -1;
     if (queue_depth >= 0 &&

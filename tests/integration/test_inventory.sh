@@ -168,8 +168,11 @@ sleep 4 # now due again, with nothing waiting: a new set is queued
 for i in $fresh; do
   b=$(body_of "$(api GET "/api/v1/devices/$i/commands?limit=100")")
   expect_eq "refreshed: a new set waits" 8 "$(printf '%s' "$b" | jq '[.commands[] | select(.status == "Pending")] | length')"
-  # (a refresh landing while the device drains its queue is answered too)
+  # At least the first set was answered. A refresh landing while the device
+  # drains its queue (a slow or loaded machine) is answered in the same
+  # exchange too, and the next refresh only adds the queries not already
+  # waiting, so the count need not be a multiple of 8.
   acked=$(printf '%s' "$b" | jq '[.commands[] | select(.status == "Acknowledged")] | length')
-  expect_eq "whole sets answered" "yes" "$([ "$acked" -ge 8 ] && [ $((acked % 8)) -eq 0 ] && echo yes || echo "no ($acked)")"
+  expect_eq "first set answered" "yes" "$([ "$acked" -ge 8 ] && echo yes || echo "no ($acked)")"
 done
 finish

@@ -34,6 +34,7 @@ static void fill_facts(struct devsim_facts *f)
     for (int i = 0; i < DEVSIM_TOKEN_LEN; i++)
         f->token[i] = (uint8_t)(i * 7 + 1);
     f->unlock_len = 40;
+    f->supervised = 1; /* DeviceName and the like are for supervised devices */
     f->identity_der = fake_der;
     f->identity_der_len = sizeof fake_der;
 }

@@ -1,0 +1,240 @@
+/* conn.c: one HTTP/2 connection of steward-apns-mock on libnghttp2 over a
+ * blocking TLS socket (its own thread, started by main.c). Headers and DATA
+ * of each stream fill a mock_request; at END_STREAM check.c decides the
+ * answer, main.c records it, and the response goes out with Apple's
+ * apns-id header and, for errors, Apple's {"reason": …} body (plus the
+ * timestamp for 410). */
+#include "apnsmock/mock.h"
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct stream {
+    struct mock_request req;
+    char resp_body[256];
+    size_t resp_len, resp_off;
+    char apns_id[40];
+    char status[8];
+};
+
+struct conn {
+    const struct mock_config *cfg;
+    SSL *ssl;
+    const char *cert_topic;
+    int broken;
+};
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *u)
+{
+    (void)s;
+    (void)flags;
+    struct conn *c = u;
+    size_t off = 0;
+    while (off < len) {
+        int n = SSL_write(c->ssl, data + off, (int)(len - off));
+        if (n <= 0) {
+            c->broken = 1;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        off += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+    (void)u;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    return 0;
+}
+
+/* Copies a header value into dst, flagging a repeat of the same header. */
+static void take(char *dst, size_t n, int *has, const uint8_t *v, size_t vlen,
+                 struct mock_request *r)
+{
+    if (*has)
+        r->duplicate_header = 1;
+    *has = 1;
+    size_t k = vlen < n - 1 ? vlen : n - 1;
+    memcpy(dst, v, k);
+    dst[k] = '\0';
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *u)
+{
+    (void)flags;
+    (void)u;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st)
+        return 0;
+    struct mock_request *r = &st->req;
+    int dummy = 0;
+#define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
+    if (IS(":method"))
+        take(r->method, sizeof r->method, &dummy, value, valuelen, r);
+    else if (IS(":path"))
+        take(r->path, sizeof r->path, &dummy, value, valuelen, r);
+    else if (IS("apns-topic"))
+        take(r->topic, sizeof r->topic, &r->has_topic, value, valuelen, r);
+    else if (IS("apns-push-type"))
+        take(r->push_type, sizeof r->push_type, &r->has_push_type, value, valuelen, r);
+    else if (IS("apns-priority"))
+        take(r->priority, sizeof r->priority, &r->has_priority, value, valuelen, r);
+    else if (IS("apns-expiration"))
+        take(r->expiration, sizeof r->expiration, &r->has_expiration, value, valuelen, r);
+    else if (IS("apns-id"))
+        take(r->apns_id, sizeof r->apns_id, &r->has_apns_id, value, valuelen, r);
+#undef IS
+    return 0;
+}
+
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *u)
+{
+    (void)flags;
+    (void)u;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st)
+        return 0;
+    struct mock_request *r = &st->req;
+    if (r->body_len + len > MOCK_MAX_BODY) {
+        r->body_too_large = 1;
+        return 0;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    return 0;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *u)
+{
+    (void)s;
+    (void)id;
+    (void)u;
+    struct stream *st = src->ptr;
+    size_t left = st->resp_len - st->resp_off;
+    size_t k = left < len ? left : len;
+    memcpy(buf, st->resp_body + st->resp_off, k);
+    st->resp_off += k;
+    if (st->resp_off == st->resp_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)k;
+}
+
+static void new_apns_id(char out[40], const char *given)
+{
+    if (given && *given) {
+        snprintf(out, 40, "%.36s", given);
+        return;
+    }
+    uint8_t b[16];
+    if (RAND_bytes(b, sizeof b) != 1)
+        memset(b, 0x42, sizeof b);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+static int respond(nghttp2_session *s, struct conn *c, int32_t id, struct stream *st)
+{
+    struct mock_answer a;
+    long seq = mock_next_seq();
+    mock_check(c->cfg, &st->req, c->cert_topic, seq, &a);
+    new_apns_id(st->apns_id, st->req.has_apns_id && a.status != 400 ? st->req.apns_id : NULL);
+    snprintf(st->status, sizeof st->status, "%d", a.status);
+    if (a.status == 410) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        long long ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        st->resp_len = (size_t)snprintf(st->resp_body, sizeof st->resp_body,
+                                        "{\"reason\":\"%s\",\"timestamp\":%lld}", a.reason, ms);
+    } else if (a.status != 200) {
+        st->resp_len = (size_t)snprintf(st->resp_body, sizeof st->resp_body,
+                                        "{\"reason\":\"%s\"}", a.reason);
+    }
+    mock_record(c->cfg, st->req.topic, &st->req, &a, st->apns_id);
+    nghttp2_nv hdrs[] = {
+        {(uint8_t *)":status", (uint8_t *)st->status, 7, strlen(st->status),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"apns-id", (uint8_t *)st->apns_id, 7, strlen(st->apns_id),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
+    };
+    if (st->resp_len == 0)
+        return nghttp2_submit_response(s, id, hdrs, 2, NULL);
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+    return nghttp2_submit_response(s, id, hdrs, 3, &dp);
+}
+
+static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+    if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st)
+        return 0;
+    return respond(s, u, f->hd.stream_id, st) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
+{
+    (void)code;
+    (void)u;
+    free(nghttp2_session_get_stream_user_data(s, id));
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    return 0;
+}
+
+void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic)
+{
+    struct conn c = {.cfg = cfg, .ssl = ssl, .cert_topic = cert_topic};
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return;
+    nghttp2_session_callbacks_set_send_callback(cb, on_send);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session *s = NULL;
+    int rc = nghttp2_session_server_new(&s, cb, &c);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0)
+        return;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
+    };
+    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
+    uint8_t buf[16384];
+    while (!c.broken && (nghttp2_session_want_read(s) || nghttp2_session_want_write(s))) {
+        if (nghttp2_session_send(s) != 0)
+            break;
+        if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
+            break;
+        int n = SSL_read(ssl, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (nghttp2_session_mem_recv(s, buf, (size_t)n) < 0)
+            break;
+    }
+    nghttp2_session_del(s);
+}

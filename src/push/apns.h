@@ -1,0 +1,81 @@
+/* apns.h: the APNs HTTP/2 provider client (Apple's provider API, see
+ * ../shared/PROTOCOL.md §6). One apns_client per topic holds a libcurl multi
+ * handle whose few long-lived TLS connections, authenticated with the push
+ * certificate, carry many concurrent streams; apns_client_send pushes a batch
+ * and waits for every answer. The request building and response
+ * classification are separate pure functions (unit-tested). Used by
+ * core/push.c's push thread; nothing here touches the store. */
+#ifndef STEWARD_APNS_H
+#define STEWARD_APNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define APNS_PRODUCTION_URL "https://api.push.apple.com"
+#define APNS_SANDBOX_URL "https://api.sandbox.push.apple.com"
+
+/* What steward does about one answer. */
+enum apns_outcome {
+    APNS_OK,           /* 200: delivered to APNs */
+    APNS_UNREGISTERED, /* 410 Unregistered, 400 BadDeviceToken: stop until a TokenUpdate */
+    APNS_REJECTED,     /* another 4xx about this request: recorded, not retried */
+    APNS_CERT_REFUSED, /* 403 BadCertificate…: stop the whole topic */
+    APNS_THROTTLED,    /* 429: back off for this token */
+    APNS_RETRY,        /* 5xx, connection error, GOAWAY: retry later */
+};
+const char *apns_outcome_name(enum apns_outcome o);
+
+/* ---- request building and response parsing (pure) ------------------------ */
+
+/* Checks a device token (even-length lowercase or uppercase hex, 16 to 200
+ * digits) and writes "/3/device/<token in lowercase>". 0 or -1. */
+int apns_path(char *out, size_t n, const char *token_hex);
+/* Writes the body exactly {"mdm":"<magic>"}; -1 when magic is empty, too
+ * long or holds a character a JSON string would have to escape. */
+int apns_body(char *out, size_t n, const char *magic);
+/* The apns-expiration value for a time-to-live: "0" (deliver once, no
+ * storing) when ttl <= 0, else now + ttl. */
+int64_t apns_expiration(int64_t now, int64_t ttl);
+/* Classifies an answer: status 0 means no HTTP answer (connection error).
+ * reason receives APNs' "reason" (or "" when none); *timestamp the 410's
+ * "timestamp" (milliseconds, 0 when absent). */
+enum apns_outcome apns_classify(long status, const char *body, size_t len, char *reason,
+                                size_t reason_n, int64_t *timestamp);
+
+/* ---- the client ---------------------------------------------------------- */
+
+struct apns_opts {
+    const char *url;     /* base URL: APNS_PRODUCTION_URL, APNS_SANDBOX_URL, or a mock */
+    const char *ca_file; /* CA bundle verifying the server; NULL = the system's */
+    int64_t ttl;         /* seconds for apns-expiration (0: "0") */
+    int priority;        /* 10 or 5 */
+    long connections;    /* most TLS connections (default 2) */
+    long streams;        /* most concurrent streams per connection (default 500) */
+    long timeout_ms;     /* per push (default 15000) */
+};
+
+/* One push: inputs, then the answer. */
+struct apns_push {
+    const char *token_hex;
+    const char *magic;
+    /* out */
+    long status;               /* HTTP status, 0 when none arrived */
+    enum apns_outcome outcome;
+    char reason[64];           /* APNs' reason, or a transport error */
+    char apns_id[64];
+    int64_t timestamp;         /* 410's timestamp (ms) */
+};
+
+struct apns_client;
+
+/* A client for topic with the push certificate and key (PEM). NULL with
+ * *err malloc'd when libcurl cannot be set up. */
+struct apns_client *apns_client_new(const char *topic, const char *cert_pem, const char *key_pem,
+                                    const struct apns_opts *o, char **err);
+/* Pushes every item concurrently and waits for all answers (each gets its
+ * outcome; a malformed token or magic is APNS_REJECTED without sending).
+ * Returns how many got HTTP answers. */
+size_t apns_client_send(struct apns_client *c, struct apns_push *items, size_t n);
+void apns_client_free(struct apns_client *c); /* accepts NULL */
+
+#endif

@@ -1,0 +1,376 @@
+/* push.c: the store area for APNs: push certificates by topic and each
+ * enrollment's push state (migration 4). Written once on sql.h for every
+ * backend; called by core/push.c (the push thread), core/push_certs.c
+ * (import) and the API. */
+#include "store/store.h"
+#include "store/sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_pushcert_free(struct store_pushcert *c)
+{
+    if (!c)
+        return;
+    free(c->topic);
+    free(c->cert_pem);
+    free(c->key_pem);
+    free(c->subject);
+    free(c->serial);
+    free(c->fingerprint);
+    free(c->disabled_reason);
+    free(c);
+}
+
+void store_pushcert_list_free(struct store_pushcert **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        store_pushcert_free(list[i]);
+    free(list);
+}
+
+int store_pushcert_put(struct store *s, const struct store_pushcert *c, int64_t now)
+{
+    static const char sql[] =
+        "INSERT INTO push_certs (topic, cert_pem, key_pem, subject, serial, fingerprint,"
+        " not_before, not_after, created_at, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
+        " ON CONFLICT (topic) DO UPDATE SET cert_pem = excluded.cert_pem,"
+        " key_pem = excluded.key_pem, subject = excluded.subject, serial = excluded.serial,"
+        " fingerprint = excluded.fingerprint, not_before = excluded.not_before,"
+        " not_after = excluded.not_after, updated_at = excluded.updated_at,"
+        " disabled_reason = NULL, disabled_at = NULL, warned_days = NULL";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.cert_put", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, c->topic, &code);
+    sql_bind_text(st, 2, c->cert_pem, &code);
+    sql_bind_text(st, 3, c->key_pem, &code);
+    sql_bind_text(st, 4, c->subject, &code);
+    sql_bind_text(st, 5, c->serial, &code);
+    sql_bind_text(st, 6, c->fingerprint, &code);
+    sql_bind_int(st, 7, c->not_before, &code);
+    sql_bind_int(st, 8, c->not_after, &code);
+    sql_bind_int(st, 9, now, &code);
+    return sql_exec(s, st, "push.cert_put", code);
+}
+
+#define CERT_COLS                                                                             \
+    "topic, cert_pem, subject, serial, fingerprint, not_before, not_after, created_at,"     \
+    " updated_at, disabled_reason, disabled_at, warned_days"
+
+static struct store_pushcert *read_cert_row(struct sql_stmt *st, int with_key)
+{
+    struct store_pushcert *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    int oom = 0;
+    c->topic = sql_col_strdup(st, 0, &oom);
+    c->cert_pem = sql_col_strdup(st, 1, &oom);
+    c->subject = sql_col_strdup(st, 2, &oom);
+    c->serial = sql_col_strdup(st, 3, &oom);
+    c->fingerprint = sql_col_strdup(st, 4, &oom);
+    c->not_before = sql_col_int(st, 5);
+    c->not_after = sql_col_int(st, 6);
+    c->created_at = sql_col_int(st, 7);
+    c->updated_at = sql_col_int(st, 8);
+    c->disabled_reason = sql_col_strdup(st, 9, &oom);
+    c->disabled_at = sql_col_int(st, 10);
+    c->warned_days = (int)sql_col_int(st, 11);
+    if (with_key)
+        c->key_pem = sql_col_strdup(st, 12, &oom);
+    if (oom) {
+        store_pushcert_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int store_pushcert_get(struct store *s, const char *topic, struct store_pushcert **out)
+{
+    static const char sql[] = "SELECT " CERT_COLS ", key_pem FROM push_certs WHERE topic = ?1";
+    *out = NULL;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.cert_get", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, topic, &code);
+    rc = sql_first_row(s, st, "push.cert_get", code);
+    if (rc != STORE_OK)
+        return rc;
+    *out = read_cert_row(st, 1);
+    sql_done(st);
+    return *out ? STORE_OK : sql_out_of_memory("push.cert_get");
+}
+
+int store_pushcert_list(struct store *s, int with_keys, struct store_pushcert ***out, size_t *n)
+{
+    static const char sql[] = "SELECT " CERT_COLS ", key_pem FROM push_certs ORDER BY topic";
+    *out = NULL;
+    *n = 0;
+    int rc = STORE_OK;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.cert_list", &rc);
+    if (!st)
+        return rc;
+    struct store_pushcert **list = NULL;
+    size_t count = 0, cap = 0;
+    int row;
+    while ((row = sql_next_row(s, st, "push.cert_list", 0)) == 1) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct store_pushcert **grown = realloc(list, ncap * sizeof *grown);
+            if (!grown) {
+                sql_done(st);
+                store_pushcert_list_free(list, count);
+                return sql_out_of_memory("push.cert_list");
+            }
+            list = grown;
+            cap = ncap;
+        }
+        list[count] = read_cert_row(st, with_keys);
+        if (!list[count]) {
+            sql_done(st);
+            store_pushcert_list_free(list, count);
+            return sql_out_of_memory("push.cert_list");
+        }
+        count++;
+    }
+    if (row < 0) {
+        store_pushcert_list_free(list, count);
+        return row;
+    }
+    *out = list;
+    *n = count;
+    return STORE_OK;
+}
+
+int store_pushcert_topic_default(struct store *s, char *topic, size_t n)
+{
+    static const char sql[] =
+        "SELECT topic FROM push_certs WHERE disabled_reason IS NULL"
+        " ORDER BY not_after DESC, topic LIMIT 1";
+    int rc = STORE_OK;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.topic_default", &rc);
+    if (!st)
+        return rc;
+    rc = sql_first_row(s, st, "push.topic_default", 0);
+    if (rc != STORE_OK)
+        return rc;
+    const char *t = sql_col_text(st, 0);
+    size_t len = t ? strlen(t) : 0;
+    if (!t || len >= n)
+        rc = STORE_CONFLICT;
+    else
+        memcpy(topic, t, len + 1);
+    sql_done(st);
+    return rc;
+}
+
+int store_pushcert_disable(struct store *s, const char *topic, const char *reason, int64_t now)
+{
+    static const char sql[] =
+        "UPDATE push_certs SET disabled_reason = ?2, disabled_at = ?3 WHERE topic = ?1";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.cert_disable", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, topic, &code);
+    sql_bind_text(st, 2, reason, &code);
+    sql_bind_int(st, 3, now, &code);
+    rc = sql_exec(s, st, "push.cert_disable", code);
+    if (rc == STORE_OK && sql_changes(s) == 0)
+        return STORE_NOTFOUND;
+    return rc;
+}
+
+int store_pushcert_set_warned(struct store *s, const char *topic, int days)
+{
+    static const char sql[] = "UPDATE push_certs SET warned_days = ?2 WHERE topic = ?1";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.cert_warned", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, topic, &code);
+    sql_bind_int(st, 2, days, &code);
+    return sql_exec(s, st, "push.cert_warned", code);
+}
+
+int store_push_topic_devices(struct store *s, const char *topic, const char *except, int64_t *n)
+{
+    static const char sql[] =
+        "SELECT COUNT(*) FROM enrollments WHERE status = 2 AND topic IS NOT NULL"
+        " AND (CAST(?1 AS TEXT) IS NULL OR topic = ?1)"
+        " AND (CAST(?2 AS TEXT) IS NULL OR topic <> ?2)";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.topic_devices", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, topic, &code);
+    sql_bind_text(st, 2, except, &code);
+    rc = sql_first_row(s, st, "push.topic_devices", code);
+    if (rc != STORE_OK)
+        return rc;
+    *n = sql_col_int(st, 0);
+    sql_done(st);
+    return STORE_OK;
+}
+
+void store_push_target_free(struct store_push_target *t)
+{
+    if (!t)
+        return;
+    free(t->id);
+    free(t->topic);
+    free(t->token_hex);
+    free(t->push_magic);
+    free(t->last_result);
+    free(t->last_apns_id);
+    free(t->unregistered_token);
+    free(t);
+}
+
+int store_push_target_get(struct store *s, const char *id, struct store_push_target **out)
+{
+    static const char sql[] =
+        "SELECT e.id, e.status, e.topic, e.token_hex, e.push_magic, e.token_updated_at,"
+        " e.last_seen_at, p.last_push_at, p.last_status, p.last_result, p.last_apns_id,"
+        " p.pushes, p.failures, p.unregistered_at, p.unregistered_token, p.backoff_until"
+        " FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id WHERE e.id = ?1";
+    *out = NULL;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.target_get", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    rc = sql_first_row(s, st, "push.target_get", code);
+    if (rc != STORE_OK)
+        return rc;
+    struct store_push_target *t = calloc(1, sizeof *t);
+    int oom = !t;
+    if (t) {
+        t->id = sql_col_strdup(st, 0, &oom);
+        t->status = (int)sql_col_int(st, 1);
+        t->topic = sql_col_strdup(st, 2, &oom);
+        t->token_hex = sql_col_strdup(st, 3, &oom);
+        t->push_magic = sql_col_strdup(st, 4, &oom);
+        t->token_updated_at = sql_col_int(st, 5);
+        t->last_seen_at = sql_col_int(st, 6);
+        t->last_push_at = sql_col_int(st, 7);
+        t->last_status = (int)sql_col_int(st, 8);
+        t->last_result = sql_col_strdup(st, 9, &oom);
+        t->last_apns_id = sql_col_strdup(st, 10, &oom);
+        t->pushes = sql_col_int(st, 11);
+        t->failures = sql_col_int(st, 12);
+        t->unregistered_at = sql_col_int(st, 13);
+        t->unregistered_token = sql_col_strdup(st, 14, &oom);
+        t->backoff_until = sql_col_int(st, 15);
+    }
+    sql_done(st);
+    if (oom) {
+        store_push_target_free(t);
+        return sql_out_of_memory("push.target_get");
+    }
+    *out = t;
+    return STORE_OK;
+}
+
+int store_push_target_unregistered(const struct store_push_target *t)
+{
+    return t->unregistered_at && t->unregistered_token && t->token_hex &&
+           strcmp(t->unregistered_token, t->token_hex) == 0 &&
+           t->token_updated_at <= t->unregistered_at;
+}
+
+int store_push_record(struct store *s, const char *id, int64_t now, int status, const char *result,
+                      const char *apns_id, const char *unregistered_token, int64_t backoff_until)
+{
+    /* ?6 NULL keeps an earlier unregistered mark: a later "not sent" outcome
+     * does not make the token usable again; only a TokenUpdate does. */
+    static const char sql[] =
+        "INSERT INTO push_state (enrollment_id, last_push_at, last_status, last_result,"
+        " last_apns_id, pushes, failures, unregistered_at, unregistered_token, backoff_until)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?3 > 0 THEN 1 ELSE 0 END,"
+        " CASE WHEN ?3 = 200 THEN 0 ELSE 1 END,"
+        " CASE WHEN CAST(?6 AS TEXT) IS NULL THEN NULL ELSE ?2 END, ?6, ?7)"
+        " ON CONFLICT (enrollment_id) DO UPDATE SET last_push_at = excluded.last_push_at,"
+        " last_status = excluded.last_status, last_result = excluded.last_result,"
+        " last_apns_id = excluded.last_apns_id,"
+        " pushes = push_state.pushes + excluded.pushes,"
+        " failures = push_state.failures + excluded.failures,"
+        " unregistered_at = COALESCE(excluded.unregistered_at, push_state.unregistered_at),"
+        " unregistered_token = COALESCE(excluded.unregistered_token, push_state.unregistered_token),"
+        " backoff_until = excluded.backoff_until";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.record", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    sql_bind_int(st, 2, now, &code);
+    sql_bind_int(st, 3, status, &code);
+    sql_bind_text(st, 4, result, &code);
+    sql_bind_text(st, 5, apns_id, &code);
+    sql_bind_text(st, 6, unregistered_token, &code);
+    if (backoff_until)
+        sql_bind_int(st, 7, backoff_until, &code);
+    else
+        sql_bind_null(st, 7, &code);
+    return sql_exec(s, st, "push.record", code);
+}
+
+int store_push_due(struct store *s, int64_t now, int64_t silent_before, int64_t pushed_before,
+                   int64_t limit, char ***ids, size_t *n)
+{
+    static const char sql[] =
+        "SELECT e.id FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id"
+        " WHERE e.status = 2 AND e.token_hex IS NOT NULL"
+        " AND COALESCE(e.last_seen_at, 0) < ?2"
+        " AND COALESCE(p.last_push_at, 0) < ?3"
+        " AND COALESCE(p.backoff_until, 0) <= ?1"
+        " AND NOT (p.unregistered_token IS NOT NULL AND p.unregistered_token = e.token_hex"
+        "          AND COALESCE(e.token_updated_at, 0) <= p.unregistered_at)"
+        " AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = e.id AND q.active = 1)"
+        " ORDER BY e.id LIMIT ?4";
+    *ids = NULL;
+    *n = 0;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.due", &rc);
+    if (!st)
+        return rc;
+    sql_bind_int(st, 1, now, &code);
+    sql_bind_int(st, 2, silent_before, &code);
+    sql_bind_int(st, 3, pushed_before, &code);
+    sql_bind_int(st, 4, limit > 0 ? limit : 1000, &code);
+    char **list = NULL;
+    size_t count = 0, cap = 0;
+    int row, oom = 0;
+    while ((row = sql_next_row(s, st, "push.due", code)) == 1) {
+        code = 0;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **grown = realloc(list, ncap * sizeof *grown);
+            if (!grown) {
+                oom = 1;
+                sql_done(st);
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        list[count] = sql_col_strdup(st, 0, &oom);
+        if (oom) {
+            sql_done(st);
+            break;
+        }
+        count++;
+    }
+    if (oom || row < 0) {
+        for (size_t i = 0; i < count; i++)
+            free(list[i]);
+        free(list);
+        return oom ? sql_out_of_memory("push.due") : row;
+    }
+    *ids = list;
+    *n = count;
+    return STORE_OK;
+}
