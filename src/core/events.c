@@ -614,13 +614,12 @@ void events_cert_expiring_job(struct store *s, void *arg, int64_t now)
 void events_retention_job(struct store *s, void *arg, int64_t now)
 {
     struct events *ev = arg;
-    int64_t sessions = 0, deliveries = 0;
-    int rc = store_session_purge(s, now, &sessions);
-    if (rc == STORE_OK && ev->cfg->webhook_log_days > 0)
-        rc = store_delivery_prune(s, now - ev->cfg->webhook_log_days * 86400, &deliveries);
+    int64_t deliveries = 0;
+    if (ev->cfg->webhook_log_days <= 0)
+        return;
+    int rc = store_delivery_prune(s, now - ev->cfg->webhook_log_days * 86400, &deliveries);
     if (rc != STORE_OK)
-        log_warn("operators retention failed", "rc=%d", rc);
-    else if (sessions || deliveries)
-        log_info("operators retention", "sessions=%lld deliveries=%lld", (long long)sessions,
-                 (long long)deliveries);
+        log_warn("webhook log retention failed", "rc=%d", rc);
+    else if (deliveries)
+        log_info("webhook log pruned", "deliveries=%lld", (long long)deliveries);
 }

@@ -70,8 +70,8 @@ int64_t events_backoff(int64_t base, int64_t attempts);
 struct store;
 void events_cert_expiring_job(struct store *s, void *arg, int64_t now);
 
-/* The scheduler job (arg: the struct events): deletes expired console
- * sessions and finished webhook deliveries older than webhook_log_days. */
+/* The scheduler job (arg: the struct events): deletes finished webhook
+ * deliveries older than webhook_log_days. */
 void events_retention_job(struct store *s, void *arg, int64_t now);
 
 #endif

@@ -293,7 +293,7 @@ pages.users = async () => {
       { label: "Name", value: (u) => u.name },
       { label: "Role", value: (u) => u.role },
       { label: "Last sign-in", value: (u) => fmtTime(u.last_login_at) },
-      { label: "State", value: (u) => u.locked ? pill("locked") : `${u.failed_signins} failed` },
+      { label: "State", value: (u) => u.locked ? pill("locked") : "ok" },
       { label: "", value: (u) => el("button.link", { onclick: async () => { if (await confirmDialog("Delete user", `Delete ${u.name}?`, "Delete")) { try { await Api.del("/api/v1/users/" + enc(u.name)); route(); } catch (e) { toast(e.message, true); } } } }, "Delete") },
     ], r.users));
 };
