@@ -280,12 +280,16 @@ static enum api_role route_need(const struct route *r)
 }
 
 /* Every request that may change something through the API (any method but
- * GET and HEAD on an API path) is audited here, answered or refused, so no
+ * GET and HEAD on an API path, and a GET route marked operator) is
+ * audited here, answered or refused, so no
  * handler can forget it. Device and SCEP routes are the protocol, not
  * operators' changes. */
 static int audited(const struct request *req, const struct route *r)
 {
-    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+    /* A GET that acts (NanoMDM's GET /v1/push/…) is marked operator; reads
+     * that only need a higher role (the audit log itself) are not changes. */
+    if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+        !(r && r->access == ROUTE_ADMIN && r->role == ROLE_OPERATOR))
         return 0;
     if (r && r->access == ROUTE_DEVICE)
         return 0;
