@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/events.h"
 #include "util/ids.h"
 #include "util/log.h"
 #include "web/console_auth.h"
@@ -128,18 +129,6 @@ static void refuse(const struct request *req, struct response *resp, const char 
 
 /* The API key of the Authorization header: 0 with the actor set, or -1
  * after answering. */
-/* Records the key's last use (at most once a minute). Bookkeeping only: a
- * read must never wait behind another connection's write lock for it, so on
- * SQLite it is tried without waiting and skipped when the database is busy. */
-static void touch_key(struct store *s, const struct request *req, const char *hash)
-{
-    int nowait = store_set_lock_wait(s, 0) == STORE_OK;
-    if (store_apikey_touch(s, hash, (int64_t)time(NULL)) != STORE_OK)
-        log_debug("api key last use not recorded", "req=%s", req->id);
-    if (nowait && store_set_lock_wait(s, STORE_LOCK_WAIT_MS) != STORE_OK)
-        log_warn("cannot restore the lock wait", "req=%s", req->id);
-}
-
 static int authenticate_key(struct worker *w, struct request *req, struct response *resp,
                             const char *value)
 {
@@ -156,7 +145,7 @@ static int authenticate_key(struct worker *w, struct request *req, struct respon
         log_debug("api_auth_ok", "req=%s remote=%s key=%s", req->id, req->remote_addr,
                   log_quote(key_name, sizeof key_name, name));
         api_actor_set("key", name, api_role_from_name(role), 0);
-        touch_key(w->store, req, hash);
+        events_key_used(w->svc->events, hash); /* recorded off this request's path */
         free(name);
         free(role);
         return 0;

@@ -15,6 +15,7 @@
 #include "util/ids.h"
 #include "util/log.h"
 #include "util/password.h"
+#include "web/console_auth.h"
 
 json_t *api_json_body(const struct request *req, struct response *resp)
 {
@@ -84,12 +85,11 @@ int api_command_needs_admin(plist_t command)
 
 /* ---- users --------------------------------------------------------------- */
 
-static json_t *user_json(const struct store_admin_user *u, int64_t now)
+static json_t *user_json(const struct store_admin_user *u, int locked)
 {
-    return json_pack("{s:s,s:s,s:o,s:o,s:I,s:b}", "name", u->name, "role", u->role, "created_at",
+    return json_pack("{s:s,s:s,s:o,s:o,s:b}", "name", u->name, "role", u->role, "created_at",
                      api_time_json(u->created_at), "last_login_at",
-                     api_time_json(u->last_login_at), "failed_signins",
-                     (json_int_t)u->failed_count, "locked", u->locked_until > now);
+                     api_time_json(u->last_login_at), "locked", locked > 0);
 }
 
 void api_users_list(struct worker *w, struct request *req, struct response *resp)
@@ -101,10 +101,9 @@ void api_users_list(struct worker *w, struct request *req, struct response *resp
         api_fail_store(req, resp, rc, "listing users");
         return;
     }
-    int64_t now = (int64_t)time(NULL);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, user_json(&list[i], now));
+        json_array_append_new(arr, user_json(&list[i], console_auth_locked(w, list[i].name)));
     store_admin_users_free(list, n);
     api_send_json(req, resp, 200, arr ? json_pack("{s:o}", "users", arr) : NULL);
 }
@@ -178,6 +177,8 @@ void api_users_update(struct worker *w, struct request *req, struct response *re
         api_fail(req, resp, 400, "bad_request", "nothing to change: give \"password\" and/or \"role\"");
     } else {
         int rc = store_admin_user_update(w->store, name, hash, role);
+        if (rc == STORE_OK && hash)
+            rc = console_auth_unlock(w, name); /* a new password lifts a lock-out */
         if (rc != STORE_OK)
             api_fail_store(req, resp, rc, "updating the user");
         else

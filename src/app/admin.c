@@ -96,6 +96,10 @@ int app_admin(int argc, char **argv)
     }
     int rc = create ? store_admin_user_add(s, name, hash, role ? role : "admin", (int64_t)time(NULL))
                     : store_admin_user_update(s, name, hash, role);
+    char key[200];
+    snprintf(key, sizeof key, "user:%s", name);
+    if (rc == STORE_OK && !create) /* a new password lifts a sign-in lock-out */
+        rc = store_web_throttle_unlock(s, "console", key);
     store_close(s);
     if (rc == STORE_CONFLICT)
         fprintf(stderr, "steward admin: user %s exists (use `steward admin password`)\n", name);

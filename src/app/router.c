@@ -73,12 +73,12 @@ static const struct route routes[] = {
     {"GET", "/metrics", ROUTE_OPEN, api_metrics, NULL, NULL},
 
     /* push (issue 5): push certificates, push now */
-    {"GET", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_list, NULL, NULL},
-    {"PUT", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_put, NULL, NULL},
-    {"GET", "/api/v1/pushcerts/*", ROUTE_ADMIN, NULL, api_pushcerts_get, NULL},
-    {"POST", "/api/v1/push", ROUTE_ADMIN, api_push_create, NULL, NULL},
-    {"GET", "/api/v1/devices/*/push", ROUTE_ADMIN, NULL, api_device_push, NULL},
-    {"GET", "/v1/push/*", ROUTE_ADMIN, NULL, api_nanomdm_push, NULL},
+    {"GET", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_list, NULL, NULL, ROLE_VIEWER},
+    {"PUT", "/api/v1/pushcerts", ROUTE_ADMIN, api_pushcerts_put, NULL, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/pushcerts/*", ROUTE_ADMIN, NULL, api_pushcerts_get, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/push", ROUTE_ADMIN, api_push_create, NULL, NULL, ROLE_OPERATOR},
+    {"GET", "/api/v1/devices/*/push", ROUTE_ADMIN, NULL, api_device_push, NULL, ROLE_VIEWER},
+    {"GET", "/v1/push/*", ROUTE_ADMIN, NULL, api_nanomdm_push, NULL, ROLE_OPERATOR},
 
     /* enrollment (issue 4): portal, Profile Service, enrollment users */
     {"GET", "/enroll", ROUTE_OPEN, enroll_portal_page, NULL, NULL},
@@ -86,47 +86,47 @@ static const struct route routes[] = {
     {"POST", "/enroll/signout", ROUTE_OPEN, enroll_portal_signout, NULL, NULL},
     {"GET", "/enroll/profile", ROUTE_OPEN, enroll_portal_profile, NULL, NULL},
     {"POST", "/enroll/ota", ROUTE_OPEN, enroll_ota, NULL, NULL},
-    {"GET", "/api/v1/enroll/profile", ROUTE_ADMIN, enroll_api_profile, NULL, NULL},
-    {"GET", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_list, NULL, NULL},
-    {"POST", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_create, NULL, NULL},
-    {"PATCH", "/api/v1/enroll/users/*", ROUTE_ADMIN, NULL, enroll_api_user_patch, NULL},
-    {"GET", "/api/v1/enrollments", ROUTE_ADMIN, enroll_api_records_list, NULL, NULL},
-    {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL},
+    {"GET", "/api/v1/enroll/profile", ROUTE_ADMIN, enroll_api_profile, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_list, NULL, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/enroll/users", ROUTE_ADMIN, enroll_api_users_create, NULL, NULL, ROLE_ADMIN},
+    {"PATCH", "/api/v1/enroll/users/*", ROUTE_ADMIN, NULL, enroll_api_user_patch, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/enrollments", ROUTE_ADMIN, enroll_api_records_list, NULL, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/devices/*/unenroll", ROUTE_ADMIN, NULL, enroll_api_unenroll, NULL, ROLE_ADMIN},
 
     /* commands and apps (issue 6) */
-    {"GET", "/api/v1/catalog", ROUTE_ADMIN, api_catalog, NULL, NULL},
-    {"GET", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_get, NULL},
-    {"DELETE", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_cancel_all, NULL},
-    {"POST", "/api/v1/commands/*/retry", ROUTE_ADMIN, NULL, api_command_retry, NULL},
-    {"POST", "/api/v1/apps", ROUTE_ADMIN, api_apps_create, NULL, NULL},
-    {"GET", "/api/v1/apps", ROUTE_ADMIN, api_apps_list, NULL, NULL},
-    {"GET", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_get, NULL},
-    {"DELETE", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_delete, NULL},
-    {"POST", "/api/v1/apps/*/codes", ROUTE_ADMIN, NULL, api_apps_codes_add, NULL},
-    {"POST", "/api/v1/apps/*/install", ROUTE_ADMIN, NULL, api_apps_install, NULL},
+    {"GET", "/api/v1/catalog", ROUTE_ADMIN, api_catalog, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_get, NULL, ROLE_VIEWER},
+    {"DELETE", "/api/v1/commands/*", ROUTE_ADMIN, NULL, api_command_cancel_all, NULL, ROLE_OPERATOR},
+    {"POST", "/api/v1/commands/*/retry", ROUTE_ADMIN, NULL, api_command_retry, NULL, ROLE_OPERATOR},
+    {"POST", "/api/v1/apps", ROUTE_ADMIN, api_apps_create, NULL, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/apps", ROUTE_ADMIN, api_apps_list, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_get, NULL, ROLE_VIEWER},
+    {"DELETE", "/api/v1/apps/*", ROUTE_ADMIN, NULL, api_apps_delete, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/apps/*/codes", ROUTE_ADMIN, NULL, api_apps_codes_add, NULL, ROLE_ADMIN},
+    {"POST", "/api/v1/apps/*/install", ROUTE_ADMIN, NULL, api_apps_install, NULL, ROLE_OPERATOR},
     {"GET", "/apps/*/manifest.plist", ROUTE_OPEN, NULL, api_apps_manifest, NULL},
     {"GET", "/apps/*/app.ipa", ROUTE_OPEN, NULL, api_apps_ipa, NULL},
 
     /* profiles and groups (issue 7) */
-    {"POST", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_create, NULL, NULL},
-    {"GET", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_list, NULL, NULL},
-    {"GET", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_get, NULL},
-    {"DELETE", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_delete, NULL},
-    {"GET", "/api/v1/profiles/*/mobileconfig", ROUTE_ADMIN, NULL, api_profiles_mobileconfig, NULL},
-    {"GET", "/api/v1/profiles/*/status", ROUTE_ADMIN, NULL, api_profiles_status, NULL},
-    {"GET", "/api/v1/devices/*/profiles", ROUTE_ADMIN, NULL, api_device_profiles, NULL},
-    {"POST", "/api/v1/devices/*/remove", ROUTE_ADMIN, NULL, api_device_remove, NULL},
-    {"PUT", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_put},
-    {"DELETE", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_delete},
-    {"POST", "/api/v1/groups", ROUTE_ADMIN, api_groups_create, NULL, NULL},
-    {"GET", "/api/v1/groups", ROUTE_ADMIN, api_groups_list, NULL, NULL},
-    {"GET", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_get, NULL},
-    {"PUT", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_update, NULL},
-    {"DELETE", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_delete, NULL},
-    {"POST", "/api/v1/groups/*/members", ROUTE_ADMIN, NULL, api_groups_members_add, NULL},
-    {"DELETE", "/api/v1/groups/*/members/*", ROUTE_ADMIN, NULL, NULL, api_groups_member_remove},
-    {"POST", "/api/v1/groups/*/profiles", ROUTE_ADMIN, NULL, api_groups_assign, NULL},
-    {"DELETE", "/api/v1/groups/*/profiles/*", ROUTE_ADMIN, NULL, NULL, api_groups_unassign},
+    {"POST", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_create, NULL, NULL, ROLE_OPERATOR},
+    {"GET", "/api/v1/profiles", ROUTE_ADMIN, api_profiles_list, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_get, NULL, ROLE_VIEWER},
+    {"DELETE", "/api/v1/profiles/*", ROUTE_ADMIN, NULL, api_profiles_delete, NULL, ROLE_OPERATOR},
+    {"GET", "/api/v1/profiles/*/mobileconfig", ROUTE_ADMIN, NULL, api_profiles_mobileconfig, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/profiles/*/status", ROUTE_ADMIN, NULL, api_profiles_status, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/devices/*/profiles", ROUTE_ADMIN, NULL, api_device_profiles, NULL, ROLE_VIEWER},
+    {"PUT", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_put, ROLE_OPERATOR},
+    {"DELETE", "/api/v1/devices/*/attributes/*", ROUTE_ADMIN, NULL, NULL, api_device_attribute_delete, ROLE_OPERATOR},
+    {"POST", "/api/v1/groups", ROUTE_ADMIN, api_groups_create, NULL, NULL, ROLE_OPERATOR},
+    {"GET", "/api/v1/groups", ROUTE_ADMIN, api_groups_list, NULL, NULL, ROLE_VIEWER},
+    {"GET", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_get, NULL, ROLE_VIEWER},
+    {"PUT", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_update, NULL, ROLE_OPERATOR},
+    {"DELETE", "/api/v1/groups/*", ROUTE_ADMIN, NULL, api_groups_delete, NULL, ROLE_OPERATOR},
+    {"POST", "/api/v1/groups/*/members", ROUTE_ADMIN, NULL, api_groups_members_add, NULL, ROLE_OPERATOR},
+    {"DELETE", "/api/v1/groups/*/members/*", ROUTE_ADMIN, NULL, NULL, api_groups_member_remove, ROLE_OPERATOR},
+    {"POST", "/api/v1/groups/*/profiles", ROUTE_ADMIN, NULL, api_groups_assign, NULL, ROLE_OPERATOR},
+    {"DELETE", "/api/v1/groups/*/profiles/*", ROUTE_ADMIN, NULL, NULL, api_groups_unassign, ROLE_OPERATOR},
+    {"POST", "/api/v1/devices/*/remove", ROUTE_ADMIN, NULL, api_device_remove, NULL, ROLE_OPERATOR},
 
     /* operators (issue 9): console, sessions, admins, audit, webhooks */
     {"GET", "/console/", ROUTE_OPEN, console_index, NULL, NULL, ROLE_DEFAULT},
@@ -152,16 +152,16 @@ static const struct route routes[] = {
     {"POST", "/api/v1/webhooks/*/test", ROUTE_ADMIN, NULL, api_webhooks_test, NULL, ROLE_ADMIN},
 
     /* compliance (issue 10) */
-    {"GET", "/api/v1/compliance", ROUTE_ADMIN, api_compliance_summary, NULL, NULL},
-    {"POST", "/api/v1/compliance/evaluate", ROUTE_ADMIN, api_compliance_evaluate, NULL, NULL},
-    {"GET", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_list, NULL, NULL},
-    {"POST", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_create, NULL, NULL},
-    {"GET", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_get, NULL},
-    {"PUT", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_update, NULL},
-    {"DELETE", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_delete, NULL},
-    {"GET", "/api/v1/devices/*/compliance", ROUTE_ADMIN, NULL, api_device_compliance, NULL},
-    {"POST", "/api/v1/devices/*/lost", ROUTE_ADMIN, NULL, api_device_lost, NULL},
-    {"POST", "/api/v1/devices/*/wipe", ROUTE_ADMIN, NULL, api_device_wipe, NULL},
+    {"GET", "/api/v1/compliance", ROUTE_ADMIN, api_compliance_summary, NULL, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/compliance/evaluate", ROUTE_ADMIN, api_compliance_evaluate, NULL, NULL, ROLE_OPERATOR},
+    {"GET", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_list, NULL, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/compliance/policies", ROUTE_ADMIN, api_compliance_policies_create, NULL, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_get, NULL, ROLE_VIEWER},
+    {"PUT", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_update, NULL, ROLE_ADMIN},
+    {"DELETE", "/api/v1/compliance/policies/*", ROUTE_ADMIN, NULL, api_compliance_policies_delete, NULL, ROLE_ADMIN},
+    {"GET", "/api/v1/devices/*/compliance", ROUTE_ADMIN, NULL, api_device_compliance, NULL, ROLE_VIEWER},
+    {"POST", "/api/v1/devices/*/lost", ROUTE_ADMIN, NULL, api_device_lost, NULL, ROLE_OPERATOR},
+    {"POST", "/api/v1/devices/*/wipe", ROUTE_ADMIN, NULL, api_device_wipe, NULL, ROLE_ADMIN},
 
 };
 #pragma GCC diagnostic pop
@@ -291,12 +291,16 @@ static enum api_role route_need(const struct route *r)
 }
 
 /* Every request that may change something through the API (any method but
- * GET and HEAD on an API path) is audited here, answered or refused, so no
+ * GET and HEAD on an API path, and a GET route marked operator) is
+ * audited here, answered or refused, so no
  * handler can forget it. Device and SCEP routes are the protocol, not
  * operators' changes. */
 static int audited(const struct request *req, const struct route *r)
 {
-    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+    /* A GET that acts (NanoMDM's GET /v1/push/…) is marked operator; reads
+     * that only need a higher role (the audit log itself) are not changes. */
+    if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+        !(r && r->access == ROUTE_ADMIN && r->role == ROLE_OPERATOR))
         return 0;
     if (r && r->access == ROUTE_DEVICE)
         return 0;

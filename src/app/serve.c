@@ -179,6 +179,8 @@ static struct sched *start_scheduler(const struct config *cfg, int *expiry_days,
                    NULL) != 0) ||
         (events && sched_add(sc, "events-cert-expiring", 86400, 60, events_cert_expiring_job,
                              events) != 0) ||
+        (events && sched_add(sc, "operators-retention", 3600, 30, events_retention_job,
+                             events) != 0) ||
         sched_add(sc, "command-expiry", cfg->command_expiry_interval, 1, job_command_expiry,
                   NULL) != 0 ||
         sched_add(sc, "enroll-housekeeping", 300, 7, enroll_housekeeping_job, NULL) != 0 ||

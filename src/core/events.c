@@ -22,6 +22,7 @@
 #define EVENTS_MEMORY_MAX 100000 /* queued in memory before the thread stores them */
 #define EVENTS_CACHE_SECS 5      /* subscription cache lifetime (other nodes' changes) */
 #define EVENTS_CLAIM_BATCH 100
+#define EVENTS_KEYS_PENDING 32   /* distinct API keys whose use waits to be recorded */
 
 struct pending_event {
     struct pending_event *next;
@@ -45,6 +46,8 @@ struct events {
     size_t nfilters;
     int64_t cache_at; /* 0 = stale */
     CURL *curl;
+    char used_keys[EVENTS_KEYS_PENDING][65];
+    size_t nused;
 };
 
 /* ---- pure helpers ---------------------------------------------------------- */
@@ -209,6 +212,33 @@ void events_poke(struct events *ev)
     ev->poked = 1;
     pthread_cond_signal(&ev->cond);
     pthread_mutex_unlock(&ev->mu);
+}
+
+void events_key_used(struct events *ev, const char *key_hash)
+{
+    if (!ev || !key_hash || strlen(key_hash) != 64)
+        return;
+    pthread_mutex_lock(&ev->mu);
+    size_t i = 0;
+    while (i < ev->nused && strcmp(ev->used_keys[i], key_hash) != 0)
+        i++;
+    if (i == ev->nused && ev->nused < EVENTS_KEYS_PENDING)
+        memcpy(ev->used_keys[ev->nused++], key_hash, 65);
+    pthread_mutex_unlock(&ev->mu);
+}
+
+/* Writes the pending key uses (the delivery thread). */
+static void record_key_uses(struct events *ev, int64_t now)
+{
+    char keys[EVENTS_KEYS_PENDING][65];
+    pthread_mutex_lock(&ev->mu);
+    size_t n = ev->nused;
+    memcpy(keys, ev->used_keys, n * sizeof keys[0]);
+    ev->nused = 0;
+    pthread_mutex_unlock(&ev->mu);
+    for (size_t i = 0; i < n; i++)
+        if (store_apikey_touch(ev->store, keys[i], now) != STORE_OK)
+            log_debug("api key use not recorded", "%s", "");
 }
 
 static json_t *raw_json(const uint8_t *raw, size_t len)
@@ -381,6 +411,7 @@ static long post_one(struct events *ev, const struct store_delivery *d, int64_t 
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->payload);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(d->payload));
     curl_easy_setopt(c, CURLOPT_TIMEOUT, ev->cfg->webhook_timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, ev->cfg->webhook_timeout < 5 ? ev->cfg->webhook_timeout : 5L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
@@ -395,55 +426,86 @@ static long post_one(struct events *ev, const struct store_delivery *d, int64_t 
     return status;
 }
 
-static void deliver_one(struct events *ev, const struct store_delivery *d)
+/* One attempt's outcome, kept until the batch's results are written. */
+struct attempt {
+    const char *state;
+    int64_t attempts, next;
+    long status;
+    char err[300];
+};
+
+static void deliver_one(struct events *ev, const struct store_delivery *d, struct attempt *a)
 {
     int64_t now = (int64_t)time(NULL);
-    char err[300];
-    long status = post_one(ev, d, now, err, sizeof err);
-    int64_t attempts = d->attempts + 1;
-    const char *state;
-    int64_t next = 0;
-    if (!err[0]) {
-        state = "delivered";
-    } else if (attempts >= ev->cfg->webhook_max_attempts) {
-        state = "failed";
+    a->status = post_one(ev, d, now, a->err, sizeof a->err);
+    a->attempts = d->attempts + 1;
+    a->next = 0;
+    if (!a->err[0]) {
+        a->state = "delivered";
+    } else if (a->attempts >= ev->cfg->webhook_max_attempts) {
+        a->state = "failed";
     } else {
-        state = "pending";
-        next = (int64_t)time(NULL) + events_backoff(ev->cfg->webhook_retry_base, attempts);
+        a->state = "pending";
+        a->next = (int64_t)time(NULL) + events_backoff(ev->cfg->webhook_retry_base, a->attempts);
     }
     char q[200];
-    if (err[0])
+    if (a->err[0])
         log_warn("webhook delivery failed", "webhook=%lld delivery=%lld event=%s attempt=%lld "
                  "err=%s next=%s", (long long)d->webhook_id, (long long)d->id, d->event_type,
-                 (long long)attempts, log_quote(q, sizeof q, err), state);
+                 (long long)a->attempts, log_quote(q, sizeof q, a->err), a->state);
     else
         log_debug("webhook delivered", "webhook=%lld delivery=%lld event=%s status=%ld",
-                  (long long)d->webhook_id, (long long)d->id, d->event_type, status);
-    int rc = store_delivery_result(ev->store, d->id, state, attempts, next, status,
-                                   err[0] ? err : NULL, (int64_t)time(NULL));
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        log_error("webhook delivery result not stored", "delivery=%lld rc=%d", (long long)d->id, rc);
+                  (long long)d->webhook_id, (long long)d->id, d->event_type, a->status);
 }
 
-/* Sends what is due. Returns how many were attempted. */
+/* Writes a batch's outcomes in one transaction (no lock is held while
+ * sending). A crash before this point re-sends the batch once the lease
+ * ends: receivers see at-least-once delivery and can de-duplicate on
+ * X-Steward-Delivery. */
+static void record_attempts(struct events *ev, const struct store_delivery *list,
+                            const struct attempt *a, size_t n)
+{
+    int64_t now = (int64_t)time(NULL);
+    int rc = store_begin(ev->store);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        rc = store_delivery_result(ev->store, list[i].id, a[i].state, a[i].attempts, a[i].next,
+                                   a[i].status, a[i].err[0] ? a[i].err : NULL, now);
+        if (rc == STORE_NOTFOUND)
+            rc = STORE_OK; /* its webhook was deleted meanwhile */
+    }
+    if (rc == STORE_OK)
+        rc = store_commit(ev->store);
+    else
+        (void)store_rollback(ev->store);
+    if (rc != STORE_OK)
+        log_error("webhook delivery results not stored", "count=%zu rc=%d", n, rc);
+}
+
+/* Sends what is due. Returns how many were claimed. */
 static size_t deliver_due(struct events *ev)
 {
     struct store_delivery *list = NULL;
     size_t n = 0;
-    int64_t lease = ev->cfg->webhook_timeout + 30;
+    int64_t lease = ev->cfg->webhook_timeout * EVENTS_CLAIM_BATCH + 30;
     int rc = store_delivery_claim(ev->store, (int64_t)time(NULL), lease, EVENTS_CLAIM_BATCH, &list, &n);
     if (rc != STORE_OK) {
         log_warn("webhook deliveries not claimed", "rc=%d", rc);
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
+    struct attempt *a = n ? calloc(n, sizeof *a) : NULL;
+    size_t done = 0;
+    for (size_t i = 0; a && i < n; i++) {
         pthread_mutex_lock(&ev->mu);
         int stop = ev->stop;
         pthread_mutex_unlock(&ev->mu);
         if (stop)
             break; /* the rest are retried when their lease runs out */
-        deliver_one(ev, &list[i]);
+        deliver_one(ev, &list[i], &a[i]);
+        done++;
     }
+    if (done)
+        record_attempts(ev, list, a, done);
+    free(a);
     store_deliveries_free(list, n);
     return n;
 }
@@ -461,6 +523,7 @@ static void *events_main(void *arg)
         pthread_mutex_unlock(&ev->mu);
         int64_t now = (int64_t)time(NULL);
         store_events(ev, taken, now);
+        record_key_uses(ev, now);
         if (stop)
             break;
         if (cache_refresh(ev, now) != STORE_OK)
@@ -546,4 +609,17 @@ void events_cert_expiring_job(struct store *s, void *arg, int64_t now)
                 json_pack("{s:{s:I,s:I,s:s}}", "certs", "expiring", (json_int_t)count,
                           "within_days", (json_int_t)days, "soonest_expiry",
                           iso_time(soonest, at, sizeof at)));
+}
+
+void events_retention_job(struct store *s, void *arg, int64_t now)
+{
+    struct events *ev = arg;
+    int64_t deliveries = 0;
+    if (ev->cfg->webhook_log_days <= 0)
+        return;
+    int rc = store_delivery_prune(s, now - ev->cfg->webhook_log_days * 86400, &deliveries);
+    if (rc != STORE_OK)
+        log_warn("webhook log retention failed", "rc=%d", rc);
+    else if (deliveries)
+        log_info("webhook log pruned", "deliveries=%lld", (long long)deliveries);
 }

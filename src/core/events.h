@@ -49,6 +49,11 @@ void events_mdm_connect(struct events *ev, const char *id, const char *udid, con
 /* A device event ("device.enrolled", "device.checked_out", …) with {"device": {"id"}}. */
 void events_device(struct events *ev, const char *type, const char *id);
 
+/* Records that the API key with this SHA-256 hex was used: written to the
+ * store (last_used_at) by the delivery thread, so a read request never
+ * waits on a write lock. Uses beyond what is pending are dropped. */
+void events_key_used(struct events *ev, const char *key_hash);
+
 /* ---- shared with the API and tests ---- */
 
 /* 1 when filter (comma-separated; "*" all; "mdm.*" a family) selects type. */
@@ -64,5 +69,9 @@ int64_t events_backoff(int64_t base, int64_t attempts);
  * any issued certificate expires within cert_expiry_days. */
 struct store;
 void events_cert_expiring_job(struct store *s, void *arg, int64_t now);
+
+/* The scheduler job (arg: the struct events): deletes finished webhook
+ * deliveries older than webhook_log_days. */
+void events_retention_job(struct store *s, void *arg, int64_t now);
 
 #endif

@@ -85,9 +85,9 @@ int ctl_whoami(struct ctl *c, const struct ctl_args *a)
 
 static int render_users(const json_t *answer, struct buf *out)
 {
-    static const char *const h[] = {"NAME", "ROLE", "LAST SIGN-IN", "FAILED", "LOCKED"};
-    static const char *const f[] = {"name", "role", "last_login_at", "failed_signins", "locked"};
-    static const struct ctl_list_view v = {"users", 5, h, f, "user", "users"};
+    static const char *const h[] = {"NAME", "ROLE", "LAST SIGN-IN", "LOCKED"};
+    static const char *const f[] = {"name", "role", "last_login_at", "locked"};
+    static const struct ctl_list_view v = {"users", 4, h, f, "user", "users"};
     return ctl_render_list(answer, &v, out);
 }
 

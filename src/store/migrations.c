@@ -444,10 +444,9 @@ static const char migration_7[] =
 
 /* v8: admin users, roles, the audit log and webhooks.
  * - api_keys (v1) already carry a role; last_used_at is kept per key.
- * - admin_users: console accounts (argon2id PHC hashes) with a role and
- *   their sign-in lockout state (failures since the last success).
- * - console_sessions: signed-in browsers, keyed by the SHA-256 of the cookie
- *   token (the token itself is never stored), with the CSRF token.
+ * - admin_users: console accounts (argon2id PHC hashes) with a role.
+ *   failed_count, locked_until and console_sessions were the console's own
+ *   sign-in state before it moved to web/session.c's (migration 5): unused.
  * - audit_log: append-only, one row per change made through the API; the
  *   store has no call that updates or deletes a row.
  * - webhooks and webhook_deliveries: the endpoints and the persisted

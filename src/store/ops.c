@@ -1,5 +1,4 @@
-/* ops.c: the store area for operators (store_ops.h): admin users and their
- * lockout state, console sessions, API key management, the append-only
+/* ops.c: the store area for operators (store_ops.h): admin users, API key management, the append-only
  * audit log, webhooks with their persisted delivery queue, and the
  * dashboard's figures. Written once on sql.h for every backend (migration 8). */
 #include "store/store.h"
@@ -73,19 +72,17 @@ static int read_user(struct sql_stmt *st, struct store_admin_user *u, int with_h
     memset(u, 0, sizeof *u);
     u->name = sql_col_strdup(st, 0, &oom);
     u->role = sql_col_strdup(st, 1, &oom);
-    u->failed_count = sql_col_int(st, 2);
-    u->locked_until = sql_col_int(st, 3);
-    u->created_at = sql_col_int(st, 4);
-    u->last_login_at = sql_col_int(st, 5);
+    u->created_at = sql_col_int(st, 2);
+    u->last_login_at = sql_col_int(st, 3);
     if (with_hash)
-        u->password_hash = sql_col_strdup(st, 6, &oom);
+        u->password_hash = sql_col_strdup(st, 4, &oom);
     return oom ? -1 : 0;
 }
 
 int store_admin_user_get(struct store *s, const char *name, struct store_admin_user *out)
 {
     static const char sql[] =
-        "SELECT name, role, failed_count, locked_until, created_at, last_login_at, password_hash"
+        "SELECT name, role, created_at, last_login_at, password_hash"
         " FROM admin_users WHERE name = ?1";
     int rc = STORE_OK, code = 0;
     memset(out, 0, sizeof *out);
@@ -108,8 +105,7 @@ int store_admin_user_get(struct store *s, const char *name, struct store_admin_u
 int store_admin_user_list(struct store *s, struct store_admin_user **out, size_t *n)
 {
     static const char sql[] =
-        "SELECT name, role, failed_count, locked_until, created_at, last_login_at"
-        " FROM admin_users ORDER BY name";
+        "SELECT name, role, created_at, last_login_at FROM admin_users ORDER BY name";
     *out = NULL;
     *n = 0;
     int rc = STORE_OK;
@@ -141,10 +137,7 @@ int store_admin_user_update(struct store *s, const char *name, const char *passw
 {
     static const char sql[] =
         "UPDATE admin_users SET password_hash = COALESCE(CAST(?2 AS TEXT), password_hash),"
-        " role = COALESCE(CAST(?3 AS TEXT), role),"
-        " failed_count = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN failed_count ELSE 0 END,"
-        " locked_until = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN locked_until ELSE 0 END"
-        " WHERE name = ?1";
+        " role = COALESCE(CAST(?3 AS TEXT), role) WHERE name = ?1";
     int rc = STORE_OK, code = 0;
     struct sql_stmt *st = sql_prepare(s, sql, "ops.user_update", &rc);
     if (!st)
@@ -166,54 +159,9 @@ int store_admin_user_delete(struct store *s, const char *name)
     return exec_one(s, st, "ops.user_delete", code);
 }
 
-int store_admin_user_signin_failed(struct store *s, const char *name, int64_t now,
-                                   int64_t max_failures, int64_t lock_secs,
-                                   int64_t *locked_until)
-{
-    /* The count restarts after a lock has run out, so each lock follows
-     * max_failures fresh failures. */
-    static const char sql[] =
-        "UPDATE admin_users SET"
-        " failed_count = CASE WHEN locked_until <> 0 AND locked_until <= ?2 THEN 1"
-        "  ELSE failed_count + 1 END,"
-        " locked_until = CASE"
-        "  WHEN locked_until > ?2 THEN locked_until"
-        "  WHEN (CASE WHEN locked_until <> 0 AND locked_until <= ?2 THEN 1"
-        "   ELSE failed_count + 1 END) >= ?3 THEN ?2 + ?4"
-        "  WHEN locked_until <> 0 AND locked_until <= ?2 THEN 0"
-        "  ELSE locked_until END"
-        " WHERE name = ?1";
-    static const char get[] = "SELECT locked_until FROM admin_users WHERE name = ?1";
-    int rc = STORE_OK, code = 0;
-    *locked_until = 0;
-    struct sql_stmt *st = sql_prepare(s, sql, "ops.signin_failed", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, name, &code);
-    sql_bind_int(st, 2, now, &code);
-    sql_bind_int(st, 3, max_failures, &code);
-    sql_bind_int(st, 4, lock_secs, &code);
-    rc = exec_one(s, st, "ops.signin_failed", code);
-    if (rc != STORE_OK)
-        return rc;
-    code = 0;
-    st = sql_prepare(s, get, "ops.signin_locked", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, name, &code);
-    rc = sql_first_row(s, st, "ops.signin_locked", code);
-    if (rc != STORE_OK)
-        return rc;
-    int64_t until = sql_col_int(st, 0);
-    *locked_until = until > now ? until : 0;
-    sql_done(st);
-    return STORE_OK;
-}
-
 int store_admin_user_signin_ok(struct store *s, const char *name, int64_t now)
 {
-    static const char sql[] = "UPDATE admin_users SET failed_count = 0, locked_until = 0,"
-                              " last_login_at = ?2 WHERE name = ?1";
+    static const char sql[] = "UPDATE admin_users SET last_login_at = ?2 WHERE name = ?1";
     int rc = STORE_OK, code = 0;
     struct sql_stmt *st = sql_prepare(s, sql, "ops.signin_ok", &rc);
     if (!st)
@@ -240,88 +188,23 @@ static int count_query(struct store *s, const char *sql, const char *op, const c
     return STORE_OK;
 }
 
+int store_web_throttle_unlock(struct store *s, const char *realm, const char *key)
+{
+    static const char sql[] = "UPDATE web_throttle SET failures = 0, locked_until = 0"
+                              " WHERE realm = ?1 AND key = ?2";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "ops.throttle_unlock", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, realm, &code);
+    sql_bind_text(st, 2, key, &code);
+    return sql_exec(s, st, "ops.throttle_unlock", code);
+}
+
 int store_admin_user_count(struct store *s, int64_t *count)
 {
     static const char sql[] = "SELECT COUNT(*) FROM admin_users";
     return count_query(s, sql, "ops.user_count", NULL, count);
-}
-
-/* ---- console sessions ----------------------------------------------------- */
-
-int store_session_add(struct store *s, const char *token_hash, const char *user,
-                      const char *csrf, int64_t now, int64_t expires_at, const char *remote)
-{
-    static const char sql[] =
-        "INSERT INTO console_sessions (token_hash, user_name, csrf, created_at, expires_at,"
-        " remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-    int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql, "ops.session_add", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, token_hash, &code);
-    sql_bind_text(st, 2, user, &code);
-    sql_bind_text(st, 3, csrf, &code);
-    sql_bind_int(st, 4, now, &code);
-    sql_bind_int(st, 5, expires_at, &code);
-    sql_bind_text(st, 6, remote, &code);
-    return sql_exec(s, st, "ops.session_add", code);
-}
-
-int store_session_get(struct store *s, const char *token_hash, int64_t now, char **user,
-                      char **role, char **csrf)
-{
-    static const char sql[] =
-        "SELECT u.name, u.role, c.csrf FROM console_sessions c"
-        " JOIN admin_users u ON u.name = c.user_name"
-        " WHERE c.token_hash = ?1 AND c.expires_at > ?2";
-    int rc = STORE_OK, code = 0;
-    *user = *role = *csrf = NULL;
-    struct sql_stmt *st = sql_prepare(s, sql, "ops.session_get", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, token_hash, &code);
-    sql_bind_int(st, 2, now, &code);
-    rc = sql_first_row(s, st, "ops.session_get", code);
-    if (rc != STORE_OK)
-        return rc;
-    int oom = 0;
-    *user = sql_col_strdup(st, 0, &oom);
-    *role = sql_col_strdup(st, 1, &oom);
-    *csrf = sql_col_strdup(st, 2, &oom);
-    sql_done(st);
-    if (oom) {
-        free(*user);
-        free(*role);
-        free(*csrf);
-        *user = *role = *csrf = NULL;
-        return sql_out_of_memory("ops.session_get");
-    }
-    return STORE_OK;
-}
-
-int store_session_delete(struct store *s, const char *token_hash)
-{
-    static const char sql[] = "DELETE FROM console_sessions WHERE token_hash = ?1";
-    int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql, "ops.session_delete", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, token_hash, &code);
-    return exec_one(s, st, "ops.session_delete", code);
-}
-
-int store_session_purge(struct store *s, int64_t now, int64_t *deleted)
-{
-    static const char sql[] = "DELETE FROM console_sessions WHERE expires_at <= ?1";
-    int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql, "ops.session_purge", &rc);
-    if (!st)
-        return rc;
-    sql_bind_int(st, 1, now, &code);
-    rc = sql_exec(s, st, "ops.session_purge", code);
-    if (deleted)
-        *deleted = rc == STORE_OK ? sql_changes(s) : 0;
-    return rc;
 }
 
 /* ---- API keys ------------------------------------------------------------- */
@@ -791,10 +674,18 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
     rc = delivery_rows(s, st, "ops.delivery_due", code, 1, &list, &count);
     if (rc != STORE_OK)
         return rc;
+    /* The leases in one transaction: one commit for the batch. */
+    int nested = 0;
+    rc = count ? sql_atomic_begin(s, "ops.delivery_claim", &nested) : STORE_OK;
+    if (rc != STORE_OK) {
+        store_deliveries_free(list, count);
+        return rc;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
         int got = delivery_lease(s, list[i].id, now, now + lease_secs);
         if (got < 0) {
+            (void)sql_atomic_end(s, nested, got, "ops.delivery_claim");
             store_deliveries_free(list, count);
             return got;
         }
@@ -803,6 +694,11 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
             list[kept++] = list[i];
             list[i] = t;
         }
+    }
+    rc = count ? sql_atomic_end(s, nested, STORE_OK, "ops.delivery_claim") : STORE_OK;
+    if (rc != STORE_OK) {
+        store_deliveries_free(list, count);
+        return rc;
     }
     /* Those another node leased first are dropped here. */
     for (size_t i = kept; i < count; i++)
@@ -840,6 +736,21 @@ int store_delivery_result(struct store *s, int64_t id, const char *status, int64
     sql_bind_text(st, 6, error, &code);
     sql_bind_int(st, 7, now, &code);
     return exec_one(s, st, "ops.delivery_result", code);
+}
+
+int store_delivery_prune(struct store *s, int64_t before, int64_t *deleted)
+{
+    static const char sql[] = "DELETE FROM webhook_deliveries WHERE status <> 'pending'"
+                              " AND created_at < ?1";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "ops.delivery_prune", &rc);
+    if (!st)
+        return rc;
+    sql_bind_int(st, 1, before, &code);
+    rc = sql_exec(s, st, "ops.delivery_prune", code);
+    if (deleted)
+        *deleted = rc == STORE_OK ? sql_changes(s) : 0;
+    return rc;
 }
 
 int store_delivery_list(struct store *s, int64_t webhook_id, const char *status, int64_t limit,

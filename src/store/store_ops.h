@@ -1,7 +1,7 @@
-/* store_ops.h: store.h's section for admin users, roles, console sessions,
- * API key management, the audit log, webhooks with their delivery queue, and
+/* store_ops.h: store.h's section for admin users, roles, API key management, the audit log, webhooks with their delivery queue, and
  * the dashboard's figures, included by store.h (include store.h, not this).
- * Implemented in store/ops.c on sql.h, so every backend runs the same code.
+ * Console sessions and sign-in throttling are web/session.c's (realm
+ * "console"). Implemented in store/ops.c on sql.h, so every backend runs the same code.
  * Used by api/ (auth, admin routes), core/events.c and app/. */
 #ifndef STEWARD_STORE_OPS_H
 #define STEWARD_STORE_OPS_H
@@ -17,8 +17,6 @@ struct store_admin_user {
     char *name;
     char *role; /* "viewer", "operator", "admin" */
     char *password_hash; /* PHC string (util/password.h) */
-    int64_t failed_count; /* failed sign-ins since the last success */
-    int64_t locked_until; /* 0 or a time before which sign-in is refused */
     int64_t created_at;
     int64_t last_login_at; /* 0 when never */
 };
@@ -32,32 +30,17 @@ int store_admin_user_add(struct store *s, const char *name, const char *password
 int store_admin_user_get(struct store *s, const char *name, struct store_admin_user *out);
 /* Every user by name; password_hash is left NULL. */
 int store_admin_user_list(struct store *s, struct store_admin_user **out, size_t *n);
-/* Changes the hash and/or role (NULL keeps); a new password also clears the
- * lockout. NOTFOUND when unknown. */
+/* Changes the hash and/or role (NULL keeps). NOTFOUND when unknown. */
 int store_admin_user_update(struct store *s, const char *name, const char *password_hash,
                             const char *role);
 int store_admin_user_delete(struct store *s, const char *name); /* NOTFOUND when unknown */
-/* Counts one failed sign-in in one statement (safe with several nodes); the
- * max_failures-th failure in a row locks the account until now + lock_secs.
- * *locked_until gets the resulting lock (0 when not locked). */
-int store_admin_user_signin_failed(struct store *s, const char *name, int64_t now,
-                                   int64_t max_failures, int64_t lock_secs,
-                                   int64_t *locked_until);
-/* A successful sign-in: resets the failures, records the time. */
+/* A successful sign-in: records the time. */
 int store_admin_user_signin_ok(struct store *s, const char *name, int64_t now);
+/* Lifts a sign-in lock-out of web/session.c's throttle (realm, key such as
+ * "user:alice") and clears its failure count: an admin reset the password. */
+int store_web_throttle_unlock(struct store *s, const char *realm, const char *key);
 /* How many admin users exist. */
 int store_admin_user_count(struct store *s, int64_t *count);
-
-/* ---- console sessions ----------------------------------------------------- */
-
-int store_session_add(struct store *s, const char *token_hash, const char *user,
-                      const char *csrf, int64_t now, int64_t expires_at, const char *remote);
-/* The session's user, that user's current role and the CSRF token (all
- * malloc'd). NOTFOUND when unknown or expired at now. */
-int store_session_get(struct store *s, const char *token_hash, int64_t now, char **user,
-                      char **role, char **csrf);
-int store_session_delete(struct store *s, const char *token_hash);
-int store_session_purge(struct store *s, int64_t now, int64_t *deleted);
 
 /* ---- API keys (added by store_apikey_add in store.h) ---------------------- */
 
@@ -158,6 +141,8 @@ int store_delivery_claim(struct store *s, int64_t now, int64_t lease_secs, int64
 int store_delivery_result(struct store *s, int64_t id, const char *status, int64_t attempts,
                           int64_t next_try_at, int64_t http_status, const char *error,
                           int64_t now);
+/* Deletes delivered and failed deliveries created before `before`. */
+int store_delivery_prune(struct store *s, int64_t before, int64_t *deleted);
 /* One webhook's deliveries, newest first (status NULL = any). */
 int store_delivery_list(struct store *s, int64_t webhook_id, const char *status, int64_t limit,
                         int64_t offset, struct store_delivery **out, size_t *n);

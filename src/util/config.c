@@ -143,6 +143,8 @@ static const struct opt options[] = {
     L(webhook_retry_base, "5", 1, 3600,
       "Seconds before the first retry of a failed webhook delivery; each later retry waits twice as\n"
       "long as the one before, at most an hour."),
+    L(webhook_log_days, "30", 0, 36500,
+      "Days finished webhook deliveries stay in the delivery log; 0 keeps them forever."),
     /* push (issue 5): APNs provider and re-push */
     S(apns_url, "https://api.push.apple.com", 0,
       "APNs provider endpoint: https://api.push.apple.com (port 443; :2197 also works),\n"

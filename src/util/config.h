@@ -72,6 +72,7 @@ struct config {
     long webhook_max_attempts;
     long webhook_timeout;
     long webhook_retry_base;
+    long webhook_log_days;
     /* push (issue 5) */
     char apns_url[CONFIG_STR];
     char apns_ca[CONFIG_STR];

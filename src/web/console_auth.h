@@ -1,17 +1,19 @@
-/* console_auth.h: web console sessions (realm "console"). Signing in with an
- * admin user's name and password (argon2id, util/password.h) sets an
- * HttpOnly, Secure, SameSite=Strict cookie holding a random token; the store
- * keeps only the token's SHA-256 with the user and a CSRF token, which the
- * console sends back in X-CSRF-Token on every change. Repeated failed
- * sign-ins lock the account for a while (signin_max_failures,
- * signin_lockout_seconds). Used by api/auth.c and the router's session routes. */
+/* console_auth.h: web console sign-in and sessions, on web/session.h with
+ * the realm "console". Signing in with an admin user's name and password
+ * (argon2id, util/password.h) starts a session: a __Host- cookie (Secure,
+ * HttpOnly, SameSite=Strict) with a random id the store keeps only as
+ * SHA-256, and a CSRF token the console sends back in X-CSRF-Token on every
+ * change. Repeated failed sign-ins lock the user (signin_max_failures within
+ * signin_lockout_seconds) and, at four times that, the client address.
+ * Used by api/auth.c, api/operators.c and the router's session routes. */
 #ifndef STEWARD_WEB_CONSOLE_AUTH_H
 #define STEWARD_WEB_CONSOLE_AUTH_H
 
 #include "core/service.h"
 #include "http/http.h"
 
-#define CONSOLE_COOKIE "steward_console"
+#define CONSOLE_REALM "console"
+#define CONSOLE_COOKIE "steward_console" /* sent as __Host-steward_console */
 /* console_auth_request's answer when the request carries no session cookie. */
 #define CONSOLE_AUTH_NONE 1
 
@@ -30,8 +32,9 @@ void console_auth_whoami(struct worker *w, struct request *req, struct response 
 /* DELETE /api/v1/session: ends the session and clears the cookie. */
 void console_auth_signout(struct worker *w, struct request *req, struct response *resp);
 
-/* The value of cookie name in a Cookie header into out: 0, or -1 when absent
- * or too long. */
-int console_cookie_value(const char *header, const char *name, char *out, size_t outlen);
+/* Lifts a user's sign-in lock (a new password was set). STORE_OK or a store_rc. */
+int console_auth_unlock(struct worker *w, const char *user);
+/* 1 when the user is locked out now, 0 when not, or a negative store_rc. */
+int console_auth_locked(struct worker *w, const char *user);
 
 #endif

@@ -68,6 +68,8 @@ async function main() {
   await page.waitForSelector("#device-title");
   expect("device page", page.url().includes("#/device/" + encodeURIComponent(DEVICE)));
   expect("wipe needs admin", await page.isDisabled("#act-wipe"));
+  expect("unenroll needs admin", await page.isDisabled("#act-unenroll"));
+  expect("operator may push", !(await page.isDisabled("#act-push")));
 
   // send DeviceInformation; the device answers; the result shows
   await page.click("#act-query");
@@ -118,6 +120,10 @@ async function main() {
   await page.fill("#confirm-input", "wrong");
   expect("wrong text keeps it disabled", await page.isDisabled("#confirm-ok"));
   await page.click("#confirm-cancel");
+  await page.click("#nav a[data-page=pushcerts]");
+  await page.waitForSelector("h1:text('Push certificates')");
+  await page.click("#nav a[data-page=enrollusers]");
+  await page.waitForSelector("h1:text('Enrollment users')");
   await page.click("#nav a[data-page=audit]");
   await page.waitForSelector("#audit-results table");
   const audit = await page.textContent("#audit-results");

@@ -1,8 +1,8 @@
 /* test_ops.c: the operators area below the HTTP layer: role names and order,
  * which commands need admin, webhook event filters, the HMAC signature a
  * receiver checks (against a value computed independently with Python's
- * hmac), retry backoff, and store_ops.h on a real database: sign-in lockout
- * counting, the audit log's filters and paging, and the delivery queue's
+ * hmac), retry backoff, and store_ops.h on a real database: admin users,
+ * the audit log's filters and paging, and the delivery queue's
  * lease (a claimed delivery is not claimed again until its lease ends). On
  * SQLite, or on PostgreSQL when STEWARD_TEST_DSN says so. */
 #include <setjmp.h>
@@ -130,34 +130,22 @@ static void test_backoff(void **state)
     assert_int_equal(events_backoff(5, 40), 3600);
 }
 
-static void test_lockout(void **state)
+static void test_admin_users(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(store_admin_user_add(f->s, "ann", "$argon2id$x", "operator", 100), STORE_OK);
     assert_int_equal(store_admin_user_add(f->s, "ann", "$argon2id$y", "admin", 100), STORE_CONFLICT);
-    int64_t until = -1;
-    assert_int_equal(store_admin_user_signin_failed(f->s, "ann", 1000, 3, 60, &until), STORE_OK);
-    assert_int_equal(until, 0);
-    assert_int_equal(store_admin_user_signin_failed(f->s, "ann", 1001, 3, 60, &until), STORE_OK);
-    assert_int_equal(until, 0);
-    assert_int_equal(store_admin_user_signin_failed(f->s, "ann", 1002, 3, 60, &until), STORE_OK);
-    assert_int_equal(until, 1062);
-    /* more failures while locked do not extend it */
-    assert_int_equal(store_admin_user_signin_failed(f->s, "ann", 1010, 3, 60, &until), STORE_OK);
-    assert_int_equal(until, 1062);
-    /* after the lock, counting starts again */
-    assert_int_equal(store_admin_user_signin_failed(f->s, "ann", 1100, 3, 60, &until), STORE_OK);
-    assert_int_equal(until, 0);
+    assert_int_equal(store_admin_user_update(f->s, "ann", NULL, "admin"), STORE_OK);
+    assert_int_equal(store_admin_user_signin_ok(f->s, "ann", 1200), STORE_OK);
     struct store_admin_user u;
     assert_int_equal(store_admin_user_get(f->s, "ann", &u), STORE_OK);
-    assert_int_equal(u.failed_count, 1);
-    store_admin_user_clear(&u);
-    assert_int_equal(store_admin_user_signin_ok(f->s, "ann", 1200), STORE_OK);
-    assert_int_equal(store_admin_user_get(f->s, "ann", &u), STORE_OK);
-    assert_int_equal(u.failed_count, 0);
+    assert_string_equal(u.role, "admin");
+    assert_string_equal(u.password_hash, "$argon2id$x"); /* kept when not given */
     assert_int_equal(u.last_login_at, 1200);
     store_admin_user_clear(&u);
-    assert_int_equal(store_admin_user_signin_failed(f->s, "nobody", 1, 3, 60, &until), STORE_NOTFOUND);
+    assert_int_equal(store_admin_user_update(f->s, "bob", "h", NULL), STORE_NOTFOUND);
+    assert_int_equal(store_admin_user_delete(f->s, "ann"), STORE_OK);
+    assert_int_equal(store_admin_user_get(f->s, "ann", &u), STORE_NOTFOUND);
 }
 
 static void test_audit(void **state)
@@ -238,6 +226,28 @@ static void test_delivery_lease(void **state)
     free(list);
 }
 
+static void test_delivery_prune(void **state)
+{
+    struct fixture *f = *state;
+    struct store_webhook h = {.url = "http://127.0.0.1:9/", .secret = "s3cret-s3cret-s3", .events = "*",
+                              .enabled = 1};
+    int64_t hid = 0, done = 0, waiting = 0, deleted = -1;
+    assert_int_equal(store_webhook_add(f->s, &h, 100, &hid), STORE_OK);
+    assert_int_equal(store_delivery_add(f->s, hid, "e1", "x", "{}", 100, &done), STORE_OK);
+    assert_int_equal(store_delivery_add(f->s, hid, "e2", "x", "{}", 100, &waiting), STORE_OK);
+    assert_int_equal(store_delivery_result(f->s, done, "delivered", 1, 0, 200, NULL, 101), STORE_OK);
+    assert_int_equal(store_delivery_prune(f->s, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0); /* not older than the cut-off */
+    assert_int_equal(store_delivery_prune(f->s, 200, &deleted), STORE_OK);
+    assert_int_equal(deleted, 1); /* the pending one stays, however old */
+    struct store_delivery *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_delivery_list(f->s, hid, NULL, 10, 0, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, waiting);
+    store_deliveries_free(list, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,9 +256,10 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_backoff),
-        cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_prune, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

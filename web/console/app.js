@@ -231,8 +231,19 @@ pages.device = async (id) => {
       loadCommands();
     }, { id: "act-roaming", disabled: !op }),
     act("Clear passcode", null, { id: "act-clear-passcode", disabled: true, title: "needs the device's unlock token, which no API route sends yet" }),
-    act("Push now", null, { id: "act-push", disabled: true, title: "no push route on this server yet" }),
-    act("Unenroll", null, { id: "act-unenroll", disabled: true, title: "no unenroll route on this server yet" }),
+    act("Push now", async () => {
+      try {
+        const r = await Api.post("/api/v1/push", { devices: [id] });
+        const one = r.devices && r.devices[id];
+        toast(one && one.pushed ? "Push sent" : "Push not sent" + (one && one.error ? ": " + one.error : ""), !(one && one.pushed));
+      } catch (e) { toast("Push: " + e.message, true); }
+    }, { id: "act-push", disabled: !op }),
+    act("Unenroll…", async () => {
+      const typed = d.serial_number || d.id;
+      if (await confirmDialog("Unenroll device", `This removes management from ${name}: its profiles and apps go with it.`, "Unenroll", typed)) {
+        try { await Api.post(`/api/v1/devices/${enc(id)}/unenroll`); toast("Unenroll queued"); loadCommands(); } catch (e) { toast("Unenroll: " + e.message, true); }
+      }
+    }, { id: "act-unenroll", disabled: !admin, title: admin ? "" : "needs the admin role" }),
     act("Wipe…", async () => {
       const typed = d.serial_number || d.id;
       if (await confirmDialog("Erase device", `This erases ALL data on ${name}. It cannot be undone.`, "Erase", typed)) {
@@ -279,6 +290,29 @@ pages.certs = async () => {
   await load();
 };
 
+/* ---- push certificates and enrollment users ------------------------------------------ */
+
+/* A table of every scalar member of the first item (for lists whose shape
+   belongs to another area). */
+function genericTable(items) {
+  const cols = items.length ? Object.keys(items[0]).filter((k) => items[0][k] === null || typeof items[0][k] !== "object" || k.endsWith("_at")).slice(0, 9) : [];
+  return table(cols.map((c) => ({ label: c.replace(/_/g, " "), value: (row) => row[c] === null || row[c] === undefined ? "" : typeof row[c] === "object" ? JSON.stringify(row[c]) : typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(1) : row[c], wrap: c === "subject" })), items);
+}
+
+pages.pushcerts = async () => {
+  const r = await Api.get("/api/v1/pushcerts");
+  main().replaceChildren(el("h1", {}, "Push certificates"),
+    el("p.muted", {}, "APNs certificates per topic, with days left before they expire. Renew them at Apple before they do: devices cannot be reached without one."),
+    genericTable(r.pushcerts || []));
+};
+
+pages.enrollusers = async () => {
+  const r = await Api.get("/api/v1/enroll/users");
+  main().replaceChildren(el("h1", {}, "Enrollment users"),
+    el("p.muted", {}, "People who may enroll devices through the enrollment portal."),
+    genericTable(r.users || []));
+};
+
 /* ---- users and keys --------------------------------------------------------------- */
 
 const roleSelect = (id) => el("select", { id }, ["viewer", "operator", "admin"].map((r) => el("option", { value: r }, r)));
@@ -293,7 +327,7 @@ pages.users = async () => {
       { label: "Name", value: (u) => u.name },
       { label: "Role", value: (u) => u.role },
       { label: "Last sign-in", value: (u) => fmtTime(u.last_login_at) },
-      { label: "State", value: (u) => u.locked ? pill("locked") : `${u.failed_signins} failed` },
+      { label: "State", value: (u) => u.locked ? pill("locked") : "ok" },
       { label: "", value: (u) => el("button.link", { onclick: async () => { if (await confirmDialog("Delete user", `Delete ${u.name}?`, "Delete")) { try { await Api.del("/api/v1/users/" + enc(u.name)); route(); } catch (e) { toast(e.message, true); } } } }, "Delete") },
     ], r.users));
 };
