@@ -204,12 +204,14 @@ static void wake_by_push(void *arg, const char *const *ids, size_t n)
 /* Stops what services_start started (either may be NULL). */
 static void services_stop(struct service *svc)
 {
+    /* Users of the event sink first (the push thread is joined here), then
+     * the sink itself. */
     compliance_set_events(NULL);
     queue_set_waker(NULL, NULL);
-    events_stop(svc->events);
-    svc->events = NULL;
     push_service_free(svc->push);
     svc->push = NULL;
+    events_stop(svc->events);
+    svc->events = NULL;
 }
 
 /* The push sender and the webhook/event fan-out, each with its own thread
@@ -230,6 +232,7 @@ static int services_start(struct service *svc, const struct config *cfg)
         return -1;
     }
     compliance_set_events(svc->events);
+    push_set_events(svc->push, svc->events);
     return 0;
 }
 

@@ -11,11 +11,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/events.h"
 #include "push/apns.h"
 #include "store/store.h"
 #include "util/config.h"
@@ -67,7 +69,26 @@ struct push_service {
     struct topic_client topics[MAX_TOPICS];
     size_t ntopics;
     unsigned rng;
+    _Atomic(struct events *) events; /* push.failed webhooks, or NULL */
 };
+
+void push_set_events(struct push_service *ps, struct events *ev)
+{
+    if (ps)
+        atomic_store(&ps->events, ev);
+}
+
+/* A "push.failed" webhook for an answer that will not be retried. */
+static void emit_failed(struct push_service *ps, const char *id, const struct apns_push *p)
+{
+    struct events *ev = atomic_load(&ps->events);
+    if (!ev || !events_wanted(ev, "push.failed"))
+        return;
+    events_emit(ev, "push.failed",
+                json_pack("{s:{s:s},s:{s:I,s:s,s:s}}", "device", "id", id, "push", "status",
+                          (json_int_t)p->status, "outcome", apns_outcome_name(p->outcome),
+                          "reason", p->reason));
+}
 
 static int64_t now_ms(void)
 {
@@ -475,6 +496,8 @@ static void record(struct push_service *ps, struct job *j, int64_t now)
     else
         log_info("push failed", "id=%s status=%ld outcome=%s reason=\"%s\"", e->id, p->status,
                  apns_outcome_name(p->outcome), p->reason);
+    if (p->outcome != APNS_OK && !j->requeue_ms)
+        emit_failed(ps, e->id, p);
     int rc = store_push_record(ps->store, e->id, now, (int)p->status, result,
                                p->apns_id[0] ? p->apns_id : NULL, gone, backoff_until);
     if (rc != STORE_OK)

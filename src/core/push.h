@@ -26,6 +26,9 @@ struct push_result {
 /* Starts the service for cfg (apns_url, apns_ca, apns_*, push_*). NULL with
  * *err malloc'd when the store cannot be opened or the thread not started. */
 struct push_service *push_service_new(const struct config *cfg, char **err);
+struct events;
+/* Where "push.failed" webhook events go (NULL: none); any time. */
+void push_set_events(struct push_service *ps, struct events *ev);
 /* Stops the thread (pending pushes are dropped) and frees. Accepts NULL. */
 void push_service_free(struct push_service *ps);
 
