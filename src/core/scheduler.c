@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "util/log.h"
@@ -22,6 +23,7 @@ struct sched_job {
     int64_t first_delay;
     sched_job_fn fn;
     void *arg;
+    int ran; /* this process has run it once (later runs are claimed) */
 };
 
 struct sched {
@@ -77,6 +79,31 @@ int sched_run_due(struct sched *sc, struct store *s, int64_t now)
     return ran;
 }
 
+/* The thread's runs: every node sharing a database (PostgreSQL, several
+ * steward processes) asks store_sched_claim before a run, so a periodic job
+ * runs once per interval between them. A node's first run of each job is
+ * recorded but not refused, so a restarted node does its start-up work (an
+ * expiry check, a first inventory pass) as a lone node does. */
+static void run_due_shared(struct sched *sc, struct store *s, int64_t now, const char *owner)
+{
+    for (int i = 0; i < sc->njobs; i++) {
+        struct sched_job *j = &sc->jobs[i];
+        if (j->next > now)
+            continue;
+        int rc = store_sched_claim(s, j->name, j->interval, now, owner, !j->ran);
+        j->next = now + j->interval;
+        if (rc == STORE_CONFLICT) {
+            log_debug("scheduled job ran elsewhere", "job=%s", j->name);
+            continue;
+        }
+        if (rc != STORE_OK)
+            log_warn("scheduled job not claimed; running it here", "job=%s rc=%d", j->name, rc);
+        j->fn(s, j->arg, now);
+        j->ran = 1;
+        log_debug("scheduled job ran", "job=%s", j->name);
+    }
+}
+
 static int64_t next_due(const struct sched *sc)
 {
     int64_t next = INT64_MAX;
@@ -90,6 +117,9 @@ static void *sched_main(void *arg)
 {
     struct sched *sc = arg;
     struct store *s = NULL;
+    char owner[128], host[64] = "?";
+    (void)gethostname(host, sizeof host - 1);
+    snprintf(owner, sizeof owner, "%s:%ld", host, (long)getpid());
     pthread_mutex_lock(&sc->mu);
     while (!sc->stop) {
         int64_t now = (int64_t)time(NULL);
@@ -110,7 +140,7 @@ static void *sched_main(void *arg)
                 if (sc->jobs[i].next <= now)
                     sc->jobs[i].next = now + 60;
         } else {
-            sched_run_due(sc, s, now);
+            run_due_shared(sc, s, now, owner);
         }
         pthread_mutex_lock(&sc->mu);
     }

@@ -34,6 +34,15 @@ static const char sql_fail[] =
     " WHERE id = ?1 AND locked_by = ?2 AND done_at IS NULL";
 static const char sql_pending[] =
     "SELECT count(*) FROM jobs WHERE done_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR kind = ?1)";
+/* One statement both records a first run and claims a later one: the
+ * update only happens (and a row only comes back) when the last run is at
+ * least an interval old, or when forced. */
+static const char sql_sched_claim[] =
+    "INSERT INTO sched_runs (name, last_run, owner) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (name) DO UPDATE SET last_run = excluded.last_run, owner = excluded.owner,"
+    " runs = sched_runs.runs + 1"
+    " WHERE ?5 = 1 OR sched_runs.last_run <= ?2 - ?4"
+    " RETURNING name";
 static const char sql_purge[] = "DELETE FROM jobs WHERE done_at IS NOT NULL AND done_at < ?1";
 
 void store_job_free(struct store_job *j)
@@ -187,5 +196,26 @@ int store_job_purge(struct store *s, int64_t before, int64_t *deleted)
     rc = sql_exec(s, st, "job_purge", code);
     if (rc == STORE_OK && deleted)
         *deleted = sql_changes(s);
+    return rc;
+}
+
+int store_sched_claim(struct store *s, const char *name, int64_t interval, int64_t now,
+                      const char *owner, int force)
+{
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_sched_claim, "sched_claim", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, name, &code);
+    sql_bind_int(st, 2, now, &code);
+    sql_bind_text(st, 3, owner, &code);
+    /* A tick a second early (clocks, rounding) still belongs to this interval. */
+    sql_bind_int(st, 4, interval > 1 ? interval - 1 : interval, &code);
+    sql_bind_int(st, 5, force ? 1 : 0, &code);
+    rc = sql_first_row(s, st, "sched_claim", code);
+    if (rc == STORE_NOTFOUND)
+        return STORE_CONFLICT;
+    if (rc == STORE_OK)
+        sql_done(st);
     return rc;
 }

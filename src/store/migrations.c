@@ -702,6 +702,17 @@ static const char migration_11[] =
     "CREATE INDEX profile_states_identifier ON profile_states (identifier);"
     "CREATE INDEX profile_states_command ON profile_states (command_uuid);";
 
+/* v12: the last run of each scheduled job across every node sharing the
+ * database (store_sched_claim), so several nodes run a periodic job once
+ * per interval between them, not once each. */
+static const char migration_12[] =
+    "CREATE TABLE sched_runs ("
+    " name TEXT PRIMARY KEY,"
+    " last_run BIGINT NOT NULL,"
+    " owner TEXT,"
+    " runs BIGINT NOT NULL DEFAULT 1"
+    ");";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -714,6 +725,7 @@ const struct store_migration store_migrations[] = {
     {9, "several nodes: jobs", migration_9},
     {10, "compliance", migration_10},
     {11, "profiles and groups", migration_11},
+    {12, "shared schedule", migration_12},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

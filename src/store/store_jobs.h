@@ -52,4 +52,12 @@ int store_job_pending(struct store *s, const char *kind, int64_t *n);
 /* Deletes jobs finished before `before` (retention). *deleted may be NULL. */
 int store_job_purge(struct store *s, int64_t before, int64_t *deleted);
 
+/* Scheduled jobs shared by every node on one database: claims the run of
+ * job `name` at now for owner when no node ran it in the last interval
+ * seconds (STORE_OK: run it), else STORE_CONFLICT (another node did). With
+ * force the run is recorded whatever the last one was (a node's first run
+ * after it starts). */
+int store_sched_claim(struct store *s, const char *name, int64_t interval, int64_t now,
+                      const char *owner, int force);
+
 #endif

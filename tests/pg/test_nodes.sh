@@ -14,7 +14,8 @@ NODE_PID=(); NODE_URL=()
 start_node() { # index
   local i=$1 ready=$T/ready-$1
   rm -f "$ready"
-  "$BIN/steward" serve --data-dir "$DATA" --ready-file "$ready" --set workers=2 >>"$T/node$i.log" 2>&1 &
+  "$BIN/steward" serve --data-dir "$DATA" --ready-file "$ready" --set workers=2 \
+    --set command_expiry_interval=1 >>"$T/node$i.log" 2>&1 &
   echo $! >"$T/pid-$i"
   for _ in $(seq 1 100); do [ -f "$ready" ] && break; sleep 0.1; done
   [ -f "$ready" ] || { cat "$T/node$i.log" >&2; echo "node $i did not start" >&2; exit 1; }
@@ -31,6 +32,7 @@ on() { # node-index then api/device_put args: runs against that node
 
 # Three nodes start at once on the fresh database: the migration lock lets
 # exactly one apply each migration.
+STARTED=$(date +%s)
 start_node 0 & start_node 1 & start_node 2 & wait
 for i in 0 1 2; do
   NODE_PID[$i]=$(cat "$T/pid-$i")
@@ -101,4 +103,12 @@ answered=$(psql -X -A -t "$STEWARD_TEST_DSN" -c "SELECT count(*) FROM results WH
 expect_eq "3 commands x 6 devices + the first one acknowledged" 19 "$answered"
 r=$(on 2 api GET "/api/v1/devices?status=enrolled")
 expect_contains "node C lists the fleet" '"total":7' "$(body_of "$r")"
+
+# Scheduled jobs are shared: the one-second command-expiry sweep ran about
+# once a second between the nodes (each node's first run is its own), not
+# once a second on each of them.
+elapsed=$(( $(date +%s) - STARTED ))
+runs=$(psql -X -A -t "$STEWARD_TEST_DSN" -c "SELECT runs FROM sched_runs WHERE name = 'command-expiry'")
+[ "$elapsed" -ge 5 ] && [ -n "$runs" ] && [ "$runs" -le $((elapsed + 4)) ] && [ "$runs" -ge $((elapsed / 2)) ] && pass ||
+  fail "command-expiry ran $runs times in ${elapsed}s on three nodes (once a second between them expected)"
 finish

@@ -220,6 +220,21 @@ static void test_concurrent_claims(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Scheduled runs shared by nodes: a first run is recorded, a second within
+ * the interval is refused (another node ran it), one an interval later is
+ * claimed, and a forced run (a node's first) always goes through. */
+static void test_sched_claim(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1000, "a:1", 0), STORE_OK);
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1030, "b:2", 0), STORE_CONFLICT);
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1058, "b:2", 0), STORE_CONFLICT);
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1059, "b:2", 0), STORE_OK);
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1060, "c:3", 1), STORE_OK);
+    assert_int_equal(store_sched_claim(f->s, "other", 60, 1060, "c:3", 0), STORE_OK);
+    assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1100, "a:1", 0), STORE_CONFLICT);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -228,6 +243,7 @@ int main(void)
         T(test_claim_order_and_lease),
         T(test_dedupe),
         T(test_concurrent_claims),
+        T(test_sched_claim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
