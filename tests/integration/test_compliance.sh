@@ -204,6 +204,23 @@ expect_eq "EraseDevice queued" 1 \
 r=$(api POST "/api/v1/devices/nope/lost" -d '{}')
 expect_eq "lost: unknown device" 404 "$(status_of "$r")"
 
+# --- a policy scoped to a group covers the group's members only
+gdev=$(expected 'true' | head -n1)
+r=$(api POST /api/v1/groups -d '{"name":"compliance-scope"}')
+expect_eq "group for a scope" 201 "$(status_of "$r")"
+r=$(api POST /api/v1/groups/compliance-scope/members -d "{\"devices\":[\"$gdev\"]}")
+expect_eq "one member" 200 "$(status_of "$r")"
+P_GRP=$(policy group-scoped '"rules":{"type":"os_version","min":"99.0"},"scope":{"groups":["compliance-scope"]}')
+r=$(api POST /api/v1/compliance/evaluate)
+expect_eq "evaluate with a group scope" 200 "$(status_of "$r")"
+expect_eq "group-scoped policy: one device in scope" 1 \
+  "$(body_of "$(api GET "/api/v1/compliance/policies/$P_GRP")" | jq .devices_in_scope)"
+# (its inventory is stale by now, so its state is unknown rather than non-compliant)
+expect_eq "group-scoped policy: only the member has a state" "$gdev" \
+  "$(body_of "$(api GET "/api/v1/compliance?policy=$P_GRP&limit=1000")" | jq -r '.states[].device' | sort -u)"
+r=$(api DELETE "/api/v1/compliance/policies/$P_GRP")
+expect_eq "delete the group-scoped policy" 200 "$(status_of "$r")"
+
 # --- CRUD rest
 r=$(api POST /api/v1/compliance/policies -d '{"name":"wifi","rules":{"type":"supervised"}}')
 expect_eq "a taken name" 409 "$(status_of "$r")"
