@@ -85,12 +85,15 @@ dump_sqlite() {
   sq "SELECT $expr'' FROM \"$1\"" | LC_ALL=C sort
 }
 dump_pg() {
-  local cols expr c ty
+  local cols expr c bytea
   cols=$(sq "SELECT name FROM pragma_table_info('$1') ORDER BY cid")
+  # one query for the table's bytea columns (not one per column: many tables)
+  bytea=" $(ps "SELECT string_agg(column_name, ' ') FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '$1' AND data_type = 'bytea'") "
   expr=$(for c in $cols; do
-    ty=$(ps "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '$1' AND column_name = '$c'")
-    if [ "$ty" = bytea ]; then printf "COALESCE(encode(\"%s\", 'hex'), '~') || '|' || " "$c"
-    else printf "COALESCE(CAST(\"%s\" AS TEXT), '~') || '|' || " "$c"; fi
+    case $bytea in
+      *" $c "*) printf "COALESCE(encode(\"%s\", 'hex'), '~') || '|' || " "$c" ;;
+      *) printf "COALESCE(CAST(\"%s\" AS TEXT), '~') || '|' || " "$c" ;;
+    esac
   done)
   ps "SELECT $expr'' FROM \"$1\"" | LC_ALL=C sort
 }
