@@ -13,6 +13,7 @@
 #include "enroll/enroll.h"
 #include "mdm/mdm.h"
 #include "plist/pl.h"
+#include "profiles/converge.h"
 #include "util/config.h"
 #include "util/ids.h"
 #include "util/log.h"
@@ -122,6 +123,20 @@ static void queue_inventory(struct worker *w, struct request *req, struct mdm_me
         log_debug("inventory queued", "rid=%s commands=%zu", req->id, queued);
 }
 
+/* A device that just enrolled gets the profiles its groups assign right
+ * away, without waiting for its first ProfileList answer. */
+static void converge_enrolled(struct worker *w, const struct request *req,
+                              const struct mdm_message *m)
+{
+    struct converge_stats st = {0};
+    int rc = converge_run(w->store, m->id, (int64_t)time(NULL), &st);
+    if (rc != STORE_OK)
+        log_warn("profiles not converged at enrollment", "rid=%s rc=%d", req->id, rc);
+    else if (st.installs || st.settings)
+        log_info("profiles queued at enrollment", "rid=%s installs=%zu settings=%zu", req->id,
+                 st.installs, st.settings);
+}
+
 static void on_token_update(struct worker *w, struct request *req, struct response *resp,
                             struct mdm_message *m)
 {
@@ -159,6 +174,8 @@ static void on_token_update(struct worker *w, struct request *req, struct respon
         events_device(w->svc->events, "device.enrolled", m->id);
     if (first && !m->user_id && w->svc->cfg->inventory_on_enroll)
         queue_inventory(w, req, m);
+    if (first && !m->user_id)
+        converge_enrolled(w, req, m);
     response_set(resp, 200, "", NULL, 0);
 }
 
