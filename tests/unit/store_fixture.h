@@ -3,7 +3,7 @@
  * names a PostgreSQL database (tests/pg/run.sh sets it), that database,
  * emptied first, so the same behavioural tests run on both backends. Also a
  * separate raw connection for counting rows the API does not expose.
- * Included by test_store.c, test_certs.c and test_core.c. */
+ * Included by the store-backed unit tests. */
 #ifndef STEWARD_TEST_STORE_FIXTURE_H
 #define STEWARD_TEST_STORE_FIXTURE_H
 
@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "store/store.h"
 
 /* The PostgreSQL DSN under test, or NULL for SQLite. */
 static inline const char *fixture_pg_dsn(void)
@@ -76,6 +78,43 @@ static inline int fixture_dsn(const char *dir, char *dsn, size_t n)
     }
     snprintf(dsn, n, "%s", pg);
     return fixture_raw(pg, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL);
+}
+
+/* The usual setup: a temp dir named after the test and a store open on
+ * the backend under test. Tests keep a struct store_test * as cmocka state. */
+struct store_test {
+    char dir[64];
+    char dsn[256];
+    struct store *s;
+};
+
+static inline int store_test_setup(void **state, const char *name)
+{
+    struct store_test *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/%s.XXXXXX", name);
+    char *err = NULL;
+    if (!mkdtemp(f->dir) || fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
+        store_open(f->dsn, &f->s, &err) != STORE_OK) {
+        fprintf(stderr, "store_open: %s\n", err ? err : "?");
+        free(err);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static inline int store_test_teardown(void **state)
+{
+    struct store_test *f = *state;
+    store_close(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
 }
 
 #endif

@@ -19,39 +19,15 @@
 #include "store_fixture.h"
 #include "util/log.h"
 
-struct fixture {
-    char dir[64];
-    char dsn[256];
-    struct store *s;
-};
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_jobs.XXXXXX");
-    char *err = NULL;
-    if (!mkdtemp(f->dir) || fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
-        store_open(f->dsn, &f->s, &err) != STORE_OK) {
-        fprintf(stderr, "store_open: %s\n", err ? err : "?");
-        free(err);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return store_test_setup(state, "test_jobs");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    int rc = system(cmd);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    return store_test_teardown(state);
 }
 
 static int64_t add(struct store *s, const char *kind, const char *key, const char *payload,
@@ -67,7 +43,7 @@ static int64_t add(struct store *s, const char *kind, const char *key, const cha
 
 static void test_claim_order_and_lease(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     int64_t late = add(f->s, "push", NULL, "late", 300);
     int64_t early = add(f->s, "push", NULL, "early", 200);
     add(f->s, "webhook", NULL, "other kind", 100);
@@ -122,7 +98,7 @@ static void test_claim_order_and_lease(void **state)
 
 static void test_dedupe(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     int64_t id = add(f->s, "push", "device-1", NULL, 100);
     int64_t other = 0;
     assert_int_equal(store_job_add(f->s, "push", "device-1", NULL, 0, 100, 100, &other),
@@ -189,7 +165,7 @@ static void *claimer_main(void *arg)
 
 static void test_concurrent_claims(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     assert_int_equal(store_begin(f->s), STORE_OK);
     for (int i = 0; i < JOBS; i++)
         assert_int_equal(store_job_add(f->s, "bulk", NULL, NULL, 0, 900, 900, NULL), STORE_OK);
@@ -225,7 +201,7 @@ static void test_concurrent_claims(void **state)
  * claimed, and a forced run (a node's first) always goes through. */
 static void test_sched_claim(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1000, "a:1", 0), STORE_OK);
     assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1030, "b:2", 0), STORE_CONFLICT);
     assert_int_equal(store_sched_claim(f->s, "sweep", 60, 1058, "b:2", 0), STORE_CONFLICT);

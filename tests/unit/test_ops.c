@@ -21,39 +21,15 @@
 #include "store/store.h"
 #include "store_fixture.h"
 
-struct fixture {
-    char dir[64];
-    char dsn[256];
-    struct store *s;
-};
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_ops.XXXXXX");
-    char *err = NULL;
-    if (!mkdtemp(f->dir) || fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
-        store_open(f->dsn, &f->s, &err) != STORE_OK) {
-        fprintf(stderr, "store_open: %s\n", err ? err : "?");
-        free(err);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return store_test_setup(state, "test_ops");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    int rc = system(cmd);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    return store_test_teardown(state);
 }
 
 static void test_roles(void **state)
@@ -132,7 +108,7 @@ static void test_backoff(void **state)
 
 static void test_admin_users(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     assert_int_equal(store_admin_user_add(f->s, "ann", "$argon2id$x", "operator", 100), STORE_OK);
     assert_int_equal(store_admin_user_add(f->s, "ann", "$argon2id$y", "admin", 100), STORE_CONFLICT);
     assert_int_equal(store_admin_user_update(f->s, "ann", NULL, "admin"), STORE_OK);
@@ -150,7 +126,7 @@ static void test_admin_users(void **state)
 
 static void test_audit(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     const char *actors[] = {"key:admin", "user:ann", "key:admin", "anonymous"};
     const int statuses[] = {200, 403, 201, 401};
     for (int i = 0; i < 4; i++) {
@@ -189,7 +165,7 @@ static void test_audit(void **state)
 
 static void test_delivery_lease(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     struct store_webhook h = {.url = "http://127.0.0.1:9/", .secret = "s3cret-s3cret-s3", .events = "*",
                               .enabled = 1};
     int64_t hid = 0, did = 0;
@@ -228,7 +204,7 @@ static void test_delivery_lease(void **state)
 
 static void test_delivery_prune(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     struct store_webhook h = {.url = "http://127.0.0.1:9/", .secret = "s3cret-s3cret-s3", .events = "*",
                               .enabled = 1};
     int64_t hid = 0, done = 0, waiting = 0, deleted = -1;

@@ -98,39 +98,15 @@ static void test_warn_days(void **state)
 
 /* ---- the store area ---------------------------------------------------------- */
 
-struct fixture {
-    char dir[64];
-    char dsn[256];
-    struct store *s;
-};
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_push.XXXXXX");
-    char *err = NULL;
-    if (!mkdtemp(f->dir) || fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
-        store_open(f->dsn, &f->s, &err) != STORE_OK) {
-        fprintf(stderr, "store_open: %s\n", err ? err : "?");
-        free(err);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return store_test_setup(state, "test_push");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    int rc = system(cmd);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    return store_test_teardown(state);
 }
 
 static void put_cert(struct store *s, const char *topic, int64_t not_after, int64_t now)
@@ -155,7 +131,7 @@ static void enroll(struct store *s, const char *id, const char *topic, const cha
 
 static void test_certs(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     char topic[256];
     assert_int_equal(store_pushcert_topic_default(f->s, topic, sizeof topic), STORE_NOTFOUND);
     put_cert(f->s, "com.apple.mgmt.A", 5000, 100);
@@ -198,7 +174,7 @@ static void test_certs(void **state)
 
 static void test_unregistered_until_token_update(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 100);
     struct store_push_target *t = NULL;
     assert_int_equal(store_push_target_get(f->s, "D1", &t), STORE_OK);
@@ -229,7 +205,7 @@ static void test_unregistered_until_token_update(void **state)
 
 static void test_repush_due(void **state)
 {
-    struct fixture *f = *state;
+    struct store_test *f = *state;
     enroll(f->s, "D1", "com.apple.mgmt.A", TOKEN, 100);
     enroll(f->s, "D2", "com.apple.mgmt.A", TOKEN, 100);
     enroll(f->s, "D3", "com.apple.mgmt.A", TOKEN, 100);
