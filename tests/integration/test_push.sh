@@ -183,6 +183,16 @@ r=$(import_pem "$P/soon.pem" "$P/soon.key" '{force: true}')
 expect_eq "expiring in 5 days: imported" 201 "$(status_of "$r")"
 expect_eq "expiry warning in the API" "expires within 7 days" "$(body_of "$r" | jq -r .pushcert.expiry_warning)"
 
+# --- a webhook hears about pushes APNs refused for good (push.failed)
+WPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$T/rx"
+python3 "$(dirname "$0")/webhook_receiver.py" "$WPORT" 0123456789abcdef0123456789abcdef "$T/rx" &
+RX=$!
+trap 'kill $RX 2>/dev/null || true; stop_mock; sleep 1; cleanup' EXIT
+r=$(api POST /api/v1/webhooks -d "{\"url\":\"http://127.0.0.1:$WPORT/hook\",\"secret\":\"0123456789abcdef0123456789abcdef\",\"events\":[\"push.failed\"]}")
+expect_eq "push.failed webhook created" 201 "$(status_of "$r")"
+sleep 1.2 # the subscription cache is refreshed on change; let the thread see it
+
 # --- 410 Unregistered: stop pushing that token until the next TokenUpdate
 "${SIM[@]}" --state "$T/sim2" --seed push-b enroll >"$T/sim2.log" 2>&1 || fail "enroll 2"
 ID2=$(body_of "$(api GET /api/v1/devices)" | jq -r --arg a "$ID1" '.devices[].id | select(. != $a)')
@@ -193,6 +203,10 @@ start_mock --unregistered "$TOK2"
 r=$(api POST /api/v1/push --data-binary "{\"devices\":[\"$ID2\"]}")
 expect_eq "410 reported" 410 "$(body_of "$r" | jq --arg i "$ID2" '.devices[$i].status')"
 expect_eq "410 reason" Unregistered "$(body_of "$r" | jq -r --arg i "$ID2" '.devices[$i].result')"
+for _ in $(seq 1 50); do grep -q '"push.failed"' "$T/rx/received.jsonl" 2>/dev/null && break; sleep 0.2; done
+ev=$(grep '"push.failed"' "$T/rx/received.jsonl" 2>/dev/null | head -n1)
+expect_eq "push.failed webhook: device and status" "$ID2 410 true" \
+  "$(printf '%s' "$ev" | jq -r '"\(.body.device.id) \(.body.push.status) \(.valid)"')"
 n=$(pushes_for "$TOK2")
 r=$(api POST /api/v1/push --data-binary "{\"devices\":[\"$ID2\"]}")
 expect_eq "unregistered token not pushed again" unregistered "$(body_of "$r" | jq -r --arg i "$ID2" '.devices[$i].result')"
