@@ -285,4 +285,18 @@ while IFS= read -r payload; do
   api DELETE "/api/v1/profiles/com.example.every.$i" >/dev/null
 done <"$(dirname "$0")/profiles_payloads.jsonl"
 expect_eq "every payload type" 20 "$i"
+# --- a device that enrolls converges at once: its groups' profiles are
+# queued at its first TokenUpdate, before any ProfileList answer (the server
+# restarted without the on-enroll inventory, so nothing else would queue them)
+api POST /api/v1/groups -d '{"name":"newcomers","rules":{}}' >/dev/null
+r=$(api POST /api/v1/groups/newcomers/profiles -d '{"profile":"com.example.mail"}')
+expect_eq "assign to newcomers" 200 "$(status_of "$r")"
+stop_server
+start_server --set inventory_on_enroll=0 --set profiles_converge_interval=0
+mkdir -p "$T/late"
+"$BIN/steward-devsim" --url "$URL" --ca "$CA" --scep "$URL/scep" --poll-interval 1 --api-key "$KEY" \
+  --state "$T/late" --seed late-device --count 1 enroll >"$T/late.log" 2>&1 || fail "late enroll: $(tail -3 "$T/late.log")"
+late=$(body_of "$(api GET '/api/v1/devices?limit=100')" | jq -r '.devices[].id' | grep -vxF -e "$D1" -e "$D2" -e "$D3" -e "$D4" | head -n1)
+expect_eq "the late device's first commands: the group's profile" "InstallProfile" \
+  "$(body_of "$(api GET "/api/v1/devices/$late/commands?limit=100")" | jq -r '[.commands[] | select(.status == "Pending") | .request_type] | unique | join(",")')"
 finish
