@@ -320,28 +320,18 @@ int app_serve(int argc, char **argv)
     };
     /* The background services: the APNs sender (unless apns_url is empty),
      * webhook deliveries, then the periodic jobs that use them. */
-    if (services_start(&svc, &cfg) != 0) {
-        pki_ca_free(ca);
-        pki_trust_free(trust);
-        return 1;
-    }
+    int rc = 1;
+    struct sched *sched = NULL;
+    struct http_server *srv = NULL;
+    if (services_start(&svc, &cfg) != 0)
+        goto out;
     int expiry_days = (int)cfg.cert_expiry_days;
-    struct sched *sched = start_scheduler(&cfg, &expiry_days, &svc);
-    if (!sched) {
-        services_stop(&svc);
-        pki_ca_free(ca);
-        pki_trust_free(trust);
-        return 1;
-    }
-    struct http_server *srv = http_server_start(&ho, &err);
-    if (!srv) {
+    if (!(sched = start_scheduler(&cfg, &expiry_days, &svc)))
+        goto out;
+    if (!(srv = http_server_start(&ho, &err))) {
         log_error("cannot start HTTP server", "err=\"%s\"", err ? err : "?");
         free(err);
-        sched_free(sched);
-        services_stop(&svc);
-        pki_ca_free(ca);
-        pki_trust_free(trust);
-        return 1;
+        goto out;
     }
     log_info("steward serving", "version=%s https_port=%d http_port=%d data_dir=\"%s\"",
              STEWARD_VERSION, http_server_https_port(srv), http_server_http_port(srv), dir);
@@ -352,11 +342,16 @@ int app_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_info("stopping", "signal=%d", sig);
     http_server_stop(srv);
+    rc = 0;
+out:
+    /* In the reverse order of starting; each accepts what never started. */
     sched_free(sched);
     converge_shutdown();
     services_stop(&svc);
     pki_ca_free(ca);
     pki_trust_free(trust);
+    if (rc != 0)
+        return rc;
     log_info("stopped", "%s", "");
     return 0;
 }
