@@ -70,10 +70,12 @@ static int events_member(json_t *body, char *out, size_t outlen)
         for (const char *p = s; *p; p++)
             if (!isalnum((unsigned char)*p) && !strchr("._*-, ", *p))
                 return -1;
-        size_t len = strlen(out);
-        if (len + strlen(s) + 2 > outlen)
+        size_t len = strlen(out), slen = strlen(s);
+        if (len + slen + 2 > outlen)
             return -1;
-        snprintf(out + len, outlen - len, "%s%s", len ? "," : "", s);
+        if (len)
+            out[len++] = ',';
+        memcpy(out + len, s, slen + 1); /* fits: checked above */
     }
     return 0;
 }
