@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/compliance.h"
 #include "core/queue.h"
@@ -427,8 +428,6 @@ int inventory_enqueue_unique(struct store *s, plist_t command, const char *const
         rc = queue_enqueue(s, command, take, k, now, &out, per_id);
         if (rc == STORE_OK && queued)
             *queued = out.queued;
-        if (rc == STORE_OK)
-            queue_wake(take, per_id, k);
     }
     rc = sql_atomic_end(s, nested, rc, "inventory.enqueue");
     free(take);
@@ -468,6 +467,14 @@ int inventory_refresh_device(struct store *s, const char *id, int64_t now, size_
 }
 
 #define REFRESH_BATCH 500
+/* One run queues at most this many devices; the scheduler's next tick takes
+ * the rest. A fleet that falls due at once (a first start with 100,000
+ * devices) is then spread over several ticks instead of one long pass. */
+#define REFRESH_MAX_PER_RUN (10 * REFRESH_BATCH)
+/* Pause between batches: SQLite has one writer, and a loop that begins its
+ * next transaction the moment it commits starves check-ins waiting for the
+ * lock (they would answer 503 after the busy timeout). */
+#define REFRESH_PAUSE_US 20000
 
 int inventory_refresh_due(struct store *s, int64_t interval, int64_t now, size_t *devices)
 {
@@ -475,6 +482,7 @@ int inventory_refresh_due(struct store *s, int64_t interval, int64_t now, size_t
         *devices = 0;
     if (interval <= 0)
         return STORE_OK;
+    size_t done = 0;
     for (;;) {
         char **ids = NULL;
         size_t n = 0;
@@ -493,8 +501,9 @@ int inventory_refresh_due(struct store *s, int64_t interval, int64_t now, size_t
             return rc;
         if (devices)
             *devices += n;
-        if (n < REFRESH_BATCH)
+        if (n < REFRESH_BATCH || (done += n) >= REFRESH_MAX_PER_RUN)
             return STORE_OK;
+        usleep(REFRESH_PAUSE_US);
     }
 }
 

@@ -35,11 +35,13 @@ int queue_command_prepare(plist_t command, const char **err);
 
 /* Waking devices that got commands: the push service registers a waker at
  * start-up (none in tests and without APNs). Areas that queue commands on
- * their own (profile convergence, compliance actions, inventory refreshes)
- * call queue_wake with what queue_enqueue reported; only the ids whose
- * per_id is STORE_OK are woken (per_id NULL: all). Pushes are coalesced and
- * leave after a short delay, so calling this just before the enclosing
- * transaction commits is fine. */
+ * their own (profile convergence, compliance actions) call queue_wake with
+ * what queue_enqueue reported; only the ids whose per_id is STORE_OK are
+ * woken (per_id NULL: all). Pushes are coalesced and leave after a short
+ * delay, so calling this just before the enclosing transaction commits is
+ * fine. The periodic inventory refresh does not: a pass over the whole fleet
+ * would be a push storm, and the re-push job (push_repush_after) wakes
+ * devices whose commands wait. */
 typedef void (*queue_waker)(void *arg, const char *const *ids, size_t n);
 void queue_set_waker(queue_waker fn, void *arg);
 void queue_wake(const char *const *ids, const int *per_id, size_t n);
