@@ -500,13 +500,17 @@ void store_pdevices_free(struct store_pdevice *d, size_t n)
     free(d);
 }
 
-static const char sql_devices[] =
-    "SELECT e.id, COALESCE(d.product_name, e.product_name), COALESCE(d.model, e.model),"
-    " COALESCE(d.model_name, e.model_name), e.user_short_name, d.os_num, d.supervised,"
-    " (SELECT COUNT(*) FROM device_attributes a WHERE a.enrollment_id = e.id)"
-    " FROM enrollments e LEFT JOIN inv_device d ON d.enrollment_id = e.id"
+/* Two statements, not one with "?1 IS NULL OR e.id = ?1": that form keeps
+ * the planner from the primary key, and one device's convergence (at every
+ * enrollment) would scan the whole fleet. */
+#define SQL_DEVICES                                                                                \
+    "SELECT e.id, COALESCE(d.product_name, e.product_name), COALESCE(d.model, e.model),"          \
+    " COALESCE(d.model_name, e.model_name), e.user_short_name, d.os_num, d.supervised,"           \
+    " (SELECT COUNT(*) FROM device_attributes a WHERE a.enrollment_id = e.id)"                    \
+    " FROM enrollments e LEFT JOIN inv_device d ON d.enrollment_id = e.id"                        \
     " WHERE e.status = 2 AND e.parent_id IS NULL"
-    " AND (CAST(?1 AS TEXT) IS NULL OR e.id = ?1) ORDER BY e.id";
+static const char sql_devices[] = SQL_DEVICES " ORDER BY e.id";
+static const char sql_device_one[] = SQL_DEVICES " AND e.id = ?1";
 static const char sql_attrs[] =
     "SELECT name, value FROM device_attributes WHERE enrollment_id = ?1 ORDER BY name";
 
@@ -543,10 +547,12 @@ int store_profiles_devices(struct store *s, const char *only, struct store_pdevi
     *out = NULL;
     *n = 0;
     int rc = STORE_OK, code = 0, oom = 0, row;
-    struct sql_stmt *st = sql_prepare(s, sql_devices, "profiles.devices", &rc);
+    struct sql_stmt *st =
+        sql_prepare(s, only ? sql_device_one : sql_devices, "profiles.devices", &rc);
     if (!st)
         return rc;
-    sql_bind_text(st, 1, only, &code);
+    if (only)
+        sql_bind_text(st, 1, only, &code);
     struct store_pdevice *v = NULL;
     size_t cap = 0, cnt = 0;
     int64_t *nattrs = NULL;
@@ -604,15 +610,19 @@ void store_pstates_free(struct store_pstate *p, size_t n)
     free(p);
 }
 
-static const char sql_states[] =
-    "SELECT ps.enrollment_id, ps.identifier, ps.desired_version, ps.installed_uuid,"
-    " ps.installed_version, ps.state, ps.action, ps.command_uuid, ps.detail, ps.updated_at,"
-    " q.active, q.status"
-    " FROM profile_states ps LEFT JOIN queue q"
+#define SQL_STATES                                                                                 \
+    "SELECT ps.enrollment_id, ps.identifier, ps.desired_version, ps.installed_uuid,"              \
+    " ps.installed_version, ps.state, ps.action, ps.command_uuid, ps.detail, ps.updated_at,"      \
+    " q.active, q.status"                                                                          \
+    " FROM profile_states ps LEFT JOIN queue q"                                                    \
     " ON q.enrollment_id = ps.enrollment_id AND q.command_uuid = ps.command_uuid"
-    " WHERE (CAST(?1 AS TEXT) IS NULL OR ps.enrollment_id = ?1)"
-    " AND (CAST(?2 AS TEXT) IS NULL OR ps.identifier = ?2)"
+/* As for devices: one device's states by its key, not through an OR. */
+static const char sql_states[] =
+    SQL_STATES " WHERE (CAST(?1 AS TEXT) IS NULL OR ps.identifier = ?1)"
     " ORDER BY ps.enrollment_id, ps.identifier";
+static const char sql_states_one[] =
+    SQL_STATES " WHERE ps.enrollment_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ps.identifier = ?2)"
+    " ORDER BY ps.identifier";
 
 int store_profiles_states(struct store *s, const char *only, const char *identifier,
                           struct store_pstate **out, size_t *n)
@@ -620,11 +630,16 @@ int store_profiles_states(struct store *s, const char *only, const char *identif
     *out = NULL;
     *n = 0;
     int rc = STORE_OK, code = 0, oom = 0, row;
-    struct sql_stmt *st = sql_prepare(s, sql_states, "profiles.states", &rc);
+    struct sql_stmt *st =
+        sql_prepare(s, only ? sql_states_one : sql_states, "profiles.states", &rc);
     if (!st)
         return rc;
-    sql_bind_text(st, 1, only, &code);
-    sql_bind_text(st, 2, identifier, &code);
+    if (only) {
+        sql_bind_text(st, 1, only, &code);
+        sql_bind_text(st, 2, identifier, &code);
+    } else {
+        sql_bind_text(st, 1, identifier, &code);
+    }
     struct store_pstate *v = NULL;
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "profiles.states", code)) == 1) {
