@@ -63,6 +63,12 @@ static const char sql_expire_enrollment[] =
     " WHERE enrollment_id = ?1 AND " WAITING_UNSENT
     " AND EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = queue.command_uuid"
     " AND m.expires_at <= ?2)";
+/* The same condition, read only: nearly every exchange finds nothing to
+ * expire, and an UPDATE would take SQLite's write lock even then. */
+static const char sql_expire_any[] =
+    "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND " WAITING_UNSENT
+    " AND EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = queue.command_uuid"
+    " AND m.expires_at <= ?2) LIMIT 1";
 static const char sql_expire_due[] =
     "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?1"
     " WHERE " WAITING_UNSENT " AND command_uuid IN"
@@ -149,7 +155,21 @@ int store_queue_expire_enrollment(struct store *s, const char *enrollment_id, in
                                   int64_t *n)
 {
     int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql_expire_enrollment, "queue_expire", &rc);
+    if (n)
+        *n = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_expire_any, "queue_expire_any", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    sql_bind_int(st, 2, now, &code);
+    rc = sql_first_row(s, st, "queue_expire_any", code);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK; /* nothing past its deadline */
+    if (rc != STORE_OK)
+        return rc;
+    sql_done(st);
+    code = 0;
+    st = sql_prepare(s, sql_expire_enrollment, "queue_expire", &rc);
     if (!st)
         return rc;
     sql_bind_text(st, 1, enrollment_id, &code);
