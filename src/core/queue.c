@@ -209,7 +209,7 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
      * NotNow when it cannot run the command now and polls again by itself once
      * conditions change; resending it inside the same exchange would loop. */
     /* Commands past their deadline are marked Expired, never delivered. */
-    int rc = store_queue_expire_enrollment(s, enrollment_id, now, NULL);
+    int rc = store_queue_expire_enrollment(s, enrollment_id, idle, now, NULL);
     if (rc != STORE_OK)
         return rc;
     rc = store_queue_next(s, enrollment_id, idle, now, next);

@@ -41,6 +41,7 @@ struct config {
     long cert_watch_interval;
     long io_threads;
     long workers;
+    long malloc_arenas;
     long max_body_device;
     long max_body_api;
     long max_header;
