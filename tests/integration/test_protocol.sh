@@ -122,6 +122,21 @@ r=$(device_put /mdm/connect dev1 "$T/idleA.plist")
 expect_eq "checked-out device refused" 403 "$(status_of "$r")"
 expect_contains "unrecognized device code" "com.apple.unrecognized.device" "$(body_of "$r")"
 
+# --- TLS: 1.3 with one session ticket, resumption keeps the client
+# certificate, anything below 1.2 refused
+tls() { # extra s_client args…; a HEAD request, the transcript on stdout
+  printf 'HEAD /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+    timeout 10 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername localhost \
+      -CAfile "$CA" -cert "$T/certs/dev1/cert.pem" -key "$T/certs/dev1/key.pem" -ign_eof "$@" 2>&1 || true
+}
+out=$(tls -msg -sess_out "$T/tls.sess")
+expect_contains "TLS 1.3 by default" "TLSv1.3" "$out"
+expect_eq "one session ticket per handshake" 1 "$(printf '%s\n' "$out" | grep -c '<<< .*NewSessionTicket')"
+out=$(tls -sess_in "$T/tls.sess")
+expect_contains "session resumed from the ticket" "Reused, TLSv1.3" "$out"
+out=$(tls -tls1_1)
+expect_not_contains "TLS 1.1 refused" "New, TLSv1.1" "$out"
+
 # --- metrics and health
 r=$(curl -sS --cacert "$CA" "$URL/metrics")
 expect_contains "metrics requests" 'steward_http_requests_total{route="/mdm/connect",status="200"}' "$r"
