@@ -4,6 +4,7 @@
  * sends the handler's response back from the loop that owns the connection.
  * Called by app/serve.c through http_server_start / http_server_stop. */
 #include "http/http.h"
+#include "http/memtrim.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,6 +75,7 @@ struct io_thread {
     struct event *done_ev;  /* activated by workers when replies wait in done_* */
     struct event *ctl_ev;   /* activated by http_server_stop */
     struct event *drain_ev; /* periodic check while stopping */
+    struct event *trim_ev;  /* loop 0 only: memory back to the OS after a burst */
     pthread_mutex_t done_mu;
     struct job *done_head, *done_tail;
     atomic_int phase;
@@ -105,6 +107,7 @@ struct http_server {
     struct job *head, *tail;
     size_t queued;
     int closed, ready, init_failed;
+    struct memtrim trim; /* TLS connections counted for memtrim (memtrim.h) */
 };
 
 /* ---- small helpers ---- */
@@ -282,6 +285,7 @@ static struct bufferevent *make_tls_bufferevent(struct event_base *base, void *a
     }
     /* Many clients (and devices) close without close_notify. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    memtrim_connection(&l->io->srv->trim);
     return bev;
 }
 
@@ -867,6 +871,23 @@ static struct event_base *new_event_base(void)
     return base;
 }
 
+static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct io_thread *io = arg;
+    memtrim_tick(&io->srv->trim);
+}
+
+/* Loop 0 asks memtrim every MEMTRIM_TICK_MS whether a burst of handshakes
+ * is over (one loop is enough: the trim covers every thread's arena). */
+static int io_add_trim_timer(struct io_thread *io)
+{
+    io->trim_ev = event_new(io->base, -1, EV_PERSIST, on_trim_tick, io);
+    struct timeval tv = {0, MEMTRIM_TICK_MS * 1000};
+    return io->trim_ev && event_add(io->trim_ev, &tv) == 0 ? 0 : -1;
+}
+
 static int io_init(struct http_server *srv, struct io_thread *io, int index, int https, int plain)
 {
     io->srv = srv;
@@ -885,6 +906,8 @@ static int io_init(struct http_server *srv, struct io_thread *io, int index, int
     io->https.io = io->plain.io = io;
     io->https.tls = 1;
     if (https && !(io->https.http = make_evhttp(&io->https)))
+        return -1;
+    if (https && index == 0 && io_add_trim_timer(io) != 0)
         return -1;
     if (plain && !(io->plain.http = make_evhttp(&io->plain)))
         return -1;
@@ -916,6 +939,8 @@ static void io_free(struct io_thread *io)
         event_free(io->ctl_ev);
     if (io->drain_ev)
         event_free(io->drain_ev);
+    if (io->trim_ev)
+        event_free(io->trim_ev);
     event_base_free(io->base);
     pthread_mutex_destroy(&io->done_mu);
     if (io->ctx && io->srv->opts.io_fini)
