@@ -101,6 +101,7 @@ struct compliance_run {
     size_t devices, policies, evaluated; /* evaluated: (device, policy) pairs in scope */
     size_t noncompliant, unknown;        /* pairs in those states after the run */
     size_t transitions, actions;
+    size_t skipped; /* pairs another evaluation changed meanwhile (left to it) */
 };
 /* Every enrolled device against every enabled policy; own transaction for
  * the writes. */

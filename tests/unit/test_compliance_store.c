@@ -5,6 +5,7 @@
  * episode; stale answers make states unknown; a wipe action stored without
  * wipe_enabled never queues EraseDevice; lost mode removes managed profiles
  * (not the MDM profile, not personal ones) and managed apps. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 
 struct fx {
     char dir[64];
+    char dsn[256];
     struct store *s;
 };
 
@@ -32,8 +34,9 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_compliance_store.XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    char dsn[256], *err = NULL;
-    if (fixture_dsn(f->dir, dsn, sizeof dsn) < 0 || store_open(dsn, &f->s, &err) != STORE_OK)
+    char *err = NULL;
+    if (fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
+        store_open(f->dsn, &f->s, &err) != STORE_OK)
         return -1;
     compliance_configure(7 * 86400);
     *state = f;
@@ -262,12 +265,115 @@ static void test_lost_mode(void **state)
     assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
 }
 
+/* ---- the two evaluation paths racing ------------------------------------------ */
+
+#define RACE_ROUNDS 8
+#define RACE_DEVICES 60 /* per round */
+
+struct racer {
+    const char *dsn;
+    pthread_barrier_t *gate;
+    int rc; /* first failure */
+};
+
+static void race_id(char *buf, size_t n, int round, int i)
+{
+    snprintf(buf, n, "race-%d-%03d", round, i);
+}
+
+/* The inventory path on its own connection: each device's answer arrives
+ * at check-in and evaluates that device in the exchange's transaction. Per
+ * round it starts with the fleet run (the gate) and goes through the
+ * round's devices from the last, so both paths meet in the middle. */
+static void *inventory_path(void *arg)
+{
+    struct racer *r = arg;
+    struct store *s = NULL;
+    char *err = NULL;
+    if (store_open(r->dsn, &s, &err) != STORE_OK) {
+        free(err);
+        r->rc = STORE_ERR;
+    }
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        pthread_barrier_wait(r->gate);
+        for (int i = RACE_DEVICES - 1; s && i >= 0 && r->rc == STORE_OK; i--) {
+            char id[32];
+            race_id(id, sizeof id, round, i);
+            int rc = store_begin(s);
+            if (rc == STORE_OK) {
+                compliance_on_inventory(s, id, "SecurityInfo", 1000 + round);
+                rc = store_commit(s);
+            }
+            if (rc != STORE_OK)
+                r->rc = rc;
+        }
+        pthread_barrier_wait(r->gate);
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* The scheduled fleet evaluation and the inventory-triggered one run at the
+ * same time on two connections (two nodes on one PostgreSQL are the same
+ * case): every device still gets each action of its episode exactly once
+ * (one DeviceLock queued, one lock and one notify in its history, one
+ * transition). Each round, a fresh group of devices falls out of policy. */
+static void test_race_fleet_and_inventory(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    char id[32];
+    for (int round = 0; round < RACE_ROUNDS; round++)
+        for (int i = 0; i < RACE_DEVICES; i++) {
+            race_id(id, sizeof id, round, i);
+            enroll(s, id);
+            assert_int_equal(store_inventory_security_set(s, id, 1, 1, 3, 1000), STORE_OK);
+        }
+    add_policy(s, "passcode", "{\"type\":\"passcode\"}",
+               "[{\"type\":\"notify\"},{\"type\":\"lock\",\"message\":\"m\"}]", 0, 0);
+    pthread_barrier_t gate;
+    assert_int_equal(pthread_barrier_init(&gate, NULL, 2), 0);
+    struct racer r = {.dsn = f->dsn, .gate = &gate, .rc = STORE_OK};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, inventory_path, &r), 0);
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        assert_int_equal(store_begin(s), STORE_OK);
+        for (int i = 0; i < RACE_DEVICES; i++) {
+            race_id(id, sizeof id, round, i);
+            assert_int_equal(store_inventory_security_set(s, id, 0, 0, -1, 1000 + round),
+                             STORE_OK);
+        }
+        assert_int_equal(store_commit(s), STORE_OK);
+        pthread_barrier_wait(&gate);
+        struct compliance_run run;
+        evaluate(s, 1000 + round, &run);
+        pthread_barrier_wait(&gate);
+    }
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&gate);
+    assert_int_equal(r.rc, STORE_OK);
+    size_t wrong = 0;
+    for (int round = 0; round < RACE_ROUNDS; round++)
+        for (int i = 0; i < RACE_DEVICES; i++) {
+            race_id(id, sizeof id, round, i);
+            size_t locks = history_count(s, id, "action", "lock");
+            size_t notes = history_count(s, id, "action", "notify");
+            size_t moves = history_count(s, id, "transition", NULL);
+            size_t cmds = queued(s, id, "DeviceLock");
+            if ((locks != 1 || notes != 1 || moves != 1 || cmds != 1) && wrong++ < 5)
+                fprintf(stderr, "%s: lock actions %zu, notify %zu, transitions %zu, "
+                        "DeviceLock queued %zu\n", id, locks, notes, moves, cmds);
+        }
+    assert_int_equal(wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_grace_once_per_episode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wipe_needs_opt_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_fleet_and_inventory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
