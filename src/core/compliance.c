@@ -441,7 +441,9 @@ static void notices_flush(struct notices *ns, int send)
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
-/* Queues a command (Command dict cmd, taken) for one enrollment. */
+/* Queues a command (Command dict cmd, taken) for one enrollment.
+ * STORE_CONFLICT when the device is checked out, QUEUE_ALREADY_PENDING
+ * when a destructive command of the type already waits for it. */
 static int enqueue_one(struct store *s, const char *id, plist_t cmd, int64_t now, char uuid[128])
 {
     plist_t root = plist_new_dict();
@@ -453,7 +455,7 @@ static int enqueue_one(struct store *s, const char *id, plist_t cmd, int64_t now
         int per = STORE_OK;
         rc = queue_enqueue(s, root, &id, 1, now, &out, &per);
         if (rc == STORE_OK && per != STORE_OK)
-            rc = per == QUEUE_CHECKED_OUT ? STORE_CONFLICT : per;
+            rc = per == QUEUE_CHECKED_OUT ? STORE_CONFLICT : per; /* or ALREADY_PENDING */
         if (rc == STORE_OK && uuid)
             snprintf(uuid, 128, "%s", out.uuid);
         if (rc == STORE_OK)
@@ -636,6 +638,17 @@ static int run_action(struct eval_ctx *c, const char *id, const struct complianc
     if (rc == STORE_CONFLICT) { /* checked out: nothing can be sent */
         snprintf(detail, dn, "not sent: the device is not enrolled");
         rc = STORE_OK;
+    } else if (rc == QUEUE_ALREADY_PENDING) { /* a destructive command is never queued twice */
+        snprintf(detail, dn, "not queued again: a %s already waits for the device",
+                 strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock");
+        rc = STORE_OK;
+    } else if (rc == STORE_OK && (strcmp(type, "lock") == 0 || strcmp(type, "wipe") == 0)) {
+        char ev[400];
+        snprintf(ev, sizeof ev, "%s queued by compliance policy %s (command %s)",
+                 strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock", p->name, uuid);
+        char q[160];
+        log_warn("security_action", "by=compliance device=%s %s", log_quote(q, sizeof q, id), ev);
+        rc = store_event_add(s, id, "security_action", ev, now);
     }
     return rc;
 }
@@ -1026,8 +1039,40 @@ static int enrolled(struct store *s, const char *id)
     return ok ? STORE_OK : STORE_CONFLICT;
 }
 
+/* Cancels the DeviceLock commands still waiting for the device (lost mode's
+ * own lock, with its message and phone, takes their place). */
+static int cancel_waiting_locks(struct store *s, const char *id, int64_t now)
+{
+    struct store_queue_item *it = NULL;
+    size_t n = 0;
+    int rc = store_queue_list(s, id, 1000, &it, &n);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        if (strcmp(it[i].request_type, "DeviceLock") != 0 || !it[i].status ||
+            (strcmp(it[i].status, "Pending") != 0 && strcmp(it[i].status, "NotNow") != 0))
+            continue;
+        rc = store_queue_cancel(s, id, it[i].uuid, now);
+        if (rc == STORE_NOTFOUND) /* delivered, its answer awaited: not waiting any more */
+            rc = STORE_OK;
+    }
+    store_queue_items_free(it, n);
+    return rc;
+}
+
+/* The audit of an operator's security action: "<what> by <who>" into ev
+ * (the history's detail too), a warn line and the device's
+ * security_action event. */
+static int audit_operator(struct store *s, const char *id, const char *who, const char *what,
+                          int64_t now, char *ev, size_t evn)
+{
+    char q[160];
+    snprintf(ev, evn, "%s by %s", what, who && *who ? who : "?");
+    log_warn("security_action", "device=%s %s", log_quote(q, sizeof q, id), ev);
+    return store_event_add(s, id, "security_action", ev, now);
+}
+
 int compliance_device_lost(struct store *s, const char *id, const char *message,
-                           const char *phone, int64_t now, struct compliance_lost_result *r)
+                           const char *phone, const char *who, int64_t now,
+                           struct compliance_lost_result *r)
 {
     memset(r, 0, sizeof *r);
     int rc = store_begin(s);
@@ -1036,6 +1081,15 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
     rc = enrolled(s, id);
     if (rc == STORE_OK)
         rc = queue_lock(s, id, message, phone, now, r->lock_uuid);
+    if (rc == QUEUE_ALREADY_PENDING) { /* lost mode's lock replaces a waiting one */
+        rc = cancel_waiting_locks(s, id, now);
+        if (rc == STORE_OK)
+            rc = queue_lock(s, id, message, phone, now, r->lock_uuid);
+        if (rc == QUEUE_ALREADY_PENDING) { /* one was delivered and is being answered */
+            r->lock_uuid[0] = '\0';
+            rc = STORE_OK;
+        }
+    }
     char profiles[200] = "", apps[200] = "";
     if (rc == STORE_OK)
         rc = remove_profiles(s, id, NULL, now, &r->profiles_removed, profiles, sizeof profiles);
@@ -1043,9 +1097,13 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
         rc = remove_apps(s, id, NULL, now, &r->apps_removed, apps, sizeof apps);
     if (rc == STORE_OK)
         rc = store_compliance_device_lost(s, id, message, phone, now);
-    char detail[600];
+    char detail[600], what[700];
     snprintf(detail, sizeof detail, "DeviceLock %s; RemoveProfile: %s; RemoveApplication: %s",
-             r->lock_uuid, profiles[0] ? profiles : "none", apps[0] ? apps : "none");
+             r->lock_uuid[0] ? r->lock_uuid : "already delivered, not queued again",
+             profiles[0] ? profiles : "none", apps[0] ? apps : "none");
+    snprintf(what, sizeof what, "lost mode (%s)", detail);
+    if (rc == STORE_OK)
+        rc = audit_operator(s, id, who, what, now, detail, sizeof detail);
     if (rc == STORE_OK)
         rc = history(s, id, NULL, "lost", NULL, NULL, NULL, NULL, "lost", detail, now);
     if (rc == STORE_OK)
@@ -1061,7 +1119,8 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
     return rc;
 }
 
-int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uuid[128])
+int compliance_device_wipe(struct store *s, const char *id, const char *who, int64_t now,
+                           char uuid[128])
 {
     int rc = store_begin(s);
     if (rc != STORE_OK)
@@ -1071,8 +1130,12 @@ int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uu
         rc = enqueue_one(s, id, command_new("EraseDevice"), now, uuid);
     if (rc == STORE_OK)
         rc = store_compliance_device_wiped(s, id, now);
+    char what[200], detail[300];
+    snprintf(what, sizeof what, "EraseDevice queued (command %s)", uuid);
     if (rc == STORE_OK)
-        rc = history(s, id, NULL, "wipe", NULL, NULL, NULL, NULL, "wipe", uuid, now);
+        rc = audit_operator(s, id, who, what, now, detail, sizeof detail);
+    if (rc == STORE_OK)
+        rc = history(s, id, NULL, "wipe", NULL, NULL, NULL, NULL, "wipe", detail, now);
     if (rc == STORE_OK)
         rc = store_commit(s);
     else

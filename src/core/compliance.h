@@ -148,13 +148,20 @@ struct compliance_lost_result {
     size_t profiles_removed, apps_removed; /* commands queued */
     char lock_uuid[128];
 };
-/* Marks the device lost: DeviceLock with message and phone, RemoveProfile
- * for each managed profile (not the MDM enrollment profile itself) and
- * RemoveApplication for each managed app in its inventory. Own transaction.
- * NOTFOUND for an unknown device, CONFLICT when it is not enrolled. */
+/* Marks the device lost: DeviceLock with message and phone (replacing a
+ * DeviceLock still waiting; lock_uuid "" when one was already delivered),
+ * RemoveProfile for each managed profile (not the MDM enrollment profile
+ * itself) and RemoveApplication for each managed app in its inventory.
+ * Audited with who (the operator; may be NULL) in the compliance history
+ * and as the device's security_action event. Own transaction. NOTFOUND for
+ * an unknown device, CONFLICT when it is not enrolled. */
 int compliance_device_lost(struct store *s, const char *id, const char *message,
-                           const char *phone, int64_t now, struct compliance_lost_result *r);
-/* Queues EraseDevice (the caller checked the confirmation). */
-int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uuid[128]);
+                           const char *phone, const char *who, int64_t now,
+                           struct compliance_lost_result *r);
+/* Queues EraseDevice (the caller checked the confirmation), audited as
+ * lost mode is. QUEUE_ALREADY_PENDING (nothing done) when an EraseDevice
+ * already waits for the device. */
+int compliance_device_wipe(struct store *s, const char *id, const char *who, int64_t now,
+                           char uuid[128]);
 
 #endif

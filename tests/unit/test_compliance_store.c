@@ -19,6 +19,7 @@
 #include "core/compliance.h"
 #include "core/enrollment.h"
 #include "core/inventory.h"
+#include "core/queue.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -74,6 +75,40 @@ static int64_t add_policy(struct store *s, const char *name, const char *rules,
     int64_t id = 0;
     assert_int_equal(store_compliance_policy_add(s, &p, 100, &id), STORE_OK);
     return id;
+}
+
+/* Commands of a RequestType still waiting for a device; uuid (may be
+ * NULL) gets the last one's CommandUUID. */
+static size_t waiting(struct store *s, const char *id, const char *type, char uuid[128])
+{
+    struct store_queue_item *it = NULL;
+    size_t n = 0, count = 0;
+    assert_int_equal(store_queue_list(s, id, 1000, &it, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(it[i].request_type, type) == 0 &&
+            (strcmp(it[i].status, "Pending") == 0 || strcmp(it[i].status, "NotNow") == 0)) {
+            count++;
+            if (uuid)
+                snprintf(uuid, 128, "%s", it[i].uuid);
+        }
+    store_queue_items_free(it, n);
+    return count;
+}
+
+/* The device checks in and acknowledges everything waiting for it. */
+static void answer_all(struct store *s, const char *id, int64_t now)
+{
+    static const uint8_t ack[] = "<plist><dict/></plist>";
+    struct store_command *next = NULL;
+    assert_int_equal(queue_exchange(s, id, "Idle", NULL, NULL, 0, now, &next), STORE_OK);
+    while (next) {
+        char uuid[128];
+        snprintf(uuid, sizeof uuid, "%s", next->uuid);
+        store_command_free(next);
+        next = NULL;
+        assert_int_equal(queue_exchange(s, id, "Acknowledged", uuid, ack, sizeof ack - 1, now,
+                                        &next), STORE_OK);
+    }
 }
 
 /* Queued commands of a RequestType for a device. */
@@ -172,14 +207,34 @@ static void test_grace_once_per_episode(void **state)
     evaluate(s, 1400, &run);
     assert_string_equal(state_of(s, "dev-bad", p, &fs), "compliant");
     assert_int_equal(run.transitions, 1);
-    /* a new episode: the actions fire again, once */
+    /* a new episode: the actions fire again, once, after the grace period;
+     * while the first DeviceLock still waits, the second is not queued */
     assert_int_equal(store_inventory_security_set(s, "dev-bad", 0, -1, -1, 1500), STORE_OK);
     evaluate(s, 1500, &run);
     assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 1);
     evaluate(s, 1600, &run);
     evaluate(s, 1700, &run);
-    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 2);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 1);
+    assert_int_equal(history_count(s, "dev-bad", "action", "lock"), 2);
     assert_int_equal(history_count(s, "dev-bad", "transition", NULL), 3);
+    struct store_compliance_event *e = NULL;
+    size_t ne = 0;
+    assert_int_equal(store_compliance_history_get(s, "dev-bad", 10, &e, &ne), STORE_OK);
+    int seen = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (e[i].action && strcmp(e[i].action, "lock") == 0 && !seen++)
+            assert_string_equal(e[i].detail,
+                                "not queued again: a DeviceLock already waits for the device");
+    store_compliance_events_free(e, ne);
+    /* the device answers; remediated, out again: a third episode locks again */
+    answer_all(s, "dev-bad", 1750);
+    assert_int_equal(store_inventory_security_set(s, "dev-bad", 1, 1, -1, 1800), STORE_OK);
+    evaluate(s, 1800, &run);
+    assert_int_equal(store_inventory_security_set(s, "dev-bad", 0, -1, -1, 1900), STORE_OK);
+    evaluate(s, 1900, &run);
+    evaluate(s, 2000, &run);
+    assert_int_equal(queued(s, "dev-bad", "DeviceLock"), 2);
+    assert_int_equal(history_count(s, "dev-bad", "transition", NULL), 5);
     /* stale answers: unknown, not compliant */
     evaluate(s, 1000 + 8 * 86400, &run);
     assert_string_equal(state_of(s, "dev-good", p, &fs), "unknown");
@@ -245,11 +300,22 @@ static void test_lost_mode(void **state)
                                      num(0), num(0), num(1), text(NULL), num(1000)};
     assert_int_equal(inventory_put_list(s, "dev-1", STORE_INV_MANAGED_APPS, apps, 1, 1, 1000),
                      STORE_OK);
+    /* a policy's DeviceLock (no message) waits: lost mode's own replaces it */
+    assert_int_equal(store_inventory_security_set(s, "dev-1", 0, 0, 3, 1000), STORE_OK);
+    add_policy(s, "passcode", "{\"type\":\"passcode\"}", "[{\"type\":\"lock\"}]", 0, 0);
+    struct compliance_run run;
+    evaluate(s, 1000, &run);
+    char policy_lock[128] = "", lost_lock[128] = "";
+    assert_int_equal(waiting(s, "dev-1", "DeviceLock", policy_lock), 1);
     struct compliance_lost_result r;
-    assert_int_equal(compliance_device_lost(s, "dev-1", "Lost", "+1 555", 1000, &r), STORE_OK);
+    assert_int_equal(compliance_device_lost(s, "dev-1", "Lost", "+1 555", "alice", 1000, &r),
+                     STORE_OK);
     assert_int_equal(r.profiles_removed, 1);
     assert_int_equal(r.apps_removed, 1);
-    assert_int_equal(queued(s, "dev-1", "DeviceLock"), 1);
+    assert_true(r.lock_uuid[0] != '\0');
+    assert_int_equal(waiting(s, "dev-1", "DeviceLock", lost_lock), 1);
+    assert_string_equal(lost_lock, r.lock_uuid); /* the policy's was canceled */
+    assert_string_not_equal(lost_lock, policy_lock);
     assert_int_equal(queued(s, "dev-1", "RemoveProfile"), 1);
     assert_int_equal(queued(s, "dev-1", "RemoveApplication"), 1);
     assert_int_equal(queued(s, "dev-1", "EraseDevice"), 0);
@@ -259,10 +325,34 @@ static void test_lost_mode(void **state)
     assert_string_equal(info.lost_message, "Lost");
     free(info.lost_message);
     free(info.lost_phone);
-    assert_int_equal(compliance_device_lost(s, "nope", NULL, NULL, 1000, &r), STORE_NOTFOUND);
+    assert_int_equal(compliance_device_lost(s, "nope", NULL, NULL, "alice", 1000, &r),
+                     STORE_NOTFOUND);
+    /* audited: who did it, in the history and as the device's security event */
+    struct store_compliance_event *e = NULL;
+    size_t ne = 0;
+    assert_int_equal(store_compliance_history_get(s, "dev-1", 1, &e, &ne), STORE_OK);
+    assert_int_equal(ne, 1);
+    assert_string_equal(e[0].kind, "lost");
+    assert_non_null(strstr(e[0].detail, "by alice"));
+    assert_non_null(strstr(e[0].detail, "RemoveProfile: com.corp.wifi"));
+    store_compliance_events_free(e, ne);
+    int64_t events = 0;
+    assert_int_equal(fixture_raw(f->dsn, "SELECT count(*) FROM events WHERE enrollment_id = "
+                                         "'dev-1' AND type = 'security_action' AND detail LIKE "
+                                         "'lost mode%by alice'", &events), 0);
+    assert_int_equal(events, 1);
+    /* the wipe: a separate step, once while one waits */
     char uuid[128];
-    assert_int_equal(compliance_device_wipe(s, "dev-1", 1001, uuid), STORE_OK);
+    assert_int_equal(compliance_device_wipe(s, "dev-1", "bob", 1001, uuid), STORE_OK);
     assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
+    char again[128];
+    assert_int_equal(compliance_device_wipe(s, "dev-1", "bob", 1002, again),
+                     QUEUE_ALREADY_PENDING);
+    assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
+    assert_int_equal(fixture_raw(f->dsn, "SELECT count(*) FROM events WHERE enrollment_id = "
+                                         "'dev-1' AND type = 'security_action' AND detail LIKE "
+                                         "'EraseDevice queued%by bob'", &events), 0);
+    assert_int_equal(events, 1);
 }
 
 /* ---- the two evaluation paths racing ------------------------------------------ */
