@@ -275,31 +275,154 @@ static struct store_inv_cell num(int64_t v)
     return (struct store_inv_cell){.num = v, .is_num = 1};
 }
 
-static void test_lost_mode(void **state)
+/* A device's profiles (the MDM profile, a managed Wi-Fi and a managed VPN
+ * profile, a personal VPN profile) and its managed apps (com.corp.app, and
+ * com.corp.notes unless napps is 1). */
+static void corp_inventory(struct store *s, const char *id, size_t napps)
 {
-    struct fx *f = *state;
-    struct store *s = f->s;
-    enroll(s, "dev-1");
-    struct store_inv_cell profiles[3 * 12];
-    const char *ids[3] = {"com.corp.mdm", "com.corp.wifi", "me.personal.vpn"};
-    const char *types[3] = {"com.apple.mdm,com.apple.security.scep", "com.apple.wifi.managed",
-                            "com.apple.vpn.managed"};
-    for (int r = 0; r < 3; r++) {
+    struct store_inv_cell profiles[4 * 12];
+    const char *ids[4] = {"com.corp.mdm", "com.corp.wifi", "me.personal.vpn", "com.corp.vpn"};
+    const char *types[4] = {"com.apple.mdm,com.apple.security.scep", "com.apple.wifi.managed",
+                            "com.apple.vpn.managed", "com.apple.vpn.managed"};
+    size_t nprofiles = napps == 1 ? 3 : 4;
+    for (size_t r = 0; r < nprofiles; r++) {
         struct store_inv_cell *row = &profiles[r * 12];
         row[0] = text(ids[r]);
         for (int c = 1; c < 12; c++)
             row[c] = text(NULL);
         row[2] = num(1);
-        row[6] = num(r < 2); /* the personal one is not managed */
+        row[6] = num(r != 2); /* the personal one is not managed */
         row[7] = row[8] = row[9] = num(0);
         row[10] = text(types[r]);
     }
-    assert_int_equal(inventory_put_list(s, "dev-1", STORE_INV_PROFILES, profiles, 3, 1, 1000),
+    assert_int_equal(inventory_put_list(s, id, STORE_INV_PROFILES, profiles, nprofiles, 1, 1000),
                      STORE_OK);
-    struct store_inv_cell apps[9] = {text("com.corp.app"), text("Managed"), num(0), num(1),
-                                     num(0), num(0), num(1), text(NULL), num(1000)};
-    assert_int_equal(inventory_put_list(s, "dev-1", STORE_INV_MANAGED_APPS, apps, 1, 1, 1000),
+    struct store_inv_cell apps[2 * 9] = {
+        text("com.corp.app"),   text("Managed"), num(0), num(1), num(0), num(0), num(1), text(NULL), num(1000),
+        text("com.corp.notes"), text("Managed"), num(0), num(1), num(0), num(0), num(1), text(NULL), num(1000),
+    };
+    assert_int_equal(inventory_put_list(s, id, STORE_INV_MANAGED_APPS, apps, napps, 1, 1000),
                      STORE_OK);
+}
+
+/* The Identifier of every queued command of a RequestType, sorted, joined
+ * by spaces, into out. */
+static const char *identifiers(struct store *s, const char *id, const char *type, char *out,
+                               size_t n)
+{
+    struct store_queue_item *it = NULL;
+    size_t count = 0;
+    assert_int_equal(store_queue_list(s, id, 1000, &it, &count), STORE_OK);
+    char *names[16];
+    size_t k = 0;
+    for (size_t i = 0; i < count && k < 16; i++) {
+        if (strcmp(it[i].request_type, type) != 0)
+            continue;
+        uint8_t *payload = NULL;
+        size_t len = 0;
+        assert_int_equal(store_command_payload(s, it[i].uuid, &payload, &len), STORE_OK);
+        const char *key = strstr((const char *)payload, "<key>Identifier</key>");
+        assert_non_null(key);
+        const char *v = strstr(key, "<string>") + 8;
+        names[k++] = strndup(v, (size_t)(strstr(v, "</string>") - v));
+        free(payload);
+    }
+    store_queue_items_free(it, count);
+    for (size_t a = 0; a < k; a++) /* sort */
+        for (size_t b = a + 1; b < k; b++)
+            if (strcmp(names[a], names[b]) > 0) {
+                char *t = names[a];
+                names[a] = names[b];
+                names[b] = t;
+            }
+    out[0] = '\0';
+    for (size_t a = 0; a < k; a++) {
+        snprintf(out + strlen(out), n - strlen(out), "%s%s", a ? " " : "", names[a]);
+        free(names[a]);
+    }
+    return out;
+}
+
+static size_t woken;
+static void count_wakes(void *arg, const char *const *ids, size_t n)
+{
+    (void)arg;
+    (void)ids;
+    woken += n;
+}
+
+/* The corporate-data actions of a policy: remove_profiles and remove_apps
+ * remove only the listed ones that are managed (never the MDM profile nor a
+ * personal profile, even when listed), push wakes the device, every action
+ * is in the history with what it did and on the device's view. */
+static void test_remove_and_push_actions(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct compliance_run run;
+    char buf[256];
+    enroll(s, "dev-1");
+    corp_inventory(s, "dev-1", 2);
+    assert_int_equal(store_inventory_security_set(s, "dev-1", 0, 0, 3, 1000), STORE_OK);
+    int64_t p = add_policy(s, "corporate-data", "{\"type\":\"passcode\"}",
+                           "[{\"type\":\"remove_profiles\",\"identifiers\":[\"com.corp.wifi\","
+                           "\"me.personal.vpn\",\"com.corp.mdm\"]},"
+                           "{\"type\":\"remove_apps\",\"identifiers\":[\"com.corp.app\","
+                           "\"com.not.installed\"]},{\"type\":\"push\",\"after_seconds\":10}]",
+                           60, 0);
+    woken = 0;
+    queue_set_waker(count_wakes, NULL);
+    evaluate(s, 1000, &run);
+    assert_int_equal(run.actions, 0); /* grace */
+    evaluate(s, 1060, &run);
+    assert_int_equal(run.actions, 2);
+    assert_string_equal(identifiers(s, "dev-1", "RemoveProfile", buf, sizeof buf),
+                        "com.corp.wifi");
+    assert_string_equal(identifiers(s, "dev-1", "RemoveApplication", buf, sizeof buf),
+                        "com.corp.app");
+    size_t before = woken; /* the removals woke the device to fetch them */
+    evaluate(s, 1070, &run);
+    assert_int_equal(run.actions, 1);
+    assert_int_equal(woken, before + 1);
+    evaluate(s, 1080, &run);
+    assert_int_equal(run.actions, 0);
+    assert_int_equal(queued(s, "dev-1", "RemoveProfile"), 1);
+    assert_int_equal(queued(s, "dev-1", "RemoveApplication"), 1);
+    queue_set_waker(NULL, NULL);
+    struct store_compliance_event *e = NULL;
+    size_t ne = 0;
+    assert_int_equal(store_compliance_history_get(s, "dev-1", 10, &e, &ne), STORE_OK);
+    size_t seen = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (!e[i].action)
+            continue;
+        seen++;
+        if (strcmp(e[i].action, "remove_profiles") == 0)
+            assert_string_equal(e[i].detail, "RemoveProfile queued: com.corp.wifi");
+        else if (strcmp(e[i].action, "remove_apps") == 0)
+            assert_string_equal(e[i].detail, "RemoveApplication queued: com.corp.app");
+        else
+            assert_string_equal(e[i].detail, "push requested");
+        assert_string_equal(e[i].observed, "PasscodePresent=false");
+    }
+    store_compliance_events_free(e, ne);
+    assert_int_equal(seen, 3);
+    json_t *view = NULL;
+    assert_int_equal(compliance_device_report(s, "dev-1", 10, &view), STORE_OK);
+    json_t *pol = json_array_get(json_object_get(view, "policies"), 0);
+    assert_int_equal(json_integer_value(json_object_get(pol, "policy_id")), p);
+    json_t *fired = json_object_get(pol, "actions_fired");
+    assert_int_equal(json_object_size(fired), 3);
+    assert_string_equal(json_string_value(json_object_get(fired, "push")), "1970-01-01T00:17:50Z");
+    json_decref(view);
+}
+
+static void test_lost_mode(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    enroll(s, "dev-1");
+    corp_inventory(s, "dev-1", 1);
     /* a policy's DeviceLock (no message) waits: lost mode's own replaces it */
     assert_int_equal(store_inventory_security_set(s, "dev-1", 0, 0, 3, 1000), STORE_OK);
     add_policy(s, "passcode", "{\"type\":\"passcode\"}", "[{\"type\":\"lock\"}]", 0, 0);
@@ -463,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grace_once_per_episode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wipe_needs_opt_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_and_push_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_fleet_and_inventory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
