@@ -580,6 +580,90 @@ static void test_race_fleet_and_inventory(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* ---- one destructive command at a time, whoever queues it ------------------------ */
+
+#define LOCK_DEVICES 80
+
+struct locker {
+    const char *dsn;
+    pthread_barrier_t *gate;
+    int rc;
+    size_t queued;
+};
+
+/* Queues a DeviceLock for every lock device, one transaction each, as an
+ * operator's raw command or a compliance action would. */
+static void *lock_all(void *arg)
+{
+    struct locker *l = arg;
+    struct store *s = NULL;
+    char *err = NULL;
+    if (store_open(l->dsn, &s, &err) != STORE_OK) {
+        free(err);
+        l->rc = STORE_ERR;
+    }
+    pthread_barrier_wait(l->gate);
+    for (int i = 0; s && i < LOCK_DEVICES && l->rc == STORE_OK; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "lock-%03d", i);
+        plist_t root = plist_new_dict();
+        plist_t cmd = plist_new_dict();
+        plist_dict_set_item(cmd, "RequestType", plist_new_string("DeviceLock"));
+        plist_dict_set_item(root, "Command", cmd);
+        const char *why = NULL;
+        const char *ids[1] = {id};
+        int per = STORE_OK, rc = queue_command_prepare(root, &why) == 0 ? store_begin(s) : STORE_ERR;
+        struct queue_enqueued out;
+        if (rc == STORE_OK)
+            rc = queue_enqueue(s, root, ids, 1, 1000, &out, &per);
+        if (rc == STORE_OK)
+            rc = store_commit(s);
+        else
+            (void)store_rollback(s);
+        plist_free(root);
+        if (rc != STORE_OK)
+            l->rc = rc;
+        else if (per == STORE_OK)
+            l->queued++;
+        else if (per != QUEUE_ALREADY_PENDING)
+            l->rc = per;
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Two connections (two nodes, on PostgreSQL) queue a DeviceLock for the
+ * same devices at the same moment: each device gets exactly one. */
+static void test_one_lock_when_racing(void **state)
+{
+    struct fx *f = *state;
+    char id[32];
+    for (int i = 0; i < LOCK_DEVICES; i++) {
+        snprintf(id, sizeof id, "lock-%03d", i);
+        enroll(f->s, id);
+    }
+    pthread_barrier_t gate;
+    assert_int_equal(pthread_barrier_init(&gate, NULL, 2), 0);
+    struct locker a = {.dsn = f->dsn, .gate = &gate}, b = a;
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, lock_all, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, lock_all, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&gate);
+    assert_int_equal(a.rc, STORE_OK);
+    assert_int_equal(b.rc, STORE_OK);
+    assert_int_equal(a.queued + b.queued, LOCK_DEVICES);
+    size_t wrong = 0;
+    for (int i = 0; i < LOCK_DEVICES; i++) {
+        snprintf(id, sizeof id, "lock-%03d", i);
+        size_t n = waiting(f->s, id, "DeviceLock", NULL);
+        if (n != 1 && wrong++ < 5)
+            fprintf(stderr, "%s: %zu DeviceLock waiting\n", id, n);
+    }
+    assert_int_equal(wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_push_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_fleet_and_inventory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_lock_when_racing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
