@@ -3,8 +3,10 @@
  * scans joined in memory by enrollment id), evaluates each device in each
  * policy's scope, writes transitions to the sparse state table and history,
  * fires each policy's actions once per non-compliance episode after its
- * grace period, and runs lost mode and the confirmed wipe. Rule parsing and
- * evaluation are in compliance_rules.c. */
+ * grace period (the state row is claimed by one conditional write before
+ * anything fires, so evaluations racing on any node fire once), and runs
+ * lost mode and the confirmed wipe. Rule parsing and evaluation are in
+ * compliance_rules.c. */
 #include "core/compliance.h"
 
 #include <plist/plist.h>
@@ -1097,15 +1099,15 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
         rc = remove_apps(s, id, NULL, now, &r->apps_removed, apps, sizeof apps);
     if (rc == STORE_OK)
         rc = store_compliance_device_lost(s, id, message, phone, now);
-    char detail[600], what[700];
+    char detail[600], what[640], audited[700];
     snprintf(detail, sizeof detail, "DeviceLock %s; RemoveProfile: %s; RemoveApplication: %s",
              r->lock_uuid[0] ? r->lock_uuid : "already delivered, not queued again",
              profiles[0] ? profiles : "none", apps[0] ? apps : "none");
     snprintf(what, sizeof what, "lost mode (%s)", detail);
     if (rc == STORE_OK)
-        rc = audit_operator(s, id, who, what, now, detail, sizeof detail);
+        rc = audit_operator(s, id, who, what, now, audited, sizeof audited);
     if (rc == STORE_OK)
-        rc = history(s, id, NULL, "lost", NULL, NULL, NULL, NULL, "lost", detail, now);
+        rc = history(s, id, NULL, "lost", NULL, NULL, NULL, NULL, "lost", audited, now);
     if (rc == STORE_OK)
         rc = store_commit(s);
     else

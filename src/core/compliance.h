@@ -6,7 +6,7 @@
  * device in scope to compliant, non-compliant (with the failing rule and
  * the observed value) or unknown (data missing or older than max_age), and
  * records transitions and actions (each fired once per non-compliance
- * episode). Also lost mode and the confirmed wipe. Called by api/compliance.c,
+ * episode, even when evaluations race: see apply() in compliance.c). Also lost mode and the confirmed wipe. Called by api/compliance.c,
  * core/inventory.c (after an inventory answer) and app/serve.c (schedule). */
 #ifndef STEWARD_COMPLIANCE_H
 #define STEWARD_COMPLIANCE_H

@@ -1,5 +1,6 @@
 /* queue.c: the command queue service behind queue.h: command validation,
- * one stored payload per command, per-enrollment queue rows, and the
+ * one stored payload per command, per-enrollment queue rows (a destructive
+ * command never twice for a device while one waits), and the
  * report-then-next exchange the connect endpoint runs. */
 #include "core/queue.h"
 

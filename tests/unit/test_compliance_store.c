@@ -4,7 +4,11 @@
  * fire once per episode and again in the next one; remediation ends the
  * episode; stale answers make states unknown; a wipe action stored without
  * wipe_enabled never queues EraseDevice; lost mode removes managed profiles
- * (not the MDM profile, not personal ones) and managed apps. */
+ * (not the MDM profile, not personal ones) and managed apps, replaces a
+ * waiting DeviceLock and is audited with who; remove_profiles/remove_apps
+ * take only the listed managed ones and push wakes the device; the fleet
+ * run and inventory-triggered evaluations racing on two connections fire
+ * each action once; two connections queueing DeviceLock at once leave one. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
