@@ -146,6 +146,13 @@ void api_device_inventory(struct worker *w, struct request *req, struct response
 struct queue_enqueued;
 int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, size_t n,
                    struct queue_enqueued *out, int *per_id);
+/* The same with a deadline (ttl seconds from now, 0: none) and the sender
+ * (API key or operator name, may be NULL) kept in the command's lifecycle
+ * row, in the same transaction: raw commands' "ttl" (commands.c). */
+int api_enqueue_tx_meta(struct store *s, plist_t command, const char *const *ids, size_t n,
+                        int64_t ttl, const char *who, struct queue_enqueued *out, int *per_id);
+/* The longest "ttl" a command may carry (ten years, in seconds). */
+#define API_MAX_TTL (10LL * 365 * 86400)
 
 /* 1 for the commands only an admin may send (EraseDevice, DeleteUser,
  * ClearPasscode, ClearRestrictionsPassword; operators.c). */

@@ -23,6 +23,7 @@ struct create_req {
     const char **ids; /* distinct device ids, in request order (point into root) */
     size_t nids;
     plist_t command;  /* the full command: {Command: {...}, CommandUUID: ...} */
+    int64_t ttl;      /* seconds it may wait to be delivered, 0: no deadline */
 };
 
 static void create_req_free(struct create_req *c)
@@ -42,7 +43,8 @@ static int bad(const struct request *req, struct response *resp, const char *msg
 
 static int check_keys(const struct request *req, struct response *resp, json_t *root)
 {
-    static const char *const known[] = {"devices", "command", "command_plist", "command_uuid"};
+    static const char *const known[] = {"devices", "command", "command_plist", "command_uuid",
+                                        "ttl"};
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
@@ -54,7 +56,7 @@ static int check_keys(const struct request *req, struct response *resp, json_t *
             char shown[64];
             snprintf(shown, sizeof shown, "%s", key);
             snprintf(msg, sizeof msg, "unknown field \"%s\" (expected devices, command, "
-                                      "command_plist, command_uuid)", shown);
+                                      "command_plist, command_uuid, ttl)", shown);
             return bad(req, resp, msg);
         }
     }
@@ -177,6 +179,11 @@ static int decode_create(const struct request *req, struct response *resp, struc
             return bad(req, resp, "\"command_uuid\" must be a non-empty string");
         plist_dict_set_item(c->command, "CommandUUID", plist_new_string(json_string_value(uuid)));
     }
+    json_t *ttl = json_object_get(c->root, "ttl");
+    if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
+                json_integer_value(ttl) > API_MAX_TTL))
+        return bad(req, resp, "\"ttl\" must be a number of seconds (>= 0)");
+    c->ttl = ttl ? json_integer_value(ttl) : 0;
     const char *why = NULL;
     if (queue_command_prepare(c->command, &why) < 0)
         return bad(req, resp, why);
@@ -213,6 +220,8 @@ static const char *enqueue_error(int rc)
         return "device is checked out";
     case STORE_CONFLICT:
         return "already queued";
+    case QUEUE_ALREADY_PENDING:
+        return "already pending: a command of this type waits for the device";
     default:
         return "could not queue";
     }
@@ -237,10 +246,21 @@ static json_t *per_device_json(const struct create_req *c, const int *per_id)
 int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, size_t n,
                    struct queue_enqueued *out, int *per_id)
 {
+    return api_enqueue_tx_meta(s, command, ids, n, 0, NULL, out, per_id);
+}
+
+int api_enqueue_tx_meta(struct store *s, plist_t command, const char *const *ids, size_t n,
+                        int64_t ttl, const char *who, struct queue_enqueued *out, int *per_id)
+{
     int rc = store_begin(s);
     if (rc != STORE_OK)
         return rc;
-    rc = queue_enqueue(s, command, ids, n, (int64_t)time(NULL), out, per_id);
+    int64_t now = (int64_t)time(NULL);
+    rc = queue_enqueue(s, command, ids, n, now, out, per_id);
+    /* The deadline the connect endpoint and the sweep honour, and who sent it. */
+    if (rc == STORE_OK && out->queued > 0 && (ttl > 0 || (who && *who)))
+        rc = store_command_meta_set(s, out->uuid, ttl > 0 ? now + ttl : 0, ttl, NULL,
+                                    who && *who ? who : NULL);
     if (rc == STORE_OK && out->queued > 0) {
         rc = store_commit(s);
         if (rc != STORE_OK)
@@ -268,11 +288,20 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         create_req_free(&c);
         return;
     }
-    int rc = api_enqueue_tx(w->store, c.command, c.ids, c.nids, &out, per_id);
+    char who[96];
+    api_caller_name(w, req, who, sizeof who);
+    int rc = api_enqueue_tx_meta(w->store, c.command, c.ids, c.nids, c.ttl, who, &out, per_id);
+    size_t pending = 0;
+    for (size_t i = 0; rc == STORE_OK && i < c.nids; i++)
+        pending += per_id[i] == QUEUE_ALREADY_PENDING;
     if (rc == STORE_CONFLICT) {
         api_fail(req, resp, 409, "conflict", "a command with this command_uuid already exists");
     } else if (rc != STORE_OK) {
         api_fail_store(req, resp, rc, "queueing the command");
+    } else if (out.queued == 0 && pending == c.nids) {
+        api_fail_with(req, resp, 409, "already_pending",
+                      "a command of this type already waits for every listed device",
+                      json_pack("{s:o}", "devices", per_device_json(&c, per_id)));
     } else if (out.queued == 0) {
         /* The error shape, plus why each device refused. */
         api_fail_with(req, resp, 404, "not_found", "no listed device could take the command",

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/compliance.h"
+#include "core/queue.h"
 
 /* The JSON object body (NULL when empty and allow_empty); -1 after a 400. */
 static int body_object(const struct request *req, struct response *resp, int allow_empty,
@@ -371,6 +372,8 @@ static void fail_device(const struct request *req, struct response *resp, int rc
 {
     if (rc == STORE_CONFLICT)
         api_fail(req, resp, 409, "not_enrolled", "the device is not enrolled");
+    else if (rc == QUEUE_ALREADY_PENDING)
+        api_fail(req, resp, 409, "already_pending", "an EraseDevice already waits for the device");
     else
         api_fail_store(req, resp, rc, what);
 }
@@ -397,7 +400,9 @@ void api_device_lost(struct worker *w, struct request *req, struct response *res
         return;
     }
     struct compliance_lost_result r;
-    int rc = compliance_device_lost(w->store, id, message, phone, (int64_t)time(NULL), &r);
+    char who[96];
+    api_caller_name(w, req, who, sizeof who);
+    int rc = compliance_device_lost(w->store, id, message, phone, who, (int64_t)time(NULL), &r);
     json_decref(body);
     if (rc != STORE_OK) {
         fail_device(req, resp, rc, "marking a device lost");
@@ -405,7 +410,8 @@ void api_device_lost(struct worker *w, struct request *req, struct response *res
     }
     api_send_json(req, resp, 200,
                   json_pack("{s:s, s:b, s:s, s:I, s:I, s:s}", "device", id, "lost", 1,
-                            "lock_command", r.lock_uuid, "profiles_removed",
+                            "lock_command", r.lock_uuid[0] ? r.lock_uuid : "already delivered",
+                            "profiles_removed",
                             (json_int_t)r.profiles_removed, "apps_removed",
                             (json_int_t)r.apps_removed, "wipe",
                             "not sent: POST /api/v1/devices/{id}/wipe with {\"confirm\": id}"));
@@ -426,7 +432,9 @@ void api_device_wipe(struct worker *w, struct request *req, struct response *res
     }
     json_decref(body);
     char uuid[128] = "";
-    int rc = compliance_device_wipe(w->store, id, (int64_t)time(NULL), uuid);
+    char who[96];
+    api_caller_name(w, req, who, sizeof who);
+    int rc = compliance_device_wipe(w->store, id, who, (int64_t)time(NULL), uuid);
     if (rc != STORE_OK) {
         fail_device(req, resp, rc, "wiping a device");
         return;

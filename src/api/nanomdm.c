@@ -59,6 +59,8 @@ static const char *command_error(int rc)
         return "enrollment is checked out";
     case STORE_CONFLICT:
         return "command already queued for this enrollment";
+    case QUEUE_ALREADY_PENDING:
+        return "a command of this type already waits for this enrollment";
     default:
         return "could not queue";
     }

@@ -500,6 +500,10 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
     *queued = 0;
     for (size_t j = 0; rc == STORE_OK && j < m; j++) {
         struct target *d = &t[idx[j]];
+        if (per[j] == QUEUE_ALREADY_PENDING) {
+            deny(d, "already_pending", "a %s already waits for this device", c->request_type);
+            continue;
+        }
         if (per[j] != STORE_OK) {
             d->code = per[j] == STORE_CONFLICT ? "already_queued" : "not_queued";
             snprintf(d->message, sizeof d->message, "could not queue (%d)", per[j]);
@@ -678,7 +682,7 @@ static int decode_ttl(const struct request *req, struct response *resp, json_t *
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > 10LL * 365 * 86400) {
+        json_integer_value(v) > API_MAX_TTL) {
         api_fail(req, resp, 400, "bad_request", "\"ttl\" must be a number of seconds (>= 0)");
         return -1;
     }

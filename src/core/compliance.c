@@ -3,8 +3,10 @@
  * scans joined in memory by enrollment id), evaluates each device in each
  * policy's scope, writes transitions to the sparse state table and history,
  * fires each policy's actions once per non-compliance episode after its
- * grace period, and runs lost mode and the confirmed wipe. Rule parsing and
- * evaluation are in compliance_rules.c. */
+ * grace period (the state row is claimed by one conditional write before
+ * anything fires, so evaluations racing on any node fire once), and runs
+ * lost mode and the confirmed wipe. Rule parsing and evaluation are in
+ * compliance_rules.c. */
 #include "core/compliance.h"
 
 #include <plist/plist.h>
@@ -36,6 +38,32 @@ struct srow { /* an existing state row, copied */
     int64_t since, evaluated_at, episode_since;
 };
 
+static void srow_clear(struct srow *r)
+{
+    free(r->state);
+    free(r->rule);
+    free(r->observed);
+    free(r->fired);
+    memset(r, 0, sizeof *r);
+}
+
+/* A state row into r (copies): -1 when out of memory. */
+static int srow_copy(struct srow *r, const struct store_compliance_state *st)
+{
+    r->policy_id = st->policy_id;
+    r->since = st->since;
+    r->evaluated_at = st->evaluated_at;
+    r->episode_since = st->episode_since;
+    r->state = strdup(st->state);
+    r->rule = st->rule ? strdup(st->rule) : NULL;
+    r->observed = st->observed ? strdup(st->observed) : NULL;
+    r->fired = st->fired ? strdup(st->fired) : NULL;
+    return !r->state || (st->rule && !r->rule) || (st->observed && !r->observed) ||
+                   (st->fired && !r->fired)
+               ? -1
+               : 0;
+}
+
 struct fleet {
     const struct compliance_set *set;
     struct compliance_facts *d;
@@ -51,12 +79,8 @@ static void fleet_free(struct fleet *fl)
     for (size_t i = 0; i < fl->n; i++)
         compliance_facts_clear(fl->set, &fl->d[i]);
     free(fl->d);
-    for (size_t i = 0; i < fl->nrows; i++) {
-        free(fl->rows[i].state);
-        free(fl->rows[i].rule);
-        free(fl->rows[i].observed);
-        free(fl->rows[i].fired);
-    }
+    for (size_t i = 0; i < fl->nrows; i++)
+        srow_clear(&fl->rows[i]);
     free(fl->rows);
 }
 
@@ -236,16 +260,7 @@ static int on_state(void *ctx, const struct store_compliance_state *st)
     struct srow *r = &fl->rows[fl->nrows++];
     memset(r, 0, sizeof *r);
     r->dev = (size_t)(f - fl->d);
-    r->policy_id = st->policy_id;
-    r->since = st->since;
-    r->evaluated_at = st->evaluated_at;
-    r->episode_since = st->episode_since;
-    r->state = strdup(st->state);
-    r->rule = st->rule ? strdup(st->rule) : NULL;
-    r->observed = st->observed ? strdup(st->observed) : NULL;
-    r->fired = st->fired ? strdup(st->fired) : NULL;
-    if (!r->state || (st->rule && !r->rule) || (st->observed && !r->observed) ||
-        (st->fired && !r->fired))
+    if (srow_copy(r, st) < 0)
         return fl->oom = 1;
     return 0;
 }
@@ -428,7 +443,9 @@ static void notices_flush(struct notices *ns, int send)
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
-/* Queues a command (Command dict cmd, taken) for one enrollment. */
+/* Queues a command (Command dict cmd, taken) for one enrollment.
+ * STORE_CONFLICT when the device is checked out, QUEUE_ALREADY_PENDING
+ * when a destructive command of the type already waits for it. */
 static int enqueue_one(struct store *s, const char *id, plist_t cmd, int64_t now, char uuid[128])
 {
     plist_t root = plist_new_dict();
@@ -440,7 +457,7 @@ static int enqueue_one(struct store *s, const char *id, plist_t cmd, int64_t now
         int per = STORE_OK;
         rc = queue_enqueue(s, root, &id, 1, now, &out, &per);
         if (rc == STORE_OK && per != STORE_OK)
-            rc = per == QUEUE_CHECKED_OUT ? STORE_CONFLICT : per;
+            rc = per == QUEUE_CHECKED_OUT ? STORE_CONFLICT : per; /* or ALREADY_PENDING */
         if (rc == STORE_OK && uuid)
             snprintf(uuid, 128, "%s", out.uuid);
         if (rc == STORE_OK)
@@ -623,108 +640,239 @@ static int run_action(struct eval_ctx *c, const char *id, const struct complianc
     if (rc == STORE_CONFLICT) { /* checked out: nothing can be sent */
         snprintf(detail, dn, "not sent: the device is not enrolled");
         rc = STORE_OK;
+    } else if (rc == QUEUE_ALREADY_PENDING) { /* a destructive command is never queued twice */
+        snprintf(detail, dn, "not queued again: a %s already waits for the device",
+                 strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock");
+        rc = STORE_OK;
+    } else if (rc == STORE_OK && (strcmp(type, "lock") == 0 || strcmp(type, "wipe") == 0)) {
+        char ev[400];
+        snprintf(ev, sizeof ev, "%s queued by compliance policy %s (command %s)",
+                 strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock", p->name, uuid);
+        char q[160];
+        log_warn("security_action", "by=compliance device=%s %s", log_quote(q, sizeof q, id), ev);
+        rc = store_event_add(s, id, "security_action", ev, now);
     }
     return rc;
 }
 
-/* Fires the actions due in this episode; fired (JSON object) gains them. */
-static int fire_actions(struct eval_ctx *c, const char *id, const struct compliance_policy_view *p,
-                        const struct compliance_result *res, int64_t episode_since, json_t *fired,
-                        int *changed)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(p->actions, i, a) {
-        const char *type = json_string_value(json_object_get(a, "type"));
-        if (!type || json_object_get(fired, type))
-            continue;
-        /* unknown data: only asking again makes sense, and at once */
-        int requery = strcmp(type, "requery") == 0;
-        if (res->state == COMPLIANCE_UNKNOWN && !requery)
-            continue;
-        int64_t after = json_integer_value(json_object_get(a, "after_seconds"));
-        if (res->state == COMPLIANCE_NONCOMPLIANT && c->now < episode_since + p->grace + after)
-            continue;
-        char detail[300];
-        int rc = run_action(c, id, p, a, res, detail, sizeof detail);
-        if (rc != STORE_OK)
-            return rc;
-        json_object_set_new(fired, type, json_integer(c->now));
-        *changed = 1;
-        c->run->actions++;
-        char qi[160], qp[160];
-        log_info("compliance action", "device=%s policy=%s action=%s detail=\"%s\"",
-                 log_quote(qi, sizeof qi, id), log_quote(qp, sizeof qp, p->name), type, detail);
-        rc = history(c->s, id, p, "action", NULL, NULL, res->rule, res->observed, type, detail,
-                     c->now);
-        if (rc != STORE_OK)
-            return rc;
-    }
-    return STORE_OK;
-}
+/* What one evaluation decides for a (device, policy) from the row it read:
+ * the row to write and the actions due now (bits over the policy's actions
+ * array, already entered in fired with the time). Writing the row is the
+ * claim: only the evaluation whose write lands carries the decision out. */
+struct decision {
+    const char *old_state, *new_state, *rule, *observed;
+    int changed, moved;
+    int64_t since, episode;
+    json_t *fired; /* owned */
+    uint64_t due;
+};
 
 static int same_text(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Applies one result against the existing row (NULL = compliant, no row). */
+/* Marks the actions due in the episode: 1 when any is. */
+static int due_actions(const struct eval_ctx *c, const struct compliance_policy_view *p,
+                       const struct compliance_result *res, struct decision *d)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(p->actions, i, a) {
+        const char *type = json_string_value(json_object_get(a, "type"));
+        if (i >= 64 || !type || json_object_get(d->fired, type))
+            continue;
+        /* unknown data: only asking again makes sense, and at once */
+        if (res->state == COMPLIANCE_UNKNOWN && strcmp(type, "requery") != 0)
+            continue;
+        int64_t after = json_integer_value(json_object_get(a, "after_seconds"));
+        if (res->state == COMPLIANCE_NONCOMPLIANT && c->now < d->episode + p->grace + after)
+            continue;
+        if (json_object_set_new(d->fired, type, json_integer(c->now)) < 0)
+            return -1;
+        d->due |= (uint64_t)1 << i;
+    }
+    return d->due != 0;
+}
+
+/* Decides from the row read (NULL = compliant, no row): 1 with a row to
+ * write, 0 when nothing changed, -1 when out of memory. d->fired is set
+ * (or NULL) either way. */
+static int decide(const struct eval_ctx *c, const struct compliance_policy_view *p,
+                  const struct compliance_result *res, const struct srow *row,
+                  struct decision *d)
+{
+    memset(d, 0, sizeof *d);
+    d->new_state = compliance_state_name(res->state);
+    d->old_state = row ? row->state : "compliant";
+    if (!row && res->state == COMPLIANCE_COMPLIANT)
+        return 0;
+    d->rule = res->state == COMPLIANCE_COMPLIANT ? NULL : res->rule;
+    d->observed = res->observed[0] ? res->observed : NULL;
+    d->changed = !row || !same_text(row->state, d->new_state) || !same_text(row->rule, d->rule) ||
+                 !same_text(row->observed, d->observed);
+    d->moved = strcmp(d->old_state, d->new_state) != 0;
+    /* Nothing new and nothing that could fire: the common case of a re-check. */
+    if (!d->changed && (res->state == COMPLIANCE_COMPLIANT || json_array_size(p->actions) == 0))
+        return 0;
+    d->since = d->moved || !row ? c->now : row->since;
+    d->episode = row ? row->episode_since : 0;
+    json_error_t je;
+    d->fired = row && row->fired ? json_loads(row->fired, 0, &je) : NULL;
+    if (!d->fired)
+        d->fired = json_object();
+    if (!d->fired)
+        return -1;
+    if (res->state == COMPLIANCE_COMPLIANT) {
+        if (d->episode || json_object_size(d->fired))
+            d->changed = 1;
+        d->episode = 0; /* the episode ends: actions may fire again next time */
+        json_object_clear(d->fired);
+    } else if (res->state == COMPLIANCE_NONCOMPLIANT && !d->episode) {
+        d->episode = c->now;
+        d->changed = 1;
+    }
+    if (res->state != COMPLIANCE_COMPLIANT) {
+        int due = due_actions(c, p, res, d);
+        if (due < 0)
+            return -1;
+        d->changed |= due;
+    }
+    return d->changed;
+}
+
+/* Writes the decided row over the one read: STORE_CONFLICT when another
+ * evaluation (this node or another) changed it in between. */
+static int claim(struct eval_ctx *c, const char *id, const struct compliance_policy_view *p,
+                 const struct srow *row, const struct decision *d)
+{
+    char *fired_text = json_object_size(d->fired) ? json_dumps(d->fired, JSON_COMPACT) : NULL;
+    if (json_object_size(d->fired) && !fired_text)
+        return sql_out_of_memory("compliance.claim");
+    struct store_compliance_state st = {
+        .enrollment_id = id, .policy_id = p->id, .state = d->new_state, .rule = d->rule,
+        .observed = d->observed, .since = d->since, .evaluated_at = c->now,
+        .episode_since = d->episode, .fired = fired_text,
+    };
+    struct store_compliance_state old;
+    if (row)
+        old = (struct store_compliance_state){
+            .enrollment_id = id, .policy_id = p->id, .state = row->state, .rule = row->rule,
+            .observed = row->observed, .since = row->since, .evaluated_at = row->evaluated_at,
+            .episode_since = row->episode_since, .fired = row->fired,
+        };
+    int rc = store_compliance_state_claim(c->s, row ? &old : NULL, &st);
+    free(fired_text);
+    return rc;
+}
+
+/* The claimed decision: the transition in the history, then each due action
+ * run, logged and audited. */
+static int carry_out(struct eval_ctx *c, const char *id, const struct compliance_policy_view *p,
+                     const struct compliance_result *res, const struct decision *d)
+{
+    int rc = STORE_OK;
+    if (d->moved) {
+        c->run->transitions++;
+        char qi[160], qp[160], qr[160], qo[300];
+        log_msg(c->one_device ? LOG_INFO : LOG_DEBUG, "compliance transition",
+                "device=%s policy=%s from=%s to=%s rule=%s observed=%s",
+                log_quote(qi, sizeof qi, id), log_quote(qp, sizeof qp, p->name), d->old_state,
+                d->new_state, log_quote(qr, sizeof qr, d->rule ? d->rule : ""),
+                log_quote(qo, sizeof qo, d->observed ? d->observed : ""));
+        rc = history(c->s, id, p, "transition", d->old_state, d->new_state, d->rule,
+                     d->observed, NULL, NULL, c->now);
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(p->actions, i, a) {
+        if (rc != STORE_OK || i >= 64 || !(d->due & ((uint64_t)1 << i)))
+            continue;
+        const char *type = json_string_value(json_object_get(a, "type"));
+        char detail[300];
+        rc = run_action(c, id, p, a, res, detail, sizeof detail);
+        if (rc != STORE_OK)
+            break;
+        c->run->actions++;
+        char qi[160], qp[160];
+        log_info("compliance action", "device=%s policy=%s action=%s detail=\"%s\"",
+                 log_quote(qi, sizeof qi, id), log_quote(qp, sizeof qp, p->name), type, detail);
+        rc = history(c->s, id, p, "action", NULL, NULL, res->rule, res->observed, type, detail,
+                     c->now);
+    }
+    return rc;
+}
+
+struct reread {
+    int64_t policy_id;
+    struct srow *row;
+    int found, oom;
+};
+
+static int on_reread(void *ctx, const struct store_compliance_state *st)
+{
+    struct reread *r = ctx;
+    if (st->policy_id != r->policy_id)
+        return 0;
+    r->found = 1;
+    if (srow_copy(r->row, st) < 0)
+        r->oom = 1;
+    return r->oom;
+}
+
+/* The row of (id, policy) as stored now, into *row (cleared first); *found
+ * 0 when there is none. */
+static int reread_row(struct store *s, const char *id, int64_t policy_id, struct srow *row,
+                      int *found)
+{
+    srow_clear(row);
+    struct reread r = {.policy_id = policy_id, .row = row};
+    int rc = store_compliance_states_scan(s, id, on_reread, &r);
+    *found = r.found;
+    return r.oom ? sql_out_of_memory("compliance.reread") : rc;
+}
+
+/* Applies one result against the row read (NULL = compliant, no row). The
+ * row is claimed before anything fires: when another evaluation changed it
+ * since it was read, a fleet run leaves this (device, policy) to that one
+ * (its facts were read before the other committed); one device's
+ * evaluation, whose facts are the newest, reads the row again and decides
+ * anew. Either way each action fires once per episode, whatever node runs
+ * which path. */
 static int apply(struct eval_ctx *c, const char *id, const struct compliance_policy_view *p,
                  const struct compliance_result *res, const struct srow *row)
 {
-    const char *new_state = compliance_state_name(res->state);
-    const char *old_state = row ? row->state : "compliant";
-    if (!row && res->state == COMPLIANCE_COMPLIANT)
-        return STORE_OK;
-    const char *rule = res->state == COMPLIANCE_COMPLIANT ? NULL : res->rule;
-    const char *observed = res->observed[0] ? res->observed : NULL;
-    int changed = !row || !same_text(row->state, new_state) || !same_text(row->rule, rule) ||
-                  !same_text(row->observed, observed);
-    int moved = strcmp(old_state, new_state) != 0;
-    /* Nothing new and nothing that could fire: the common case of a re-check. */
-    if (!changed && (res->state == COMPLIANCE_COMPLIANT || json_array_size(p->actions) == 0))
-        return STORE_OK;
-    int64_t since = moved || !row ? c->now : row->since;
-    int64_t episode = row ? row->episode_since : 0;
-    json_error_t je;
-    json_t *fired = row && row->fired ? json_loads(row->fired, 0, &je) : NULL;
-    if (!fired)
-        fired = json_object();
-    if (!fired)
-        return sql_out_of_memory("compliance.apply");
-    if (res->state == COMPLIANCE_COMPLIANT) {
-        if (episode || json_object_size(fired))
-            changed = 1;
-        episode = 0; /* the episode ends: actions may fire again next time */
-        json_object_clear(fired);
-    } else if (res->state == COMPLIANCE_NONCOMPLIANT && !episode) {
-        episode = c->now;
-        changed = 1;
-    }
+    struct srow fresh = {0};
     int rc = STORE_OK;
-    if (moved) {
-        c->run->transitions++;
-        char qi[160], qp[160], qr[160], qo[300];
-        log_msg(c->one_device ? LOG_INFO : LOG_DEBUG, "compliance transition", "device=%s policy=%s from=%s to=%s rule=%s observed=%s",
-                 log_quote(qi, sizeof qi, id), log_quote(qp, sizeof qp, p->name), old_state,
-                 new_state, log_quote(qr, sizeof qr, rule ? rule : ""),
-                 log_quote(qo, sizeof qo, observed ? observed : ""));
-        rc = history(c->s, id, p, "transition", old_state, new_state, rule, observed, NULL, NULL,
-                     c->now);
+    for (int attempt = 0;; attempt++) {
+        struct decision d;
+        int w = decide(c, p, res, row, &d);
+        if (w > 0) {
+            rc = claim(c, id, p, row, &d);
+            if (rc == STORE_OK)
+                rc = carry_out(c, id, p, res, &d);
+        } else {
+            rc = w < 0 ? sql_out_of_memory("compliance.apply") : STORE_OK;
+        }
+        json_decref(d.fired);
+        if (rc != STORE_CONFLICT)
+            break;
+        if (!c->one_device || attempt == 3) {
+            char qi[160], qp[160];
+            log_debug("compliance state changed meanwhile", "device=%s policy=%s "
+                      "reason=\"another evaluation decided it\"", log_quote(qi, sizeof qi, id),
+                      log_quote(qp, sizeof qp, p->name));
+            c->run->skipped++;
+            rc = STORE_OK;
+            break;
+        }
+        int found = 0;
+        rc = reread_row(c->s, id, p->id, &fresh, &found);
+        if (rc != STORE_OK)
+            break;
+        row = found ? &fresh : NULL;
     }
-    if (rc == STORE_OK && res->state != COMPLIANCE_COMPLIANT)
-        rc = fire_actions(c, id, p, res, episode, fired, &changed);
-    if (rc == STORE_OK && changed) {
-        char *fired_text = json_object_size(fired) ? json_dumps(fired, JSON_COMPACT) : NULL;
-        struct store_compliance_state st = {
-            .enrollment_id = id, .policy_id = p->id, .state = new_state, .rule = rule,
-            .observed = observed, .since = since, .evaluated_at = c->now,
-            .episode_since = episode, .fired = fired_text,
-        };
-        rc = store_compliance_state_put(c->s, &st);
-        free(fired_text);
-    }
-    json_decref(fired);
+    srow_clear(&fresh);
     return rc;
 }
 
@@ -893,8 +1041,40 @@ static int enrolled(struct store *s, const char *id)
     return ok ? STORE_OK : STORE_CONFLICT;
 }
 
+/* Cancels the DeviceLock commands still waiting for the device (lost mode's
+ * own lock, with its message and phone, takes their place). */
+static int cancel_waiting_locks(struct store *s, const char *id, int64_t now)
+{
+    struct store_queue_item *it = NULL;
+    size_t n = 0;
+    int rc = store_queue_list(s, id, 1000, &it, &n);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        if (strcmp(it[i].request_type, "DeviceLock") != 0 || !it[i].status ||
+            (strcmp(it[i].status, "Pending") != 0 && strcmp(it[i].status, "NotNow") != 0))
+            continue;
+        rc = store_queue_cancel(s, id, it[i].uuid, now);
+        if (rc == STORE_NOTFOUND) /* delivered, its answer awaited: not waiting any more */
+            rc = STORE_OK;
+    }
+    store_queue_items_free(it, n);
+    return rc;
+}
+
+/* The audit of an operator's security action: "<what> by <who>" into ev
+ * (the history's detail too), a warn line and the device's
+ * security_action event. */
+static int audit_operator(struct store *s, const char *id, const char *who, const char *what,
+                          int64_t now, char *ev, size_t evn)
+{
+    char q[160];
+    snprintf(ev, evn, "%s by %s", what, who && *who ? who : "?");
+    log_warn("security_action", "device=%s %s", log_quote(q, sizeof q, id), ev);
+    return store_event_add(s, id, "security_action", ev, now);
+}
+
 int compliance_device_lost(struct store *s, const char *id, const char *message,
-                           const char *phone, int64_t now, struct compliance_lost_result *r)
+                           const char *phone, const char *who, int64_t now,
+                           struct compliance_lost_result *r)
 {
     memset(r, 0, sizeof *r);
     int rc = store_begin(s);
@@ -903,6 +1083,15 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
     rc = enrolled(s, id);
     if (rc == STORE_OK)
         rc = queue_lock(s, id, message, phone, now, r->lock_uuid);
+    if (rc == QUEUE_ALREADY_PENDING) { /* lost mode's lock replaces a waiting one */
+        rc = cancel_waiting_locks(s, id, now);
+        if (rc == STORE_OK)
+            rc = queue_lock(s, id, message, phone, now, r->lock_uuid);
+        if (rc == QUEUE_ALREADY_PENDING) { /* one was delivered and is being answered */
+            r->lock_uuid[0] = '\0';
+            rc = STORE_OK;
+        }
+    }
     char profiles[200] = "", apps[200] = "";
     if (rc == STORE_OK)
         rc = remove_profiles(s, id, NULL, now, &r->profiles_removed, profiles, sizeof profiles);
@@ -910,11 +1099,15 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
         rc = remove_apps(s, id, NULL, now, &r->apps_removed, apps, sizeof apps);
     if (rc == STORE_OK)
         rc = store_compliance_device_lost(s, id, message, phone, now);
-    char detail[600];
+    char detail[600], what[640], audited[700];
     snprintf(detail, sizeof detail, "DeviceLock %s; RemoveProfile: %s; RemoveApplication: %s",
-             r->lock_uuid, profiles[0] ? profiles : "none", apps[0] ? apps : "none");
+             r->lock_uuid[0] ? r->lock_uuid : "already delivered, not queued again",
+             profiles[0] ? profiles : "none", apps[0] ? apps : "none");
+    snprintf(what, sizeof what, "lost mode (%s)", detail);
     if (rc == STORE_OK)
-        rc = history(s, id, NULL, "lost", NULL, NULL, NULL, NULL, "lost", detail, now);
+        rc = audit_operator(s, id, who, what, now, audited, sizeof audited);
+    if (rc == STORE_OK)
+        rc = history(s, id, NULL, "lost", NULL, NULL, NULL, NULL, "lost", audited, now);
     if (rc == STORE_OK)
         rc = store_commit(s);
     else
@@ -928,7 +1121,8 @@ int compliance_device_lost(struct store *s, const char *id, const char *message,
     return rc;
 }
 
-int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uuid[128])
+int compliance_device_wipe(struct store *s, const char *id, const char *who, int64_t now,
+                           char uuid[128])
 {
     int rc = store_begin(s);
     if (rc != STORE_OK)
@@ -938,8 +1132,12 @@ int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uu
         rc = enqueue_one(s, id, command_new("EraseDevice"), now, uuid);
     if (rc == STORE_OK)
         rc = store_compliance_device_wiped(s, id, now);
+    char what[200], detail[300];
+    snprintf(what, sizeof what, "EraseDevice queued (command %s)", uuid);
     if (rc == STORE_OK)
-        rc = history(s, id, NULL, "wipe", NULL, NULL, NULL, NULL, "wipe", uuid, now);
+        rc = audit_operator(s, id, who, what, now, detail, sizeof detail);
+    if (rc == STORE_OK)
+        rc = history(s, id, NULL, "wipe", NULL, NULL, NULL, NULL, "wipe", detail, now);
     if (rc == STORE_OK)
         rc = store_commit(s);
     else

@@ -6,7 +6,7 @@
  * device in scope to compliant, non-compliant (with the failing rule and
  * the observed value) or unknown (data missing or older than max_age), and
  * records transitions and actions (each fired once per non-compliance
- * episode). Also lost mode and the confirmed wipe. Called by api/compliance.c,
+ * episode, even when evaluations race: see apply() in compliance.c). Also lost mode and the confirmed wipe. Called by api/compliance.c,
  * core/inventory.c (after an inventory answer) and app/serve.c (schedule). */
 #ifndef STEWARD_COMPLIANCE_H
 #define STEWARD_COMPLIANCE_H
@@ -101,6 +101,7 @@ struct compliance_run {
     size_t devices, policies, evaluated; /* evaluated: (device, policy) pairs in scope */
     size_t noncompliant, unknown;        /* pairs in those states after the run */
     size_t transitions, actions;
+    size_t skipped; /* pairs another evaluation changed meanwhile (left to it) */
 };
 /* Every enrolled device against every enabled policy; own transaction for
  * the writes. */
@@ -147,13 +148,20 @@ struct compliance_lost_result {
     size_t profiles_removed, apps_removed; /* commands queued */
     char lock_uuid[128];
 };
-/* Marks the device lost: DeviceLock with message and phone, RemoveProfile
- * for each managed profile (not the MDM enrollment profile itself) and
- * RemoveApplication for each managed app in its inventory. Own transaction.
- * NOTFOUND for an unknown device, CONFLICT when it is not enrolled. */
+/* Marks the device lost: DeviceLock with message and phone (replacing a
+ * DeviceLock still waiting; lock_uuid "" when one was already delivered),
+ * RemoveProfile for each managed profile (not the MDM enrollment profile
+ * itself) and RemoveApplication for each managed app in its inventory.
+ * Audited with who (the operator; may be NULL) in the compliance history
+ * and as the device's security_action event. Own transaction. NOTFOUND for
+ * an unknown device, CONFLICT when it is not enrolled. */
 int compliance_device_lost(struct store *s, const char *id, const char *message,
-                           const char *phone, int64_t now, struct compliance_lost_result *r);
-/* Queues EraseDevice (the caller checked the confirmation). */
-int compliance_device_wipe(struct store *s, const char *id, int64_t now, char uuid[128]);
+                           const char *phone, const char *who, int64_t now,
+                           struct compliance_lost_result *r);
+/* Queues EraseDevice (the caller checked the confirmation), audited as
+ * lost mode is. QUEUE_ALREADY_PENDING (nothing done) when an EraseDevice
+ * already waits for the device. */
+int compliance_device_wipe(struct store *s, const char *id, const char *who, int64_t now,
+                           char uuid[128]);
 
 #endif

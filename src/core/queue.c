@@ -1,5 +1,6 @@
 /* queue.c: the command queue service behind queue.h: command validation,
- * one stored payload per command, per-enrollment queue rows, and the
+ * one stored payload per command, per-enrollment queue rows (a destructive
+ * command never twice for a device while one waits), and the
  * report-then-next exchange the connect endpoint runs. */
 #include "core/queue.h"
 
@@ -84,6 +85,33 @@ static int command_store(struct store *s, plist_t command, int64_t now, struct q
     return rc;
 }
 
+/* ---- one destructive command at a time ----------------------------------- */
+
+/* 1 when the catalog says a command of this type is never queued twice for
+ * a device while one waits (DeviceLock, EraseDevice, ClearPasscode). */
+static int one_pending_type(const char *type)
+{
+    const struct cat_command *c = type ? catalog_find(type) : NULL;
+    return c && (c->flags & CAT_ONE_PENDING);
+}
+
+/* STORE_OK when the command may be queued for id, QUEUE_ALREADY_PENDING
+ * when one of its type waits there, or a store_rc. Runs in the enqueue
+ * transaction, under the store's per-device lock. */
+static int one_pending_guard(struct store *s, const char *type, const char *id)
+{
+    int pending = 0;
+    int rc = store_queue_pending_type_locked(s, id, type, &pending);
+    if (rc != STORE_OK)
+        return rc;
+    if (pending) {
+        char q[160];
+        log_info("command_not_queued", "device=%s type=%s reason=\"one already waits\"",
+                 log_quote(q, sizeof q, id), type);
+    }
+    return pending ? QUEUE_ALREADY_PENDING : STORE_OK;
+}
+
 /* All of ids in one statement: 1 when every id was queued so, 0 when the
  * caller should go id by id (nothing was kept), or a store_rc. */
 static int enqueue_bulk(struct store *s, const char *uuid, const char *const *ids, size_t n,
@@ -110,7 +138,8 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
                           int64_t now, struct queue_enqueued *out, int *per_id)
 {
     int rc = command_store(s, command, now, out);
-    if (rc == STORE_OK && n > 1) {
+    int guarded = one_pending_type(out->request_type);
+    if (rc == STORE_OK && n > 1 && !guarded) {
         int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
         if (bulk < 0)
             return bulk;
@@ -122,7 +151,9 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
         }
     }
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-        int r = store_queue_add(s, ids[i], out->uuid, now);
+        int r = guarded ? one_pending_guard(s, out->request_type, ids[i]) : STORE_OK;
+        if (r == STORE_OK)
+            r = store_queue_add(s, ids[i], out->uuid, now);
         per_id[i] = r;
         if (r == STORE_OK)
             out->queued++;
@@ -153,12 +184,15 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
     if (rc != STORE_OK)
         return rc;
 
+    int guarded = one_pending_type(type);
     for (size_t i = 0; i < n; i++) {
         struct store_enrollment *e = NULL;
         int r = store_enrollment_get(s, ids[i], &e);
         if (r == STORE_OK && e->status == ENROLLMENT_CHECKED_OUT)
             r = QUEUE_CHECKED_OUT;
         store_enrollment_free(e);
+        if (r == STORE_OK && guarded)
+            r = one_pending_guard(s, type, ids[i]);
         if (r == STORE_OK)
             r = store_queue_add(s, ids[i], uuid, now);
         per_id[i] = r;

@@ -28,10 +28,16 @@ int queue_command_prepare(plist_t command, const char **err);
 
 /* Stores the (prepared) command once and queues it for each of ids[0..n).
  * per_id[i] receives STORE_OK, STORE_NOTFOUND (unknown enrollment),
- * STORE_CONFLICT (already queued) or a checked-out refusal (QUEUE_CHECKED_OUT).
+ * STORE_CONFLICT (already queued), a checked-out refusal (QUEUE_CHECKED_OUT)
+ * or QUEUE_ALREADY_PENDING.
  * Returns STORE_OK when the command was stored (even if no id took it),
  * STORE_CONFLICT when the CommandUUID exists, or another store_rc. */
 #define QUEUE_CHECKED_OUT (-100)
+/* per_id for a destructive command (the catalog's CAT_ONE_PENDING:
+ * DeviceLock, EraseDevice, ClearPasscode) when one of its type already
+ * waits for the device: never queued twice, whichever path queues it (raw,
+ * typed, retry, compliance), checked under a per-device lock. */
+#define QUEUE_ALREADY_PENDING (-101)
 
 /* Waking devices that got commands: the push service registers a waker at
  * start-up (none in tests and without APNs). Areas that queue commands on
@@ -50,7 +56,7 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
 
 /* queue_enqueue for ids the caller has already checked (known, not checked
  * out) inside the same transaction: skips the per-id lookup. per_id[i] is
- * STORE_OK, STORE_NOTFOUND or STORE_CONFLICT. */
+ * STORE_OK, STORE_NOTFOUND, STORE_CONFLICT or QUEUE_ALREADY_PENDING. */
 int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
                           int64_t now, struct queue_enqueued *out, int *per_id);
 

@@ -17,7 +17,7 @@
 
 const struct ctl_optspec ctl_commands_send_opts[] = {
     {"device", 1}, {"type", 1}, {"set", 1},  {"queries", 1},
-    {"json-file", 1}, {"plist", 1}, {"uuid", 1}, {NULL, 0},
+    {"json-file", 1}, {"plist", 1}, {"uuid", 1}, {"ttl", 1}, {NULL, 0},
 };
 
 const struct ctl_optspec ctl_commands_list_opts[] = {{"limit", 1}, {NULL, 0}};
@@ -314,9 +314,17 @@ static json_t *send_body(struct ctl *c, const struct ctl_args *a, int *exit_code
     const char *uuid = ctl_args_get(a, "uuid");
     if (ok && uuid)
         ok = json_object_set_new(body, "command_uuid", json_string(uuid)) == 0;
+    const char *ttl = ctl_args_get(a, "ttl");
+    int bad_ttl = ok && ttl && !ctl_is_count(ttl);
+    if (bad_ttl) {
+        snprintf(why, sizeof why, "--ttl wants a number of seconds, not \"%.64s\"", ttl);
+        ok = 0;
+    } else if (ok && ttl) {
+        ok = json_object_set_new(body, "ttl", json_integer(strtoll(ttl, NULL, 10))) == 0;
+    }
     if (!ok) {
         ctl_fail(c, "%s", why[0] ? why : "out of memory");
-        *exit_code = ctl_args_has(a, "type") ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
+        *exit_code = ctl_args_has(a, "type") || bad_ttl ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
         json_decref(body);
         return NULL;
     }

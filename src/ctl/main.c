@@ -58,7 +58,7 @@ static const struct command COMMANDS[] = {
      "Queue an MDM command for one or more devices",
      "commands send --device ID [--device ID ...]\n"
      "                  (--type RequestType [--set Key=Value ...] [--queries Q1,Q2]\n"
-     "                   | --json-file FILE | --plist FILE) [--uuid UUID]\n\n"
+     "                   | --json-file FILE | --plist FILE) [--uuid UUID] [--ttl S]\n\n"
      "  --device ID        a target enrollment; repeat for more\n"
      "  --type T           the RequestType, e.g. DeviceInformation, ProfileList\n"
      "  --set Key=Value    a command key: true/false become booleans, integers\n"
@@ -67,7 +67,8 @@ static const struct command COMMANDS[] = {
      "  --queries Q1,Q2    the Queries array (DeviceInformation)\n"
      "  --json-file FILE   the \"command\" object as JSON (- reads stdin)\n"
      "  --plist FILE       a full command plist (Command, optional CommandUUID)\n"
-     "  --uuid UUID        the CommandUUID to use (generated when absent)\n"},
+     "  --uuid UUID        the CommandUUID to use (generated when absent)\n"
+     "  --ttl S            deliver within S seconds or mark it Expired\n"},
     {"commands", "list", ctl_commands_list_opts, 1, ctl_commands_list,
      "A device's command queue and history, newest first",
      "commands list ID [--limit N]\n\n"

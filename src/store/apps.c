@@ -557,6 +557,31 @@ int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
     return STORE_OK;
 }
 
+/* A per-device lock until the transaction ends, taken before the pending
+ * check so that two transactions (on any node) cannot both find nothing
+ * pending and both queue. SQLite needs none: BEGIN IMMEDIATE already makes
+ * one writer at a time. */
+static const char sql_device_xact_lock_pg[] =
+    "SELECT pg_advisory_xact_lock(hashtext('steward.queue.' || CAST(?1 AS TEXT)))";
+
+int store_queue_pending_type_locked(struct store *s, const char *enrollment_id,
+                                    const char *request_type, int *pending)
+{
+    *pending = 0;
+    if (sql_dialect(s) == STORE_DIALECT_POSTGRES) {
+        int rc = STORE_OK, code = 0;
+        struct sql_stmt *st = sql_prepare(s, sql_device_xact_lock_pg, "queue_device_lock", &rc);
+        if (!st)
+            return rc;
+        sql_bind_text(st, 1, enrollment_id, &code);
+        rc = sql_first_row(s, st, "queue_device_lock", code);
+        if (rc != STORE_OK)
+            return rc;
+        sql_done(st);
+    }
+    return store_queue_has_pending_type(s, enrollment_id, request_type, pending);
+}
+
 /* ---- apps ------------------------------------------------------------------------ */
 
 #define APP_COLS                                                                                   \

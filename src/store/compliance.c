@@ -354,6 +354,18 @@ static const char sql_state_put[] =
     " rule = excluded.rule, observed = excluded.observed, since = excluded.since,"
     " evaluated_at = excluded.evaluated_at, episode_since = excluded.episode_since,"
     " fired = excluded.fired";
+/* The claim: a row written only over the row the evaluator read (none: an
+ * insert that loses to a row inserted meanwhile). NULL columns of the old
+ * row are compared as '' / 0. */
+static const char sql_state_claim_new[] =
+    "INSERT INTO compliance_state (" STATE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    " ON CONFLICT (enrollment_id, policy_id) DO NOTHING";
+static const char sql_state_claim_over[] =
+    "UPDATE compliance_state SET state = ?3, rule = ?4, observed = ?5, since = ?6,"
+    " evaluated_at = ?7, episode_since = ?8, fired = ?9"
+    " WHERE enrollment_id = ?1 AND policy_id = ?2 AND state = ?10"
+    " AND COALESCE(rule, '') = ?11 AND COALESCE(observed, '') = ?12 AND since = ?13"
+    " AND evaluated_at = ?14 AND COALESCE(episode_since, 0) = ?15 AND COALESCE(fired, '') = ?16";
 static const char sql_state_delete[] =
     "DELETE FROM compliance_state WHERE enrollment_id = ?1 AND policy_id = ?2";
 /* Both filters optional; without a state, the rows that are not compliant. */
@@ -401,25 +413,55 @@ int store_compliance_states_scan(struct store *s, const char *only_id,
     return row < 0 ? row : STORE_OK;
 }
 
+/* Binds a state row's columns at ?1..?9. */
+static void bind_state(struct sql_stmt *st, const struct store_compliance_state *r, int *code)
+{
+    sql_bind_text(st, 1, r->enrollment_id, code);
+    sql_bind_int(st, 2, r->policy_id, code);
+    sql_bind_text(st, 3, r->state, code);
+    sql_bind_text(st, 4, r->rule, code);
+    sql_bind_text(st, 5, r->observed, code);
+    sql_bind_int(st, 6, r->since, code);
+    sql_bind_int(st, 7, r->evaluated_at, code);
+    if (r->episode_since > 0)
+        sql_bind_int(st, 8, r->episode_since, code);
+    else
+        sql_bind_null(st, 8, code);
+    sql_bind_text(st, 9, r->fired, code);
+}
+
 int store_compliance_state_put(struct store *s, const struct store_compliance_state *r)
 {
     int rc = STORE_OK, code = 0;
     struct sql_stmt *st = sql_prepare(s, sql_state_put, "compliance.state_put", &rc);
     if (!st)
         return rc;
-    sql_bind_text(st, 1, r->enrollment_id, &code);
-    sql_bind_int(st, 2, r->policy_id, &code);
-    sql_bind_text(st, 3, r->state, &code);
-    sql_bind_text(st, 4, r->rule, &code);
-    sql_bind_text(st, 5, r->observed, &code);
-    sql_bind_int(st, 6, r->since, &code);
-    sql_bind_int(st, 7, r->evaluated_at, &code);
-    if (r->episode_since > 0)
-        sql_bind_int(st, 8, r->episode_since, &code);
-    else
-        sql_bind_null(st, 8, &code);
-    sql_bind_text(st, 9, r->fired, &code);
+    bind_state(st, r, &code);
     return sql_exec(s, st, "compliance.state_put", code);
+}
+
+int store_compliance_state_claim(struct store *s, const struct store_compliance_state *old,
+                                 const struct store_compliance_state *r)
+{
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, old ? sql_state_claim_over : sql_state_claim_new,
+                                      "compliance.state_claim", &rc);
+    if (!st)
+        return rc;
+    bind_state(st, r, &code);
+    if (old) {
+        sql_bind_text(st, 10, old->state, &code);
+        sql_bind_text(st, 11, old->rule ? old->rule : "", &code);
+        sql_bind_text(st, 12, old->observed ? old->observed : "", &code);
+        sql_bind_int(st, 13, old->since, &code);
+        sql_bind_int(st, 14, old->evaluated_at, &code);
+        sql_bind_int(st, 15, old->episode_since > 0 ? old->episode_since : 0, &code);
+        sql_bind_text(st, 16, old->fired ? old->fired : "", &code);
+    }
+    rc = sql_exec(s, st, "compliance.state_claim", code);
+    if (rc == STORE_OK && sql_changes(s) != 1)
+        rc = STORE_CONFLICT;
+    return rc;
 }
 
 int store_compliance_state_delete(struct store *s, const char *id, int64_t policy_id)

@@ -94,6 +94,13 @@ typedef int (*store_compliance_state_fn)(void *ctx, const struct store_complianc
 int store_compliance_states_scan(struct store *s, const char *only_id,
                                  store_compliance_state_fn fn, void *ctx);
 int store_compliance_state_put(struct store *s, const struct store_compliance_state *st);
+/* Writes st only when the stored row of (device, policy) is still old as
+ * the caller read it (old NULL: only when there is no row): the one
+ * conditional statement that decides, between evaluations racing on any
+ * node, which one moves the state and fires the actions it records in
+ * fired. STORE_CONFLICT when the row changed meanwhile (nothing written). */
+int store_compliance_state_claim(struct store *s, const struct store_compliance_state *old,
+                                 const struct store_compliance_state *st);
 int store_compliance_state_delete(struct store *s, const char *id, int64_t policy_id);
 /* Rows of the listing: state filter (NULL = every non-compliant or unknown
  * row), policy filter (0 = any), one page ordered by device, policy. */
