@@ -84,16 +84,9 @@ int app_admin(int argc, char **argv)
         fputs("steward admin: cannot hash the password\n", stderr);
         return 1;
     }
-    struct config cfg;
-    if (app_load_config(&cfg, dir, NULL, 0) < 0)
-        return 1;
     struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(cfg.database, &s, &err) != STORE_OK) {
-        fprintf(stderr, "steward: cannot open database: %s\n", err ? err : "?");
-        free(err);
+    if (app_open_store(dir, &s) < 0)
         return 1;
-    }
     int rc = create ? store_admin_user_add(s, name, hash, role ? role : "admin", (int64_t)time(NULL))
                     : store_admin_user_update(s, name, hash, role);
     char key[200];

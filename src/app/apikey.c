@@ -63,16 +63,9 @@ int app_apikey(int argc, char **argv)
         fputs("steward apikey create: --data-dir and --name are required\n", stderr);
         return 2;
     }
-    struct config cfg;
-    if (app_load_config(&cfg, dir, NULL, 0) < 0)
-        return 1;
     struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(cfg.database, &s, &err) != STORE_OK) {
-        fprintf(stderr, "steward: cannot open database: %s\n", err ? err : "?");
-        free(err);
+    if (app_open_store(dir, &s) < 0)
         return 1;
-    }
     char key[80];
     int rc = app_apikey_new(s, name, role, key, sizeof key);
     store_close(s);

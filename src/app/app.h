@@ -27,10 +27,13 @@ int app_push_cert(int argc, char **argv);
 /* Fills cfg for data_dir: defaults, DATA/steward.conf, STEWARD_* env,
  * then the --set overrides (name=value strings). 0 or -1 (message printed). */
 int app_load_config(struct config *cfg, const char *data_dir, char **sets, int nsets);
+/* The command-line tools' way in: the data dir's configuration (no --set)
+ * and its database opened. 0 with *s to store_close, or -1 (message printed). */
+struct store;
+int app_open_store(const char *data_dir, struct store **s);
 
 /* Makes an API key: prints nothing, returns the secret in key (at least 72
  * bytes) after storing its hash under name/role. 0 or -1. */
-struct store;
 int app_apikey_new(struct store *s, const char *name, const char *role, char *key, size_t keylen);
 
 /* The PKI of a configuration (pki_load.c): the CA with its chain, the

@@ -1,11 +1,13 @@
 /* config_load.c: configuration for a data dir, in precedence order:
- * built-in defaults < DATA/steward.conf < STEWARD_* environment < --set flags. */
+ * built-in defaults < DATA/steward.conf < STEWARD_* environment < --set flags;
+ * and app_open_store, the command-line tools' configuration + database. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "store/store.h"
 
 int app_load_config(struct config *cfg, const char *data_dir, char **sets, int nsets)
 {
@@ -35,4 +37,19 @@ fail:
     fprintf(stderr, "steward: %s\n", err ? err : "configuration error");
     free(err);
     return -1;
+}
+
+int app_open_store(const char *data_dir, struct store **s)
+{
+    *s = NULL;
+    struct config cfg;
+    if (app_load_config(&cfg, data_dir, NULL, 0) < 0)
+        return -1;
+    char *err = NULL;
+    if (store_open(cfg.database, s, &err) != STORE_OK) {
+        fprintf(stderr, "steward: cannot open database: %s\n", err ? err : "?");
+        free(err);
+        return -1;
+    }
+    return 0;
 }

@@ -132,16 +132,9 @@ int app_user(int argc, char **argv)
         fputs("steward user: a name is 1-64 letters, digits, '.', '_', '@' or '-'\n", stderr);
         return 2;
     }
-    struct config cfg;
-    if (app_load_config(&cfg, dir, NULL, 0) < 0)
-        return 1;
     struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(cfg.database, &s, &err) != STORE_OK) {
-        fprintf(stderr, "steward: cannot open database: %s\n", err ? err : "?");
-        free(err);
+    if (app_open_store(dir, &s) < 0)
         return 1;
-    }
     int rc = run(s, sub, name);
     store_close(s);
     return rc;
