@@ -119,6 +119,11 @@ int pki_verify_device_cert(const struct pki_trust *t, X509 *cert, STACK_OF(X509)
 int pki_verify_mdm_signature(const struct pki_trust *t, const char *header_b64,
                              const uint8_t *body, size_t len, X509 **signer, const char **reason);
 
+/* 0 when the Mdm-Signature header carries cert (the TLS client certificate)
+ * among its certificates, so both name the same device; no cryptography, a
+ * byte search in the decoded CMS. Otherwise -1 and *reason. */
+int pki_mdm_signature_names(const char *header_b64, X509 *cert, const char **reason);
+
 /* Makes an Mdm-Signature value (base64 detached CMS, SHA-256) as a device
  * would, for the simulator and tests. malloc'd string, or NULL. */
 char *pki_sign_mdm_signature(X509 *cert, EVP_PKEY *key, const uint8_t *body, size_t len);

@@ -355,6 +355,23 @@ int pki_verify_mdm_signature(const struct pki_trust *t, const char *header_b64,
     return rc;
 }
 
+int pki_mdm_signature_names(const char *header_b64, X509 *cert, const char **reason)
+{
+    size_t der_len = 0;
+    uint8_t *der = header_b64 && cert ? decode_signature(header_b64, &der_len, reason) : NULL;
+    if (!der)
+        return -1;
+    unsigned char *cert_der = NULL;
+    int cert_len = i2d_X509(cert, &cert_der);
+    /* A CMS SignedData carries its certificates as their DER, byte for byte. */
+    int found = cert_len > 0 && memmem(der, der_len, cert_der, (size_t)cert_len) != NULL;
+    OPENSSL_free(cert_der);
+    free(der);
+    if (!found)
+        *reason = "Mdm-Signature is not made with the TLS client certificate";
+    return found ? 0 : -1;
+}
+
 char *pki_sign_mdm_signature(X509 *cert, EVP_PKEY *key, const uint8_t *body, size_t len)
 {
     if (!cert || !key || (!body && len))

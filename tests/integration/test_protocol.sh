@@ -114,6 +114,15 @@ r=$(device_put /mdm/checkin dev1 "$T/unk.plist")
 expect_eq "unknown MessageType" 400 "$(status_of "$r")"
 expect_contains "reason names it" "FancyNewThing" "$(body_of "$r")"
 
+# --- mTLS with an Mdm-Signature beside it (iOS with SignMessage): the TLS
+# certificate is the identity; the signature must carry that certificate
+r=$(device_put /mdm/connect dev1 "$T/idleA.plist" -H "Mdm-Signature: $(mdm_signature dev1 "$T/idleA.plist")")
+expect_eq "mTLS + its own Mdm-Signature" 200 "$(status_of "$r")"
+r=$(device_put /mdm/connect dev1 "$T/idleA.plist" -H "Mdm-Signature: $(mdm_signature dev2 "$T/idleA.plist")")
+expect_eq "mTLS + another device's Mdm-Signature refused" 403 "$(status_of "$r")"
+grep -q "Mdm-Signature is not made with the TLS client certificate" "$T/server.log" \
+  && pass || fail "the mismatch is logged with its reason"
+
 # --- CheckOut, then the device is unknown: Apple's unenroll answer
 checkin_plist CheckOut $A >"$T/co.plist"
 r=$(device_put /mdm/checkin dev1 "$T/co.plist"); expect_eq "CheckOut" 200 "$(status_of "$r")"
