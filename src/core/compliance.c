@@ -644,7 +644,7 @@ static int run_action(struct eval_ctx *c, const char *id, const struct complianc
         snprintf(detail, dn, "not queued again: a %s already waits for the device",
                  strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock");
         rc = STORE_OK;
-    } else if (rc == STORE_OK && (strcmp(type, "lock") == 0 || strcmp(type, "wipe") == 0)) {
+    } else if (rc == STORE_OK && uuid[0]) { /* a DeviceLock or EraseDevice was queued */
         char ev[400];
         snprintf(ev, sizeof ev, "%s queued by compliance policy %s (command %s)",
                  strcmp(type, "wipe") == 0 ? "EraseDevice" : "DeviceLock", p->name, uuid);

@@ -95,13 +95,37 @@ static int one_pending_type(const char *type)
     return c && (c->flags & CAT_ONE_PENDING);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Locks the devices' enrollment rows for the pending checks, in id order:
+ * the order the compliance fleet run takes them in, so transactions locking
+ * overlapping devices wait for each other without deadlocking. */
+static int lock_devices(struct store *s, const char *const *ids, size_t n)
+{
+    if (n == 1)
+        return store_queue_lock_device(s, ids[0]);
+    const char **v = malloc(n * sizeof *v);
+    if (!v)
+        return STORE_ERR;
+    memcpy(v, ids, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_id);
+    int rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = store_queue_lock_device(s, v[i]);
+    free(v);
+    return rc;
+}
+
 /* STORE_OK when the command may be queued for id, QUEUE_ALREADY_PENDING
  * when one of its type waits there, or a store_rc. Runs in the enqueue
- * transaction, under the store's per-device lock. */
+ * transaction, after lock_devices. */
 static int one_pending_guard(struct store *s, const char *type, const char *id)
 {
     int pending = 0;
-    int rc = store_queue_pending_type_locked(s, id, type, &pending);
+    int rc = store_queue_has_pending_type(s, id, type, &pending);
     if (rc != STORE_OK)
         return rc;
     if (pending) {
@@ -139,6 +163,8 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
 {
     int rc = command_store(s, command, now, out);
     int guarded = one_pending_type(out->request_type);
+    if (rc == STORE_OK && guarded)
+        rc = lock_devices(s, ids, n);
     if (rc == STORE_OK && n > 1 && !guarded) {
         int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
         if (bulk < 0)
@@ -185,6 +211,8 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
         return rc;
 
     int guarded = one_pending_type(type);
+    if (guarded && n && (rc = lock_devices(s, ids, n)) != STORE_OK)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         struct store_enrollment *e = NULL;
         int r = store_enrollment_get(s, ids[i], &e);

@@ -36,7 +36,8 @@ int queue_command_prepare(plist_t command, const char **err);
 /* per_id for a destructive command (the catalog's CAT_ONE_PENDING:
  * DeviceLock, EraseDevice, ClearPasscode) when one of its type already
  * waits for the device: never queued twice, whichever path queues it (raw,
- * typed, retry, compliance), checked under a per-device lock. */
+ * typed, retry, compliance), checked with the device's enrollment row
+ * locked until the enqueue transaction ends. */
 #define QUEUE_ALREADY_PENDING (-101)
 
 /* Waking devices that got commands: the push service registers a waker at

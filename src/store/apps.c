@@ -557,29 +557,27 @@ int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
     return STORE_OK;
 }
 
-/* A per-device lock until the transaction ends, taken before the pending
- * check so that two transactions (on any node) cannot both find nothing
- * pending and both queue. SQLite needs none: BEGIN IMMEDIATE already makes
- * one writer at a time. */
-static const char sql_device_xact_lock_pg[] =
-    "SELECT pg_advisory_xact_lock(hashtext('steward.queue.' || CAST(?1 AS TEXT)))";
+/* The device's enrollment row locked until the transaction ends, taken
+ * before the pending check of a destructive command: two transactions (on
+ * any node) cannot both find nothing pending for the device and both queue.
+ * A row lock rather than an advisory lock: it takes no room in
+ * PostgreSQL's lock table, whatever the number of devices. SQLite needs
+ * none: BEGIN IMMEDIATE already makes one writer at a time. */
+static const char sql_device_lock_pg[] = "SELECT 1 FROM enrollments WHERE id = ?1 FOR UPDATE";
 
-int store_queue_pending_type_locked(struct store *s, const char *enrollment_id,
-                                    const char *request_type, int *pending)
+int store_queue_lock_device(struct store *s, const char *enrollment_id)
 {
-    *pending = 0;
-    if (sql_dialect(s) == STORE_DIALECT_POSTGRES) {
-        int rc = STORE_OK, code = 0;
-        struct sql_stmt *st = sql_prepare(s, sql_device_xact_lock_pg, "queue_device_lock", &rc);
-        if (!st)
-            return rc;
-        sql_bind_text(st, 1, enrollment_id, &code);
-        rc = sql_first_row(s, st, "queue_device_lock", code);
-        if (rc != STORE_OK)
-            return rc;
+    if (sql_dialect(s) != STORE_DIALECT_POSTGRES)
+        return STORE_OK;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_device_lock_pg, "queue_device_lock", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    rc = sql_first_row(s, st, "queue_device_lock", code);
+    if (rc == STORE_OK)
         sql_done(st);
-    }
-    return store_queue_has_pending_type(s, enrollment_id, request_type, pending);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 /* ---- apps ------------------------------------------------------------------------ */

@@ -348,12 +348,6 @@ static const char sql_states_all[] =
     "SELECT " STATE_COLS " FROM compliance_state ORDER BY enrollment_id, policy_id";
 static const char sql_states_one[] =
     "SELECT " STATE_COLS " FROM compliance_state WHERE enrollment_id = ?1 ORDER BY policy_id";
-static const char sql_state_put[] =
-    "INSERT INTO compliance_state (" STATE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    " ON CONFLICT (enrollment_id, policy_id) DO UPDATE SET state = excluded.state,"
-    " rule = excluded.rule, observed = excluded.observed, since = excluded.since,"
-    " evaluated_at = excluded.evaluated_at, episode_since = excluded.episode_since,"
-    " fired = excluded.fired";
 /* The claim: a row written only over the row the evaluator read (none: an
  * insert that loses to a row inserted meanwhile). NULL columns of the old
  * row are compared as '' / 0. */
@@ -428,16 +422,6 @@ static void bind_state(struct sql_stmt *st, const struct store_compliance_state 
     else
         sql_bind_null(st, 8, code);
     sql_bind_text(st, 9, r->fired, code);
-}
-
-int store_compliance_state_put(struct store *s, const struct store_compliance_state *r)
-{
-    int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql_state_put, "compliance.state_put", &rc);
-    if (!st)
-        return rc;
-    bind_state(st, r, &code);
-    return sql_exec(s, st, "compliance.state_put", code);
 }
 
 int store_compliance_state_claim(struct store *s, const struct store_compliance_state *old,

@@ -107,12 +107,13 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
                                  const char *request_type, int *pending);
-/* The same inside the caller's enqueue transaction, under a per-device lock
- * held until it ends (PostgreSQL; SQLite has one writer anyway): the check
- * that keeps a destructive command from being queued twice, even by two
- * nodes at once. */
-int store_queue_pending_type_locked(struct store *s, const char *enrollment_id,
-                                    const char *request_type, int *pending);
+/* Inside the caller's enqueue transaction, before store_queue_has_pending_type:
+ * locks the device's enrollment row until the transaction ends (PostgreSQL;
+ * SQLite has one writer anyway), so the check that keeps a destructive
+ * command from being queued twice holds even for two nodes at once. Lock
+ * several devices in id order (as the compliance fleet run goes), so two
+ * transactions never wait for each other in a circle. */
+int store_queue_lock_device(struct store *s, const char *enrollment_id);
 
 /* ---- apps ----------------------------------------------------------------- */
 

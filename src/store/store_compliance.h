@@ -93,7 +93,6 @@ typedef int (*store_compliance_state_fn)(void *ctx, const struct store_complianc
  * (enrollment id, policy id). */
 int store_compliance_states_scan(struct store *s, const char *only_id,
                                  store_compliance_state_fn fn, void *ctx);
-int store_compliance_state_put(struct store *s, const struct store_compliance_state *st);
 /* Writes st only when the stored row of (device, policy) is still old as
  * the caller read it (old NULL: only when there is no row): the one
  * conditional statement that decides, between evaluations racing on any

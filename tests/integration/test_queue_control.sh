@@ -4,7 +4,7 @@
 # commands have (expired by the sweep and at delivery, shown on the command
 # with who sent it; stewardctl commands send --ttl), a destructive command
 # (DeviceLock, EraseDevice) never queued twice for a device while one waits
-# whichever form queued which, and retry of the devices where a raw command
+# whichever form queued which (NanoMDM's enqueue route too), and retry of the devices where a raw command
 # failed or expired (API and stewardctl), which honours that rule too.
 . "$(dirname "$0")/lib.sh"
 init_data
@@ -102,6 +102,10 @@ expect_eq "a raw EraseDevice after the typed one refused" "409 already_pending" 
 erase_plist=$(printf '<plist version="1.0"><dict><key>Command</key><dict><key>RequestType</key><string>EraseDevice</string></dict></dict></plist>' | base64 -w0)
 r=$(post "{\"devices\":[\"$d3\"],\"command_plist\":\"$erase_plist\"}")
 expect_eq "the plist form too" "409 already_pending" "$(status_of "$r") $(code_of "$r")"
+printf '<plist version="1.0"><dict><key>Command</key><dict><key>RequestType</key><string>DeviceLock</string></dict></dict></plist>' >"$T/lock.plist"
+r=$(curl -sS --cacert "$CA" -u "nanomdm:$KEY" -X PUT --data-binary "@$T/lock.plist" -w '\nHTTP %{http_code}' "$URL/v1/enqueue/$d1?nopush=1")
+expect_eq "NanoMDM's enqueue route: no second DeviceLock either" 500 "$(status_of "$r")"
+expect_contains "NanoMDM's per-id error says why" "already waits" "$(body_of "$r")"
 expect_eq "one EraseDevice waits" 1 \
   "$(body_of "$(api GET "/api/v1/devices/$d3/commands")" | jq '[.commands[] | select(.request_type == "EraseDevice")] | length')"
 r=$(api DELETE "/api/v1/commands/$erase")

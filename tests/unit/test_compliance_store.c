@@ -264,9 +264,17 @@ static void test_wipe_needs_opt_in(void **state)
     evaluate(s, 1000, &run);
     assert_int_equal(queued(s, "dev-1", "EraseDevice"), 0);
     assert_int_equal(history_count(s, "dev-1", "action", "wipe"), 1); /* recorded as refused */
+    int64_t events = -1;
+    assert_int_equal(fixture_raw(f->dsn, "SELECT count(*) FROM events WHERE type = "
+                                         "'security_action'", &events), 0);
+    assert_int_equal(events, 0); /* nothing was sent, nothing audited as sent */
     add_policy(s, "opted-in", "{\"type\":\"passcode\"}", "[{\"type\":\"wipe\"}]", 0, 1);
     evaluate(s, 1001, &run);
     assert_int_equal(queued(s, "dev-1", "EraseDevice"), 1);
+    assert_int_equal(fixture_raw(f->dsn, "SELECT count(*) FROM events WHERE type = "
+                                         "'security_action' AND detail LIKE 'EraseDevice queued "
+                                         "by compliance policy opted-in%'", &events), 0);
+    assert_int_equal(events, 1);
 }
 
 static struct store_inv_cell text(const char *t)
