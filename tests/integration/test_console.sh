@@ -2,7 +2,12 @@
 # The web console end to end in headless Chromium (tests/console/console.test.js
 # with playwright-core from npm): sign-in, dashboard, a steward-devsim device
 # found, queried and locked, a wipe's typed confirmation, a viewer kept from
-# sending commands, markup in a device name rendered inert, the phone layout.
+# sending commands, markup in a device name rendered inert, the phone layout;
+# profiles and groups (assignment and the devsim device's convergence),
+# compliance (a policy from the editor finds the device non-compliant; the
+# dashboard's figure), clear passcode, mark lost and the typed wipe, a
+# viewer's disabled actions and refused calls, markup in profile and policy
+# names rendered inert.
 # Skips (exit 77) when chromium or playwright-core is not available.
 . "$(dirname "$0")/lib.sh"
 SRC=${STEWARD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -32,9 +37,11 @@ printf 'admin pass 12' >"$T/pw"
 "$BIN/steward" admin create --data-dir "$DATA" --name root --role admin --password-file "$T/pw" >/dev/null || fail "admin create"
 r=$(api POST /api/v1/users -d '{"name":"ops","role":"operator","password":"operator pass 1"}'); expect_eq "operator user" 201 "$(status_of "$r")"
 r=$(api POST /api/v1/users -d '{"name":"watcher","role":"viewer","password":"viewer pass 1"}'); expect_eq "viewer user" 201 "$(status_of "$r")"
+# a devsim device without an UnlockToken (when the fleet has one): clear passcode stays off
+NO_TOKEN=$(body_of "$(api GET '/api/v1/devices?limit=100')" | jq -r '[.devices[] | select(.has_unlock_token | not)][0].id // empty')
 SHOTS=${SHOTS:-$BIN/console-shots}
 mkdir -p "$SHOTS"
-out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS CHROMIUM=$CHROMIUM \
+out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN CHROMIUM=$CHROMIUM \
   DEVSIM_CONNECT="'$BIN/steward-devsim' --url '$URL' --ca '$CA' --state '$T/sim' --count 1 connect >>'$T/sim.log' 2>&1" \
   timeout 240 node console.test.js 2>&1) && pass || fail "console test: $out"
 echo "$out"
