@@ -220,6 +220,7 @@ async function main() {
   await shot(page, "13-policy-states");
   await page.click("#nav a[data-page=dashboard]");
   await page.waitForSelector("#compliance-chart svg");
+  expect("non-compliant by policy chart", (await page.locator("#compliance-charts svg rect.bar").count()) === 1);
   const figs = await textOf(page, "#figures");
   expect("dashboard shows out-of-compliance devices", /[1-9]\d*\s*out of compliance/.test(figs), figs);
   await shot(page, "14-dashboard-compliance");
@@ -283,6 +284,14 @@ async function main() {
   await p2.click("#nav a[data-page=devices]");
   await p2.waitForSelector("#device-results table");
   await shot(p2, "08-phone-devices");
+  for (const [hash, sel, name] of [["#/profile/" + PROFILE_ID, "#profile-payloads", "15-phone-profile"], ["#/compliance", "#policy-list table", "16-phone-compliance"],
+    ["#/device/" + encodeURIComponent(DEVICE), "#device-convergence table", "17-phone-device"]]) {
+    await p2.goto(URL + "/console/" + hash);
+    await p2.waitForSelector(sel);
+    const over = await p2.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect("no horizontal scrolling on " + hash, over <= 1, String(over));
+    await shot(p2, name);
+  }
 
   expect("no script errors", pageErrors.length === 0, pageErrors.join("; "));
   await browser.close();

@@ -143,6 +143,9 @@ function pager(offset, limit, total, go) {
 
 pages.dashboard = async () => {
   const s = await Api.get("/api/v1/stats");
+  /* Per-policy counts for the compliance chart (only when policies exist). */
+  const byPolicy = s.compliance && s.compliance.policies
+    ? ((await Api.get("/api/v1/compliance?limit=1")).policies || []).filter((p) => p.enabled).slice(0, 24) : [];
   const fig = (n, label, cls) => figure(n, label, cls);
   const hours = s.checkins_by_hour.map((_, i) => { const d = new Date(Date.now() - (23 - i) * 3600e3); return String(d.getHours()).padStart(2, "0") + ":00"; });
   main().replaceChildren(
@@ -159,13 +162,14 @@ pages.dashboard = async () => {
     el("div.charts", {},
       el("div.card.chart", {}, el("h2", {}, "Check-ins, last 24 hours"), barChart(s.checkins_by_hour, hours, "check-ins per hour")),
       el("div.card.chart", {}, el("h2", {}, "OS versions"), donutChart(s.os_versions.map((o) => ({ label: o.version, value: o.count })), "OS versions"))),
-    s.compliance && s.compliance.policies ? el("div.charts", {},
+    s.compliance && s.compliance.policies ? el("div.charts", { id: "compliance-charts" },
+      el("div.card.chart", {}, el("h2", {}, "Non-compliant devices by policy"),
+        barChart(byPolicy.map((p) => p.noncompliant), byPolicy.map((p) => p.name), "non-compliant devices per policy")),
       el("div.card.chart", { id: "compliance-chart" }, el("h2", {}, el("a", { href: "#/compliance" }, "Compliance")),
         donutChart([
           { label: "compliant", value: Math.max(0, s.devices.enrolled - s.compliance.noncompliant - s.compliance.unknown) },
           { label: "non-compliant", value: s.compliance.noncompliant },
-          { label: "unknown", value: s.compliance.unknown }], "devices by compliance", ["#16a34a", "#dc2626", "#d97706"])),
-      el("div")) : null,
+          { label: "unknown", value: s.compliance.unknown }], "devices by compliance", ["#16a34a", "#dc2626", "#d97706"]))) : null,
     el("p.muted", {}, `Figures as of ${new Date(s.generated_at).toLocaleString()}; ${s.devices.checked_out} checked out, ${s.devices.total} in total.`));
 };
 

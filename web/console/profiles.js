@@ -173,9 +173,9 @@ pages.profile = async (identifier) => {
         op ? el("button.link", { title: "unassign", "aria-label": "unassign from " + g, onclick: async () => {
           try { await Api.del(`/api/v1/groups/${enc(g)}/profiles/${enc(identifier)}`); toast(`Unassigned from ${g}`); route(); } catch (e) { toast(e.message, true); }
         } }, "×") : null))) : el("p.muted", {}, "Not assigned: no device gets it yet."),
-      op ? el("form.form-row", { onsubmit: async (ev) => {
+      op && !groupSel.options.length ? el("p.muted", {}, "No other group to assign it to: create one on the Groups page.") : null,
+      op && groupSel.options.length ? el("form.form-row", { onsubmit: async (ev) => {
         ev.preventDefault();
-        if (!groupSel.value) { toast("Create a group first (Groups page)", true); return; }
         try {
           const r = await Api.post(`/api/v1/groups/${enc(groupSel.value)}/profiles`, { profile: identifier });
           const c = r.convergence || {};
@@ -277,9 +277,9 @@ pages.group = async (name) => {
           try { converged(await Api.del(`/api/v1/groups/${enc(name)}/profiles/${enc(p)}`), "Unassigned"); } catch (e) { toast(e.message, true); }
         } }, "Unassign") : "" },
       ], g.profile_ids) : el("p.muted", {}, "No profile assigned."),
-      op ? el("form.form-row", { onsubmit: async (ev) => {
+      op && !profSel.options.length ? el("p.muted", {}, "No other profile to assign: upload one on the Profiles page.") : null,
+      op && profSel.options.length ? el("form.form-row", { onsubmit: async (ev) => {
         ev.preventDefault();
-        if (!profSel.value) { toast("Upload a profile first (Profiles page)", true); return; }
         try { converged(await Api.post(`/api/v1/groups/${enc(name)}/profiles`, { profile: profSel.value }), "Assigned"); } catch (e) { toast(e.message, true); }
       } }, el("label", {}, "Profile", profSel), el("button", { type: "submit", id: "group-assign-submit" }, "Assign profile")) : null),
     el("h2.section", {}, "Members"),
