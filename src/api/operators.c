@@ -65,20 +65,25 @@ static const char *role_member(json_t *body, int *bad)
 
 /* ---- roles per command ---------------------------------------------------- */
 
-int api_command_needs_admin(plist_t command)
+int api_request_type_needs_admin(const char *type)
 {
     static const char *const destructive[] = {"EraseDevice", "DeleteUser", "ClearPasscode",
                                               "ClearRestrictionsPassword"};
+    for (size_t i = 0; type && i < sizeof destructive / sizeof destructive[0]; i++)
+        if (strcmp(type, destructive[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int api_command_needs_admin(plist_t command)
+{
     plist_t cmd = plist_dict_get_item(command, "Command");
     plist_t rt = cmd ? plist_dict_get_item(cmd, "RequestType") : NULL;
     char *type = NULL;
     if (!rt || plist_get_node_type(rt) != PLIST_STRING)
         return 0;
     plist_get_string_val(rt, &type);
-    int yes = 0;
-    for (size_t i = 0; type && i < sizeof destructive / sizeof destructive[0]; i++)
-        if (strcmp(type, destructive[i]) == 0)
-            yes = 1;
+    int yes = api_request_type_needs_admin(type);
     free(type);
     return yes;
 }

@@ -148,17 +148,12 @@ async function main() {
   expect("convergence done after the check-in", conv.includes("installed") && !conv.includes("installing") && /1\s*installed/.test(conv), conv.slice(0, 300));
   await shot(page, "10-device-convergence");
 
-  // clear passcode: enabled where steward holds the UnlockToken, confirmed first
-  if (NO_TOKEN_DEVICE) {
-    await page.goto(URL + "/console/#/device/" + encodeURIComponent(NO_TOKEN_DEVICE));
-    await page.waitForSelector("#device-title");
-    expect("clear passcode disabled without an UnlockToken", await page.isDisabled("#act-clear-passcode"));
-  }
+  // clearing a passcode and erasing are admin's, typed commands included
   await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
-  await page.waitForSelector("#act-clear-passcode:not([disabled])");
-  await page.click("#act-clear-passcode");
-  await page.click("#confirm-ok");
-  await page.waitForFunction(() => document.querySelector("#device-commands")?.textContent.includes("ClearPasscode"));
+  await page.waitForSelector("#device-title");
+  expect("operator cannot clear a passcode", await page.isDisabled("#act-clear-passcode"));
+  expect("the API refuses an operator's typed ClearPasscode", await page.evaluate((id) => Api.post("/api/v1/commands", { devices: [id], request_type: "ClearPasscode" }).then(() => 0, (e) => e.status), XSS_DEVICE) === 403);
+  expect("the API refuses an operator's typed EraseDevice", await page.evaluate((id) => Api.post("/api/v1/commands", { devices: [id], request_type: "EraseDevice", confirm: true }).then(() => 0, (e) => e.status), XSS_DEVICE) === 403);
   // mark lost: lock with message and phone, no erase
   await page.click("#act-lost");
   await page.fill("#dialog-message", "Lost: please return");
@@ -226,8 +221,21 @@ async function main() {
   await shot(page, "14-dashboard-compliance");
   await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
   await page.waitForFunction(() => (document.querySelector("#device-compliance")?.textContent || "").includes("noncompliant"));
-  // the wipe, a separate typed step
+  // clear passcode: enabled where steward holds the UnlockToken, confirmed first
+  if (NO_TOKEN_DEVICE) {
+    await page.goto(URL + "/console/#/device/" + encodeURIComponent(NO_TOKEN_DEVICE));
+    await page.waitForSelector("#device-title");
+    expect("clear passcode disabled without an UnlockToken", await page.isDisabled("#act-clear-passcode"));
+  }
   await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
+  await page.waitForSelector("#act-clear-passcode:not([disabled])");
+  await page.click("#act-clear-passcode");
+  await page.click("#confirm-cancel");
+  await page.click("#act-clear-passcode");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => (document.querySelector("#device-commands")?.textContent || "").includes("ClearPasscode"));
+  expect("exactly one ClearPasscode queued", (await page.locator("#device-commands td", { hasText: /^ClearPasscode$/ }).count()) === 1);
+  // the wipe, a separate typed step
   await page.waitForSelector("#act-wipe:not([disabled])");
   await page.click("#act-wipe");
   await page.fill("#confirm-input", "XSS0001");

@@ -279,8 +279,8 @@ pages.device = async (id) => {
         toast(one && !one.queued ? "Clear passcode: " + one.error : `ClearPasscode queued (${r.command_uuid || (one && one.command_uuid)})`, one && !one.queued);
       } catch (e) { toast("Clear passcode: " + e.message, true); }
       loadCommands();
-    }, { id: "act-clear-passcode", disabled: !op || !d.has_unlock_token,
-      title: !d.has_unlock_token ? "no UnlockToken stored for this device: it sends one in TokenUpdate when it has a passcode" : op ? "" : "needs the operator role" }),
+    }, { id: "act-clear-passcode", disabled: !admin || !d.has_unlock_token,
+      title: !d.has_unlock_token ? "no UnlockToken stored for this device: it sends one in TokenUpdate when it has a passcode" : admin ? "" : "needs the admin role" }),
     act("Mark lost…", async () => {
       const v = await formDialog("Mark lost", `Lock ${name} with a message and phone number on its screen, and remove its corporate (managed) profiles and apps. Nothing is erased.`,
         [{ name: "message", label: "Message on the lock screen", placeholder: "This device is lost. Please call:" }, { name: "phone", label: "Phone number", placeholder: "+1 555 0100" }], "Mark lost", true);
