@@ -39,11 +39,17 @@ r=$(api POST /api/v1/users -d '{"name":"ops","role":"operator","password":"opera
 r=$(api POST /api/v1/users -d '{"name":"watcher","role":"viewer","password":"viewer pass 1"}'); expect_eq "viewer user" 201 "$(status_of "$r")"
 # a devsim device without an UnlockToken (when the fleet has one): clear passcode stays off
 NO_TOKEN=$(body_of "$(api GET '/api/v1/devices?limit=100')" | jq -r '[.devices[] | select(.has_unlock_token | not)][0].id // empty')
+r=$(api GET /api/v1/stats)
+expect_eq "no compliance figure before any policy" "null 0" "$(body_of "$r" | jq -r '"\(.noncompliant) \(.compliance.policies)"')"
 SHOTS=${SHOTS:-$BIN/console-shots}
 mkdir -p "$SHOTS"
 out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN CHROMIUM=$CHROMIUM \
   DEVSIM_CONNECT="'$BIN/steward-devsim' --url '$URL' --ca '$CA' --state '$T/sim' --count 1 connect >>'$T/sim.log' 2>&1" \
   timeout 240 node console.test.js 2>&1) && pass || fail "console test: $out"
 echo "$out"
+# the policy made in the console: the devsim device it found is counted once
+r=$(api GET /api/v1/stats)
+expect_eq "stats count the non-compliant device" "1 1 1" \
+  "$(body_of "$r" | jq -r '"\(.noncompliant) \(.compliance.noncompliant) \(.compliance.policies)"')"
 echo "screenshots: $SHOTS"
 finish
