@@ -9,7 +9,8 @@
 // (installing, then installed after the device checks in). Compliance: a
 // policy made in the editor (markup in its name) finds the device
 // non-compliant with the observed value; the dashboard's compliance figure and
-// chart; clear passcode, mark lost and the typed wipe; a viewer's disabled
+// chart; the editor reloading the policy, and relaxing it making the device
+// compliant again (both transitions in its history); clear passcode, mark lost and the typed wipe; a viewer's disabled
 // buttons and refused calls.
 // Screenshots go to $SHOTS. Exits non-zero on the first failed expectation.
 "use strict";
@@ -221,6 +222,21 @@ async function main() {
   await shot(page, "14-dashboard-compliance");
   await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
   await page.waitForFunction(() => (document.querySelector("#device-compliance")?.textContent || "").includes("noncompliant"));
+  // the editor loads the stored policy; a reachable minimum makes the device compliant again
+  await page.click("#nav a[data-page=compliance]");
+  await page.waitForSelector("#policy-list table");
+  await page.click("#policy-list tbody tr.click");
+  await page.click("#policy-edit");
+  await page.waitForSelector("#policy-form");
+  expect("editor shows the stored rule", (await page.inputValue("#policy-rule-rows input[data-key=min]")) === "99.0");
+  expect("editor keeps the notify action", await page.isChecked("#action-notify"));
+  await page.fill("#policy-rule-rows input[data-key=min]", "1.0");
+  await page.click("#policy-save");
+  await page.waitForFunction(() => (document.querySelector("#policy-rules")?.textContent || "").includes("min 1.0"));
+  expect("the device is compliant again", !(await textOf(page, "#policy-states")).includes(DEVICE));
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForFunction(() => /Overall:\s*compliant/.test(document.querySelector("#device-compliance")?.textContent || ""));
+  expect("the device's history shows both transitions", /noncompliant\s*→\s*compliant/.test(await textOf(page, "#device-compliance")));
   // clear passcode: enabled where steward holds the UnlockToken, confirmed first
   if (NO_TOKEN_DEVICE) {
     await page.goto(URL + "/console/#/device/" + encodeURIComponent(NO_TOKEN_DEVICE));
@@ -261,7 +277,7 @@ async function main() {
   expect("viewer cannot lock", await page.isDisabled("#act-lock"));
   for (const b of ["#act-clear-passcode", "#act-lost", "#act-wipe", "#act-unenroll", "#act-push"])
     expect("viewer sees " + b + " disabled", await page.isDisabled(b));
-  await page.waitForFunction(() => (document.querySelector("#device-compliance")?.textContent || "").includes("noncompliant"));
+  await page.waitForFunction(() => /Overall:\s*compliant/.test(document.querySelector("#device-compliance")?.textContent || ""));
   await page.click("#nav a[data-page=profiles]");
   await page.waitForSelector("#profile-list table");
   expect("viewer has no upload form", (await page.locator("#profile-upload").count()) === 0);
