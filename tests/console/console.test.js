@@ -4,7 +4,8 @@
 // devsim device, sends DeviceInformation and sees the answer, locks with
 // confirmation, checks the typed confirmation of a wipe, that a viewer cannot
 // send commands, that markup in a device name stays text, and the phone layout.
-// Profiles and groups: a profile built in the console (its name is markup),
+// Profiles and groups: a profile built in the console (its name is markup), a
+// signed .mobileconfig uploaded as a file (signer and payload shown),
 // a group with the devsim device, the assignment and the device's convergence
 // (installing, then installed after the device checks in). Compliance: a
 // policy made in the editor (markup in its name) finds the device
@@ -119,6 +120,14 @@ async function main() {
   expect("profile name shown as text", (await textOf(page, "#profile-title")).includes("<img"));
   expect("no element injected in the profile name", (await page.locator("#profile-title img").count()) === 0);
   expect("payload shown", (await textOf(page, "#profile-payloads")).includes("allowCamera"));
+  // a signed .mobileconfig uploaded as a file
+  await page.click("#nav a[data-page=profiles]");
+  await page.setInputFiles("#profile-file", process.env.IMPORT_FILE);
+  await page.click("#profile-upload-submit");
+  await page.waitForFunction(() => (document.querySelector("#profile-title")?.textContent || "") === "Imported clip");
+  const imported = await textOf(page, "main");
+  expect("imported profile's signer shown", imported.includes("Configurator Signer"));
+  expect("imported payload shown", (await textOf(page, "#profile-payloads")).includes("intranet.example.com"));
   // a group with the devsim device as a static member
   await page.click("#nav a[data-page=groups]");
   await page.waitForSelector("#group-create");

@@ -41,9 +41,29 @@ r=$(api POST /api/v1/users -d '{"name":"watcher","role":"viewer","password":"vie
 NO_TOKEN=$(body_of "$(api GET '/api/v1/devices?limit=100')" | jq -r '[.devices[] | select(.has_unlock_token | not)][0].id // empty')
 r=$(api GET /api/v1/stats)
 expect_eq "no compliance figure before any policy" "null 0" "$(body_of "$r" | jq -r '"\(.noncompliant) \(.compliance.policies)"')"
+# a signed profile for the console's upload (as Apple Configurator saves one)
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/cfg.key" -out "$T/cfg.pem" -days 2 \
+  -subj "/CN=Configurator Signer" 2>/dev/null
+cat >"$T/imp.xml" <<'XML'
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>com.example.imported</string>
+<key>PayloadUUID</key><string>6E3B7B52-0C51-4F4B-9C1E-7D3A0A9B1C11</string>
+<key>PayloadDisplayName</key><string>Imported clip</string>
+<key>PayloadContent</key><array><dict>
+ <key>PayloadType</key><string>com.apple.webClip.managed</string><key>PayloadVersion</key><integer>1</integer>
+ <key>PayloadIdentifier</key><string>com.example.imported.clip</string>
+ <key>PayloadUUID</key><string>0B1C2D3E-4F50-4617-8293-A4B5C6D7E8F9</string>
+ <key>URL</key><string>https://intranet.example.com</string><key>Label</key><string>Intranet</string>
+</dict></array></dict></plist>
+XML
+openssl cms -sign -nodetach -binary -outform DER -in "$T/imp.xml" -signer "$T/cfg.pem" -inkey "$T/cfg.key" \
+  -out "$T/imported.mobileconfig" || fail "sign a profile"
 SHOTS=${SHOTS:-$BIN/console-shots}
 mkdir -p "$SHOTS"
-out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN CHROMIUM=$CHROMIUM \
+out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN IMPORT_FILE=$T/imported.mobileconfig CHROMIUM=$CHROMIUM \
   DEVSIM_CONNECT="'$BIN/steward-devsim' --url '$URL' --ca '$CA' --state '$T/sim' --count 1 connect >>'$T/sim.log' 2>&1" \
   timeout 240 node console.test.js 2>&1) && pass || fail "console test: $out"
 echo "$out"
