@@ -157,6 +157,8 @@ int api_enqueue_tx_meta(struct store *s, plist_t command, const char *const *ids
 /* 1 for the commands only an admin may send (EraseDevice, DeleteUser,
  * ClearPasscode, ClearRestrictionsPassword; operators.c). */
 int api_command_needs_admin(plist_t command);
+/* The same by request type (typed commands: {"request_type": …}). */
+int api_request_type_needs_admin(const char *type);
 
 /* POST /api/v1/commands */
 void api_commands_create(struct worker *w, struct request *req, struct response *resp);

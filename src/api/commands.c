@@ -167,8 +167,13 @@ static int decode_create(const struct request *req, struct response *resp, struc
     }
     if (!json_is_object(c->root))
         return bad(req, resp, "the body must be a JSON object");
-    if (json_object_get(c->root, "request_type"))
+    if (json_object_get(c->root, "request_type")) {
+        /* Typed commands follow the same roles: erasing, clearing a passcode… is admin's. */
+        const char *type = json_string_value(json_object_get(c->root, "request_type"));
+        if (api_request_type_needs_admin(type) && api_require_role(req, resp, API_ROLE_ADMIN) < 0)
+            return -1;
         return 1; /* a typed command (typed.c) */
+    }
     if (check_keys(req, resp, c->root) < 0 || decode_devices(req, resp, c) < 0 ||
         decode_command(req, resp, c) < 0)
         return -1;

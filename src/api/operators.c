@@ -65,20 +65,25 @@ static const char *role_member(json_t *body, int *bad)
 
 /* ---- roles per command ---------------------------------------------------- */
 
-int api_command_needs_admin(plist_t command)
+int api_request_type_needs_admin(const char *type)
 {
     static const char *const destructive[] = {"EraseDevice", "DeleteUser", "ClearPasscode",
                                               "ClearRestrictionsPassword"};
+    for (size_t i = 0; type && i < sizeof destructive / sizeof destructive[0]; i++)
+        if (strcmp(type, destructive[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int api_command_needs_admin(plist_t command)
+{
     plist_t cmd = plist_dict_get_item(command, "Command");
     plist_t rt = cmd ? plist_dict_get_item(cmd, "RequestType") : NULL;
     char *type = NULL;
     if (!rt || plist_get_node_type(rt) != PLIST_STRING)
         return 0;
     plist_get_string_val(rt, &type);
-    int yes = 0;
-    for (size_t i = 0; type && i < sizeof destructive / sizeof destructive[0]; i++)
-        if (strcmp(type, destructive[i]) == 0)
-            yes = 1;
+    int yes = api_request_type_needs_admin(type);
     free(type);
     return yes;
 }
@@ -431,6 +436,7 @@ void api_stats(struct worker *w, struct request *req, struct response *resp)
     char *versions[STATS_OS_MAX];
     int64_t counts[STATS_OS_MAX];
     size_t nv = 0;
+    struct store_ops_compliance comp = {0};
     int64_t days = w->svc->cfg->cert_expiry_days;
     int rc = store_begin_read(w->store);
     if (rc == STORE_OK) {
@@ -441,6 +447,8 @@ void api_stats(struct worker *w, struct request *req, struct response *resp)
             rc = store_pki_expiry_stats(w->store, now, now + days * 86400, &expiring, &soonest);
         if (rc == STORE_OK)
             rc = store_ops_os_versions(w->store, STATS_OS_MAX, versions, counts, &nv);
+        if (rc == STORE_OK)
+            rc = store_ops_compliance_stats(w->store, &comp);
         int crc = store_commit(w->store);
         if (rc == STORE_OK)
             rc = crc;
@@ -461,13 +469,17 @@ void api_stats(struct worker *w, struct request *req, struct response *resp)
         free(versions[i]);
     }
     json_t *j = json_pack(
-        "{s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:{s:I,s:I},s:{s:I,s:I,s:o},s:n,s:n}", "generated_at",
+        "{s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:{s:I,s:I},s:{s:I,s:I,s:o},s:n,s:o,s:{s:I,s:I,s:I}}",
+        "generated_at",
         api_time_json(now), "devices", "enrolled", (json_int_t)st.devices_enrolled, "total",
         (json_int_t)st.devices_total, "checked_out", (json_int_t)st.devices_checked_out,
         "seen_24h", (json_int_t)st.seen_24h, "checkins_by_hour", h ? h : json_array(),
         "os_versions", os ? os : json_array(), "commands", "pending",
         (json_int_t)st.commands_pending, "failed_24h", (json_int_t)st.commands_failed_24h,
         "certs", "expiring", (json_int_t)expiring, "within_days", (json_int_t)days,
-        "soonest_expiry", api_time_json(soonest), "push_failures_24h", "noncompliant");
+        "soonest_expiry", api_time_json(soonest), "push_failures_24h", "noncompliant",
+        comp.policies ? json_integer(comp.noncompliant) : json_null(), "compliance", "policies",
+        (json_int_t)comp.policies, "noncompliant", (json_int_t)comp.noncompliant, "unknown",
+        (json_int_t)comp.unknown);
     api_send_json(req, resp, 200, j);
 }

@@ -878,3 +878,36 @@ int store_ops_os_versions(struct store *s, size_t max, char **versions, int64_t 
     }
     return row < 0 ? row : STORE_OK;
 }
+
+int store_ops_compliance_stats(struct store *s, struct store_ops_compliance *out)
+{
+    static const char policies[] = "SELECT COUNT(*) FROM compliance_policies WHERE enabled = 1";
+    static const char worst[] =
+        "SELECT w.worst, COUNT(*) FROM (SELECT s.enrollment_id,"
+        " MAX(CASE s.state WHEN 'noncompliant' THEN 2 WHEN 'unknown' THEN 1 ELSE 0 END) AS worst"
+        " FROM compliance_state s JOIN compliance_policies p ON p.id = s.policy_id"
+        " JOIN enrollments e ON e.id = s.enrollment_id"
+        " WHERE p.enabled = 1 AND e.status = 2 GROUP BY s.enrollment_id) w GROUP BY w.worst";
+    memset(out, 0, sizeof *out);
+    int rc = STORE_OK;
+    struct sql_stmt *st = sql_prepare(s, policies, "ops.stats_policies", &rc);
+    if (!st)
+        return rc;
+    rc = sql_first_row(s, st, "ops.stats_policies", 0);
+    if (rc != STORE_OK)
+        return rc;
+    out->policies = sql_col_int(st, 0);
+    sql_done(st);
+    st = sql_prepare(s, worst, "ops.stats_compliance", &rc);
+    if (!st)
+        return rc;
+    int row;
+    while ((row = sql_next_row(s, st, "ops.stats_compliance", 0)) == 1) {
+        int64_t w = sql_col_int(st, 0), n = sql_col_int(st, 1);
+        if (w == 2)
+            out->noncompliant = n;
+        else if (w == 1)
+            out->unknown = n;
+    }
+    return row < 0 ? row : STORE_OK;
+}

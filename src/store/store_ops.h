@@ -166,5 +166,12 @@ int store_ops_seen_histogram(struct store *s, int64_t now, int64_t bucket_secs, 
  * pairs, versions malloc'd (NULL version = unknown). */
 int store_ops_os_versions(struct store *s, size_t max, char **versions, int64_t *counts,
                           size_t *n);
+/* Compliance over enrolled device channels by each device's worst state
+ * under the enabled policies: policies (enabled), noncompliant, unknown
+ * (devices with an unknown state and none non-compliant). */
+struct store_ops_compliance {
+    int64_t policies, noncompliant, unknown;
+};
+int store_ops_compliance_stats(struct store *s, struct store_ops_compliance *out);
 
 #endif

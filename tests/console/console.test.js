@@ -4,6 +4,15 @@
 // devsim device, sends DeviceInformation and sees the answer, locks with
 // confirmation, checks the typed confirmation of a wipe, that a viewer cannot
 // send commands, that markup in a device name stays text, and the phone layout.
+// Profiles and groups: a profile built in the console (its name is markup), a
+// signed .mobileconfig uploaded as a file (signer and payload shown),
+// a group with the devsim device, the assignment and the device's convergence
+// (installing, then installed after the device checks in). Compliance: a
+// policy made in the editor (markup in its name) finds the device
+// non-compliant with the observed value; the dashboard's compliance figure and
+// chart; the editor reloading the policy, and relaxing it making the device
+// compliant again (both transitions in its history); clear passcode, mark lost and the typed wipe; a viewer's disabled
+// buttons and refused calls.
 // Screenshots go to $SHOTS. Exits non-zero on the first failed expectation.
 "use strict";
 const { chromium } = require("playwright-core");
@@ -14,6 +23,10 @@ const URL = process.env.CONSOLE_URL;
 const SHOTS = process.env.SHOTS;
 const DEVICE = process.env.DEVICE_ID;
 const XSS_DEVICE = process.env.XSS_DEVICE_ID;
+const NO_TOKEN_DEVICE = process.env.NO_TOKEN_DEVICE_ID || "";
+const PROFILE_ID = "com.steward.test.console";
+const MARKUP = '<img src=x onerror="window.__xss=3">';
+const textOf = (page, sel) => page.textContent(sel).then((t) => t || "");
 let checks = 0;
 function expect(what, ok, detail) {
   if (!ok) throw new Error(`FAIL: ${what}${detail ? ": " + detail : ""}`);
@@ -97,6 +110,72 @@ async function main() {
   await page.waitForFunction(() => document.querySelector("#device-commands")?.textContent.includes("DeviceLock"));
   expect("exactly one lock queued", (await page.locator("#device-commands td", { hasText: /^DeviceLock$/ }).count()) === 1);
 
+  // a profile built in the console: its name is markup, shown as text
+  await page.click("#nav a[data-page=profiles]");
+  await page.waitForSelector("#profile-upload");
+  await page.fill("#profile-spec", JSON.stringify({ identifier: PROFILE_ID, display_name: MARKUP + " restrictions",
+    payloads: [{ PayloadType: "com.apple.applicationaccess", allowCamera: false }] }));
+  await page.click("#profile-upload-submit");
+  await page.waitForSelector("#profile-title");
+  expect("profile name shown as text", (await textOf(page, "#profile-title")).includes("<img"));
+  expect("no element injected in the profile name", (await page.locator("#profile-title img").count()) === 0);
+  expect("payload shown", (await textOf(page, "#profile-payloads")).includes("allowCamera"));
+  // a signed .mobileconfig uploaded as a file
+  await page.click("#nav a[data-page=profiles]");
+  await page.setInputFiles("#profile-file", process.env.IMPORT_FILE);
+  await page.click("#profile-upload-submit");
+  await page.waitForFunction(() => (document.querySelector("#profile-title")?.textContent || "") === "Imported clip");
+  const imported = await textOf(page, "main");
+  expect("imported profile's signer shown", imported.includes("Configurator Signer"));
+  expect("imported payload shown", (await textOf(page, "#profile-payloads")).includes("intranet.example.com"));
+  // a group with the devsim device as a static member
+  await page.click("#nav a[data-page=groups]");
+  await page.waitForSelector("#group-create");
+  await page.fill("#group-name", "console-group");
+  await page.click("#group-create-submit");
+  await page.waitForSelector("#group-title");
+  await page.fill("#member-id", DEVICE);
+  await page.click("#member-add-submit");
+  await page.waitForFunction((id) => document.querySelector("#group-members")?.textContent.includes(id), DEVICE);
+  // assign the profile to the group from the profile's page
+  await page.goto(URL + "/console/#/profile/" + PROFILE_ID);
+  await page.waitForSelector("#assign-group");
+  await page.selectOption("#assign-group", "console-group");
+  await page.click("#assign-submit");
+  await page.waitForFunction(() => document.querySelector("#profile-groups")?.textContent.includes("console-group"));
+  await page.waitForFunction((id) => document.querySelector("#profile-status")?.textContent.includes(id), DEVICE);
+  expect("the device is installing the profile", (await textOf(page, "#profile-status")).includes("installing"));
+  await shot(page, "09-profile-assigned");
+  // the device's convergence: pending, then installed once it checked in
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForFunction((p) => document.querySelector("#device-convergence")?.textContent.includes(p), PROFILE_ID);
+  let conv = await textOf(page, "#device-convergence");
+  expect("convergence pending on the device page", conv.includes("installing") && /1\s*should have/.test(conv), conv.slice(0, 300));
+  execFileSync("bash", ["-c", process.env.DEVSIM_CONNECT]);
+  await page.reload();
+  await page.waitForFunction((p) => document.querySelector("#device-convergence")?.textContent.includes(p), PROFILE_ID);
+  conv = await textOf(page, "#device-convergence");
+  expect("convergence done after the check-in", conv.includes("installed") && !conv.includes("installing") && /1\s*installed/.test(conv), conv.slice(0, 300));
+  await shot(page, "10-device-convergence");
+
+  // clearing a passcode and erasing are admin's, typed commands included
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
+  await page.waitForSelector("#device-title");
+  expect("operator cannot clear a passcode", await page.isDisabled("#act-clear-passcode"));
+  expect("the API refuses an operator's typed ClearPasscode", await page.evaluate((id) => Api.post("/api/v1/commands", { devices: [id], request_type: "ClearPasscode" }).then(() => 0, (e) => e.status), XSS_DEVICE) === 403);
+  expect("the API refuses an operator's typed EraseDevice", await page.evaluate((id) => Api.post("/api/v1/commands", { devices: [id], request_type: "EraseDevice", confirm: true }).then(() => 0, (e) => e.status), XSS_DEVICE) === 403);
+  // mark lost: lock with message and phone, no erase
+  await page.click("#act-lost");
+  await page.fill("#dialog-message", "Lost: please return");
+  await page.fill("#dialog-phone", "+1 555 0100");
+  await page.click("#dialog-ok");
+  await page.waitForSelector("#device-lost");
+  expect("lost shown with its phone", (await textOf(page, "#device-lost")).includes("+1 555 0100"));
+  await page.waitForFunction(() => (document.querySelector("#device-commands")?.textContent || "").includes("DeviceLock"));
+  expect("lost mode never erases", !(await textOf(page, "#device-commands")).includes("EraseDevice"));
+  await shot(page, "11-device-lost");
+  expect("an operator cannot create policies", await page.evaluate(() => Api.post("/api/v1/compliance/policies", { name: "x", rules: { type: "passcode" } }).then(() => 0, (e) => e.status)) === 403);
+
   // markup in a device name stays text
   await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
   await page.waitForSelector("#device-title");
@@ -120,6 +199,73 @@ async function main() {
   await page.fill("#confirm-input", "wrong");
   expect("wrong text keeps it disabled", await page.isDisabled("#confirm-ok"));
   await page.click("#confirm-cancel");
+
+  // a compliance policy made in the editor; its name is markup
+  await page.click("#nav a[data-page=compliance]");
+  await page.click("#policy-new");
+  await page.waitForSelector("#policy-form");
+  await page.fill("#policy-name", MARKUP + " OS");
+  await page.selectOption("#policy-rule-rows .rule-type", "os_version");
+  await page.fill("#policy-rule-rows input[data-key=min]", "99.0");
+  expect("rules JSON follows the builder", JSON.parse(await page.inputValue("#policy-rules-json")).min === "99.0");
+  expect("wipe action off until opted in", await page.isDisabled("#action-wipe"));
+  await page.check("#policy-wipe-enabled");
+  expect("wipe action offered after the opt-in", !(await page.isDisabled("#action-wipe")));
+  await page.uncheck("#policy-wipe-enabled");
+  await page.check("#action-notify");
+  await shot(page, "12-policy-editor");
+  await page.click("#policy-save");
+  await page.waitForSelector("#policy-title");
+  expect("policy name shown as text", (await textOf(page, "#policy-title")).includes("<img"));
+  expect("no element injected in the policy name", (await page.locator("#policy-title img").count()) === 0);
+  expect("wipe shown as not enabled", (await textOf(page, "#policy-wipe")).includes("never"));
+  await page.waitForFunction((id) => document.querySelector("#policy-states")?.textContent.includes(id), DEVICE);
+  const states = await textOf(page, "#policy-states");
+  expect("the devsim device is non-compliant with the observed OS", states.includes("noncompliant") && /\d+\.\d/.test(states), states.slice(0, 400));
+  await shot(page, "13-policy-states");
+  await page.click("#nav a[data-page=dashboard]");
+  await page.waitForSelector("#compliance-chart svg");
+  expect("non-compliant by policy chart", (await page.locator("#compliance-charts svg rect.bar").count()) === 1);
+  const figs = await textOf(page, "#figures");
+  expect("dashboard shows out-of-compliance devices", /[1-9]\d*\s*out of compliance/.test(figs), figs);
+  await shot(page, "14-dashboard-compliance");
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForFunction(() => (document.querySelector("#device-compliance")?.textContent || "").includes("noncompliant"));
+  // the editor loads the stored policy; a reachable minimum makes the device compliant again
+  await page.click("#nav a[data-page=compliance]");
+  await page.waitForSelector("#policy-list table");
+  await page.click("#policy-list tbody tr.click");
+  await page.click("#policy-edit");
+  await page.waitForSelector("#policy-form");
+  expect("editor shows the stored rule", (await page.inputValue("#policy-rule-rows input[data-key=min]")) === "99.0");
+  expect("editor keeps the notify action", await page.isChecked("#action-notify"));
+  await page.fill("#policy-rule-rows input[data-key=min]", "1.0");
+  await page.click("#policy-save");
+  await page.waitForFunction(() => (document.querySelector("#policy-rules")?.textContent || "").includes("min 1.0"));
+  expect("the device is compliant again", !(await textOf(page, "#policy-states")).includes(DEVICE));
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(DEVICE));
+  await page.waitForFunction(() => /Overall:\s*compliant/.test(document.querySelector("#device-compliance")?.textContent || ""));
+  expect("the device's history shows both transitions", /noncompliant\s*→\s*compliant/.test(await textOf(page, "#device-compliance")));
+  // clear passcode: enabled where steward holds the UnlockToken, confirmed first
+  if (NO_TOKEN_DEVICE) {
+    await page.goto(URL + "/console/#/device/" + encodeURIComponent(NO_TOKEN_DEVICE));
+    await page.waitForSelector("#device-title");
+    expect("clear passcode disabled without an UnlockToken", await page.isDisabled("#act-clear-passcode"));
+  }
+  await page.goto(URL + "/console/#/device/" + encodeURIComponent(XSS_DEVICE));
+  await page.waitForSelector("#act-clear-passcode:not([disabled])");
+  await page.click("#act-clear-passcode");
+  await page.click("#confirm-cancel");
+  await page.click("#act-clear-passcode");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => (document.querySelector("#device-commands")?.textContent || "").includes("ClearPasscode"));
+  expect("exactly one ClearPasscode queued", (await page.locator("#device-commands td", { hasText: /^ClearPasscode$/ }).count()) === 1);
+  // the wipe, a separate typed step
+  await page.waitForSelector("#act-wipe:not([disabled])");
+  await page.click("#act-wipe");
+  await page.fill("#confirm-input", "XSS0001");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => (document.querySelector("#device-commands")?.textContent || "").includes("EraseDevice"));
   await page.click("#nav a[data-page=pushcerts]");
   await page.waitForSelector("h1:text('Push certificates')");
   await page.click("#nav a[data-page=enrollusers]");
@@ -138,6 +284,23 @@ async function main() {
   await page.waitForSelector("#device-title");
   expect("viewer cannot query", await page.isDisabled("#act-query"));
   expect("viewer cannot lock", await page.isDisabled("#act-lock"));
+  for (const b of ["#act-clear-passcode", "#act-lost", "#act-wipe", "#act-unenroll", "#act-push"])
+    expect("viewer sees " + b + " disabled", await page.isDisabled(b));
+  await page.waitForFunction(() => /Overall:\s*compliant/.test(document.querySelector("#device-compliance")?.textContent || ""));
+  await page.click("#nav a[data-page=profiles]");
+  await page.waitForSelector("#profile-list table");
+  expect("viewer has no upload form", (await page.locator("#profile-upload").count()) === 0);
+  await page.goto(URL + "/console/#/profile/" + PROFILE_ID);
+  await page.waitForSelector("#profile-title");
+  expect("viewer cannot delete a profile", await page.isDisabled("#profile-delete"));
+  expect("viewer cannot assign", (await page.locator("#assign-submit").count()) === 0);
+  await page.click("#nav a[data-page=compliance]");
+  await page.waitForSelector("#policy-list table");
+  expect("viewer cannot create a policy", await page.isDisabled("#policy-new"));
+  expect("viewer cannot evaluate", await page.isDisabled("#compliance-evaluate"));
+  expect("the API refuses a viewer's group", await page.evaluate(() => Api.post("/api/v1/groups", { name: "v" }).then(() => 0, (e) => e.status)) === 403);
+  expect("the API refuses a viewer's clear passcode", await page.evaluate((id) => Api.post("/api/v1/commands", { devices: [id], request_type: "ClearPasscode" }).then(() => 0, (e) => e.status), XSS_DEVICE) === 403);
+  expect("no markup ever ran", await page.evaluate(() => window.__xss === undefined));
   await shot(page, "06-viewer-device");
 
   // a phone screen: one column, the menu behind a button
@@ -154,6 +317,14 @@ async function main() {
   await p2.click("#nav a[data-page=devices]");
   await p2.waitForSelector("#device-results table");
   await shot(p2, "08-phone-devices");
+  for (const [hash, sel, name] of [["#/profile/" + PROFILE_ID, "#profile-payloads", "15-phone-profile"], ["#/compliance", "#policy-list table", "16-phone-compliance"],
+    ["#/device/" + encodeURIComponent(DEVICE), "#device-convergence table", "17-phone-device"]]) {
+    await p2.goto(URL + "/console/" + hash);
+    await p2.waitForSelector(sel);
+    const over = await p2.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect("no horizontal scrolling on " + hash, over <= 1, String(over));
+    await shot(p2, name);
+  }
 
   expect("no script errors", pageErrors.length === 0, pageErrors.join("; "));
   await browser.close();

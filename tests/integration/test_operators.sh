@@ -35,6 +35,10 @@ expect_contains "403 says which role" "operator" "$r"
 r=$(as "$VKEY" GET /api/v1/audit); expect_eq "viewer cannot read the audit log" 403 "$(status_of "$r")"
 r=$(as "$OKEY" POST /api/v1/commands -d "$(cmd DeviceInformation)"); expect_eq "operator sends commands" 200 "$(status_of "$r")"
 r=$(as "$OKEY" POST /api/v1/commands -d "$(cmd EraseDevice)"); expect_eq "operator cannot wipe" 403 "$(status_of "$r")"
+r=$(as "$OKEY" POST /api/v1/commands -d "{\"devices\":[\"$DEV\"],\"request_type\":\"EraseDevice\",\"confirm\":true}")
+expect_eq "operator cannot wipe with a typed command" 403 "$(status_of "$r")"
+r=$(as "$OKEY" POST /api/v1/commands -d "{\"devices\":[\"$DEV\"],\"request_type\":\"ClearPasscode\"}")
+expect_eq "operator cannot clear a passcode with a typed command" 403 "$(status_of "$r")"
 r=$(as "$OKEY" POST /api/v1/certs/00/revoke); expect_eq "operator cannot revoke certificates" 403 "$(status_of "$r")"
 r=$(as "$OKEY" POST /api/v1/users -d '{"name":"x","role":"admin","password":"12345678"}'); expect_eq "operator cannot add users" 403 "$(status_of "$r")"
 r=$(as "$OKEY" POST /api/v1/webhooks -d '{"url":"http://127.0.0.1:1/"}'); expect_eq "operator cannot add webhooks" 403 "$(status_of "$r")"
@@ -150,7 +154,7 @@ expect_eq "target recorded" alice "$(printf '%s' "$A" | jq -r '[.entries[] | sel
 expect_eq "client address recorded" 127.0.0.1 "$(printf '%s' "$A" | jq -r '.entries[0].remote_addr')"
 expect_eq "session actor audited" "user:alice" "$(printf '%s' "$A" | jq -r '[.entries[] | select(.action=="POST /api/v1/commands" and .actor=="user:alice" and .status==200)][0].actor')"
 r=$(api GET "/api/v1/audit?actor=key:ci-operator&failed=1")
-expect_eq "filter by actor and failure" 5 "$(jqv "$r" '.entries | length')"
+expect_eq "filter by actor and failure" 7 "$(jqv "$r" '.entries | length')"
 r=$(api GET "/api/v1/audit?limit=2&offset=1"); expect_eq "paging" 2 "$(jqv "$r" '.entries | length')"
 csv=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $KEY" "$URL/api/v1/audit?format=csv")
 expect_contains "CSV header" "id,at,actor,role,method,path,action,target,status,remote_addr,request_id" "$csv"

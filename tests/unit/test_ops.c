@@ -1,9 +1,10 @@
 /* test_ops.c: the operators area below the HTTP layer: role names and order,
- * which commands need admin, webhook event filters, the HMAC signature a
+ * which commands need admin (raw and typed), webhook event filters, the HMAC signature a
  * receiver checks (against a value computed independently with Python's
  * hmac), retry backoff, and store_ops.h on a real database: admin users,
  * the audit log's filters and paging, and the delivery queue's
- * lease (a claimed delivery is not claimed again until its lease ends). On
+ * lease (a claimed delivery is not claimed again until its lease ends), and
+ * the dashboard's compliance figures (each device once, by its worst state). On
  * SQLite, or on PostgreSQL when STEWARD_TEST_DSN says so. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/enrollment.h"
 #include "core/events.h"
 #include "store/store.h"
 #include "store_fixture.h"
@@ -67,6 +69,72 @@ static void test_admin_only_commands(void **state)
         assert_false(api_command_needs_admin(c));
         plist_free(c);
     }
+}
+
+static void test_admin_only_request_types(void **state)
+{
+    (void)state;
+    assert_true(api_request_type_needs_admin("EraseDevice"));
+    assert_true(api_request_type_needs_admin("ClearPasscode"));
+    assert_true(api_request_type_needs_admin("ClearRestrictionsPassword"));
+    assert_false(api_request_type_needs_admin("DeviceLock"));
+    assert_false(api_request_type_needs_admin("erasedevice"));
+    assert_false(api_request_type_needs_admin(NULL));
+}
+
+static void enroll(struct store *s, const char *udid)
+{
+    struct store_enrollment e = {.id = (char *)udid, .udid = (char *)udid, .type = "Device"};
+    assert_int_equal(enrollment_authenticate(s, &e, 100), STORE_OK);
+    e.token_hex = "00ff";
+    e.push_magic = "magic";
+    int first = 0;
+    assert_int_equal(enrollment_token_update(s, &e, 101, &first), STORE_OK);
+}
+
+static int64_t policy(struct store *s, const char *name, int enabled)
+{
+    struct store_compliance_policy p = {.name = (char *)name, .enabled = enabled,
+                                        .rules = "{\"type\":\"passcode\"}", .scope = "\"all\"",
+                                        .actions = "[]"};
+    int64_t id = 0;
+    assert_int_equal(store_compliance_policy_add(s, &p, 100, &id), STORE_OK);
+    return id;
+}
+
+static void put_state(struct store *s, const char *id, int64_t pid, const char *state)
+{
+    struct store_compliance_state st = {.enrollment_id = id, .policy_id = pid, .state = state,
+                                        .rule = "passcode", .since = 200, .evaluated_at = 200};
+    assert_int_equal(store_compliance_state_put(s, &st), STORE_OK);
+}
+
+/* The dashboard's compliance figures: devices by their worst state under
+ * the enabled policies, each device once. */
+static void test_compliance_stats(void **state)
+{
+    struct store_test *f = *state;
+    struct store_ops_compliance c;
+    assert_int_equal(store_ops_compliance_stats(f->s, &c), STORE_OK);
+    assert_int_equal(c.policies, 0);
+    assert_int_equal(c.noncompliant, 0);
+    enroll(f->s, "A");
+    enroll(f->s, "B");
+    enroll(f->s, "C");
+    int64_t p1 = policy(f->s, "one", 1), p2 = policy(f->s, "two", 1), off = policy(f->s, "off", 0);
+    put_state(f->s, "A", p1, "noncompliant");
+    put_state(f->s, "A", p2, "noncompliant"); /* still one device */
+    put_state(f->s, "B", p1, "unknown");
+    put_state(f->s, "B", p2, "compliant");
+    put_state(f->s, "C", off, "noncompliant"); /* a disabled policy does not count */
+    assert_int_equal(store_ops_compliance_stats(f->s, &c), STORE_OK);
+    assert_int_equal(c.policies, 2);
+    assert_int_equal(c.noncompliant, 1);
+    assert_int_equal(c.unknown, 1);
+    put_state(f->s, "B", p2, "noncompliant"); /* worse than unknown */
+    assert_int_equal(store_ops_compliance_stats(f->s, &c), STORE_OK);
+    assert_int_equal(c.noncompliant, 2);
+    assert_int_equal(c.unknown, 0);
 }
 
 static void test_filters(void **state)
@@ -229,6 +297,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_admin_only_commands),
+        cmocka_unit_test(test_admin_only_request_types),
+        cmocka_unit_test_setup_teardown(test_compliance_stats, setup, teardown),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_backoff),

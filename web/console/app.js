@@ -62,10 +62,12 @@ window.addEventListener("steward-signed-out", () => { if (Api.me) { Api.me = nul
 window.addEventListener("hashchange", () => { $("nav").classList.remove("open"); if (Api.me) route(); });
 
 const pages = {};
+/* Pages of one item light up their list's menu entry. */
+const PARENT_PAGE = { device: "devices", profile: "profiles", group: "groups", policy: "compliance" };
 function route() {
   const parts = (location.hash.replace(/^#\/?/, "") || "").split("/").map(decodeURIComponent);
   const name = parts[0] || "dashboard";
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name || (name === "device" && a.dataset.page === "devices"));
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name || (PARENT_PAGE[name] || "") === a.dataset.page);
   const page = pages[name] || pages.dashboard;
   main().replaceChildren(el("p.muted", {}, "Loading…"));
   page(...parts.slice(1)).catch((e) => main().replaceChildren(el("p.error", {}, "Could not load this page: " + e.message)));
@@ -81,9 +83,9 @@ function table(columns, rows, onclick) {
 }
 
 function pill(text) {
-  const cls = /^(enrolled|Acknowledged|issued|delivered|true)$/.test(text) ? ".ok"
-    : /^(Error|CommandFormatError|failed|revoked|rejected|checked_out|locked)$/.test(text) ? ".bad"
-    : /^(Pending|NotNow|pending|authenticated)$/.test(text) ? ".warn" : "";
+  const cls = /^(enrolled|Acknowledged|issued|delivered|true|installed|compliant)$/.test(text) ? ".ok"
+    : /^(Error|CommandFormatError|failed|revoked|rejected|checked_out|locked|error|noncompliant|lost)$/.test(text) ? ".bad"
+    : /^(Pending|NotNow|pending|authenticated|installing|removing|unknown)$/.test(text) ? ".warn" : "";
   return el("span.pill" + cls, {}, text);
 }
 
@@ -103,6 +105,33 @@ function confirmDialog(title, message, action, typed) {
   });
 }
 
+/* A dialog with inputs: fields [{name, label, placeholder}]; resolves to
+   {name: value} on submit, null on cancel. */
+function formDialog(title, message, fields, action, danger) {
+  return new Promise((resolve) => {
+    const inputs = fields.map((f) => el("input", { id: "dialog-" + f.name, placeholder: f.placeholder || "", autocomplete: "off" }));
+    const ok = el("button" + (danger ? ".danger" : ""), { id: "dialog-ok", type: "submit" }, action);
+    const back = el("div.modal-back", {}, el("form.modal", { role: "dialog", "aria-label": title,
+      onsubmit: (ev) => { ev.preventDefault(); back.remove(); resolve(Object.fromEntries(fields.map((f, i) => [f.name, inputs[i].value]))); } },
+      el("h2", {}, title), el("p", {}, message),
+      fields.map((f, i) => el("label", {}, f.label, inputs[i])),
+      el("div.actions", {}, ok, el("button.secondary", { id: "dialog-cancel", type: "button", onclick: () => { back.remove(); resolve(null); } }, "Cancel"))));
+    document.body.append(back);
+    (inputs[0] || ok).focus();
+  });
+}
+
+/* Parses a textarea's JSON; throws with the field's name in the message. */
+function parseJson(text, what) {
+  try { return JSON.parse(text); } catch (e) { throw new Error(`${what}: not valid JSON (${e.message})`); }
+}
+
+/* A figure card: the number and what it counts. */
+function figure(n, label, cls, href) {
+  const card = el("div.card.figure" + (cls ? "." + cls : ""), {}, el("div.n", {}, n === null || n === undefined ? "—" : String(n)), el("div.l", {}, label));
+  return href ? el("a.figure-link", { href }, card) : card;
+}
+
 function pager(offset, limit, total, go) {
   return el("div.pager", {},
     el("button.secondary", { disabled: offset === 0, onclick: () => go(Math.max(0, offset - limit)) }, "Previous"),
@@ -114,7 +143,10 @@ function pager(offset, limit, total, go) {
 
 pages.dashboard = async () => {
   const s = await Api.get("/api/v1/stats");
-  const fig = (n, label, cls) => el("div.card.figure" + (cls ? "." + cls : ""), {}, el("div.n", {}, n === null ? "—" : String(n)), el("div.l", {}, label));
+  /* Per-policy counts for the compliance chart (only when policies exist). */
+  const byPolicy = s.compliance && s.compliance.policies
+    ? ((await Api.get("/api/v1/compliance?limit=1")).policies || []).filter((p) => p.enabled).slice(0, 24) : [];
+  const fig = (n, label, cls) => figure(n, label, cls);
   const hours = s.checkins_by_hour.map((_, i) => { const d = new Date(Date.now() - (23 - i) * 3600e3); return String(d.getHours()).padStart(2, "0") + ":00"; });
   main().replaceChildren(
     el("h1", {}, "Dashboard"),
@@ -125,10 +157,19 @@ pages.dashboard = async () => {
       fig(s.commands.failed_24h, "failed commands, 24 h", s.commands.failed_24h ? "bad" : ""),
       fig(s.push_failures_24h, "push failures, 24 h"),
       fig(s.certs.expiring, `certificates expiring in ${s.certs.within_days} days`, s.certs.expiring ? "warn" : ""),
-      s.noncompliant === null ? null : fig(s.noncompliant, "out of compliance", s.noncompliant ? "bad" : "")),
+      s.noncompliant === null || s.noncompliant === undefined ? null
+        : figure(s.noncompliant, "out of compliance", s.noncompliant ? "bad" : "", "#/compliance")),
     el("div.charts", {},
       el("div.card.chart", {}, el("h2", {}, "Check-ins, last 24 hours"), barChart(s.checkins_by_hour, hours, "check-ins per hour")),
       el("div.card.chart", {}, el("h2", {}, "OS versions"), donutChart(s.os_versions.map((o) => ({ label: o.version, value: o.count })), "OS versions"))),
+    s.compliance && s.compliance.policies ? el("div.charts", { id: "compliance-charts" },
+      el("div.card.chart", {}, el("h2", {}, "Non-compliant devices by policy"),
+        barChart(byPolicy.map((p) => p.noncompliant), byPolicy.map((p) => p.name), "non-compliant devices per policy")),
+      el("div.card.chart", { id: "compliance-chart" }, el("h2", {}, el("a", { href: "#/compliance" }, "Compliance")),
+        donutChart([
+          { label: "compliant", value: Math.max(0, s.devices.enrolled - s.compliance.noncompliant - s.compliance.unknown) },
+          { label: "non-compliant", value: s.compliance.noncompliant },
+          { label: "unknown", value: s.compliance.unknown }], "devices by compliance", ["#16a34a", "#dc2626", "#d97706"]))) : null,
     el("p.muted", {}, `Figures as of ${new Date(s.generated_at).toLocaleString()}; ${s.devices.checked_out} checked out, ${s.devices.total} in total.`));
 };
 
@@ -230,7 +271,27 @@ pages.device = async (id) => {
       await sendCommand(id, { RequestType: "Settings", Settings: [{ Item: "VoiceRoaming", Enabled: voice }, { Item: "DataRoaming", Enabled: voice }] }, "Roaming settings");
       loadCommands();
     }, { id: "act-roaming", disabled: !op }),
-    act("Clear passcode", null, { id: "act-clear-passcode", disabled: true, title: "needs the device's unlock token, which no API route sends yet" }),
+    act("Clear passcode", async () => {
+      if (!(await confirmDialog("Clear passcode", `Remove the passcode of ${name}? Anyone holding it can then open it.`, "Clear passcode"))) return;
+      try {
+        const r = await Api.post("/api/v1/commands", { devices: [id], request_type: "ClearPasscode" });
+        const one = r.devices && r.devices[id];
+        toast(one && !one.queued ? "Clear passcode: " + one.error : `ClearPasscode queued (${r.command_uuid || (one && one.command_uuid)})`, one && !one.queued);
+      } catch (e) { toast("Clear passcode: " + e.message, true); }
+      loadCommands();
+    }, { id: "act-clear-passcode", disabled: !admin || !d.has_unlock_token,
+      title: !d.has_unlock_token ? "no UnlockToken stored for this device: it sends one in TokenUpdate when it has a passcode" : admin ? "" : "needs the admin role" }),
+    act("Mark lost…", async () => {
+      const v = await formDialog("Mark lost", `Lock ${name} with a message and phone number on its screen, and remove its corporate (managed) profiles and apps. Nothing is erased.`,
+        [{ name: "message", label: "Message on the lock screen", placeholder: "This device is lost. Please call:" }, { name: "phone", label: "Phone number", placeholder: "+1 555 0100" }], "Mark lost", true);
+      if (!v) return;
+      try {
+        const r = await Api.post(`/api/v1/devices/${enc(id)}/lost`, { message: v.message || undefined, phone: v.phone || undefined });
+        toast(`Marked lost: lock queued, ${r.profiles_removed} profile(s) and ${r.apps_removed} app(s) removed`);
+      } catch (e) { toast("Mark lost: " + e.message, true); }
+      loadCommands();
+      compliance.reload();
+    }, { id: "act-lost", cls: ".danger", disabled: !op, title: op ? "" : "needs the operator role" }),
     act("Push now", async () => {
       try {
         const r = await Api.post("/api/v1/push", { devices: [id] });
@@ -246,22 +307,28 @@ pages.device = async (id) => {
     }, { id: "act-unenroll", disabled: !admin, title: admin ? "" : "needs the admin role" }),
     act("Wipe…", async () => {
       const typed = d.serial_number || d.id;
-      if (await confirmDialog("Erase device", `This erases ALL data on ${name}. It cannot be undone.`, "Erase", typed)) {
-        await sendCommand(id, { RequestType: "EraseDevice" }, "Erase");
+      if (await confirmDialog("Erase device", `This erases ALL data on ${name}, personal data included. It cannot be undone.`, "Erase", typed)) {
+        try { const r = await Api.post(`/api/v1/devices/${enc(id)}/wipe`, { confirm: id }); toast(`Erase queued (${r.erase_command})`); } catch (e) { toast("Erase: " + e.message, true); }
         loadCommands();
+        compliance.reload();
       }
     }, { id: "act-wipe", cls: ".danger", disabled: !admin, title: admin ? "" : "needs the admin role" }));
   const kv = [["Status", pill(d.status)], ["Serial", d.serial_number], ["Model", d.product_name || d.model_name], ["OS", [d.os_version, d.build_version].filter(Boolean).join(" ")],
-    ["UDID", d.udid], ["Type", d.type], ["Enrolled", fmtTime(d.enrolled_at)], ["Last seen", fmtTime(d.last_seen_at)], ["Push token", d.push_token ? "yes" : "no"]];
+    ["UDID", d.udid], ["Type", d.type], ["Enrolled", fmtTime(d.enrolled_at)], ["Last seen", fmtTime(d.last_seen_at)], ["Push token", d.push_token ? "yes" : "no"],
+    ["Unlock token", d.has_unlock_token ? "stored" : "none"]];
+  const convergence = deviceConvergence(id);
+  const compliance = deviceCompliance(id);
   main().replaceChildren(
     el("p", {}, el("a", { href: "#/devices" }, "← Devices")),
     el("h1", { id: "device-title" }, name),
     el("div.card", {}, el("dl.kv", {}, kv.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v === undefined || v === null || v === "" ? "—" : v)])),
       el("h3", {}, "Actions"), actions),
+    el("h2.section", {}, "Compliance"), compliance.node,
+    el("h2.section", {}, "Profiles"), convergence.node,
     tabs, section,
-    el("h2", { style: undefined }, "Commands"), cmds);
+    el("h2.section", {}, "Commands"), cmds);
   showSection("device", tabs.children[0]);
-  await loadCommands();
+  await Promise.all([loadCommands(), compliance.reload(), convergence.reload()]);
 };
 
 /* ---- certificates --------------------------------------------------------------- */
@@ -416,4 +483,5 @@ pages.audit = async () => {
   await load();
 };
 
-boot();
+/* After every deferred script (profiles.js, compliance.js) has added its pages. */
+document.addEventListener("DOMContentLoaded", boot);

@@ -32,8 +32,9 @@ function barChart(values, labels, title) {
   return root;
 }
 
-/* items: [{label, value}] */
-function donutChart(items, title) {
+/* items: [{label, value}]; colors (optional): one per item, else the palette. */
+function donutChart(items, title, colors) {
+  const color = (i) => (colors && colors[i]) || PALETTE[i % PALETTE.length];
   const wrap = document.createElement("div");
   const total = items.reduce((a, b) => a + b.value, 0);
   const root = svg("svg", { viewBox: "0 0 200 200", role: "img", "aria-label": title });
@@ -47,7 +48,7 @@ function donutChart(items, title) {
     const large = a1 - a0 > Math.PI ? 1 : 0;
     const p = (ang, rad) => `${cx + rad * Math.cos(ang)} ${cy + rad * Math.sin(ang)}`;
     const d = `M ${p(a0, R)} A ${R} ${R} 0 ${large} 1 ${p(a1, R)} L ${p(a1, r)} A ${r} ${r} 0 ${large} 0 ${p(a0, r)} Z`;
-    const path = svg("path", { d, fill: PALETTE[i % PALETTE.length] });
+    const path = svg("path", { d, fill: color(i) });
     path.append(svg("title", {}, `${it.label}: ${it.value}`));
     root.append(path);
     a0 = a1;
@@ -59,7 +60,7 @@ function donutChart(items, title) {
   items.forEach((it, i) => {
     const li = document.createElement("li");
     const sw = document.createElement("i");
-    sw.style.background = PALETTE[i % PALETTE.length];
+    sw.style.background = color(i);
     li.append(sw, document.createTextNode(`${it.label} — ${it.value}`));
     legend.append(li);
   });
