@@ -106,7 +106,9 @@ static void put_state(struct store *s, const char *id, int64_t pid, const char *
 {
     struct store_compliance_state st = {.enrollment_id = id, .policy_id = pid, .state = state,
                                         .rule = "passcode", .since = 200, .evaluated_at = 200};
-    assert_int_equal(store_compliance_state_put(s, &st), STORE_OK);
+    /* Replaced outright: claim writes a new row only where none is left. */
+    assert_int_equal(store_compliance_state_delete(s, id, pid), STORE_OK);
+    assert_int_equal(store_compliance_state_claim(s, NULL, &st), STORE_OK);
 }
 
 /* The dashboard's compliance figures: devices by their worst state under
