@@ -180,16 +180,10 @@ int store_compliance_policies_list(struct store *s, int enabled_only,
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "compliance.policies", code)) == 1) {
         code = 0;
-        if (count == cap) {
-            size_t c = cap ? cap * 2 : 8;
-            struct store_compliance_policy *p = realloc(v, c * sizeof *p);
-            if (!p) {
-                oom = 1;
-                sql_done(st);
-                break;
-            }
-            v = p;
-            cap = c;
+        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+            oom = 1;
+            sql_done(st);
+            break;
         }
         if (read_policy(st, &v[count]) < 0) {
             oom = 1;
@@ -573,16 +567,10 @@ int store_compliance_history_get(struct store *s, const char *id, int64_t limit,
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "compliance.history_get", code)) == 1) {
         code = 0;
-        if (count == cap) {
-            size_t c = cap ? cap * 2 : 16;
-            struct store_compliance_event *p = realloc(v, c * sizeof *p);
-            if (!p) {
-                oom = 1;
-                sql_done(st);
-                break;
-            }
-            v = p;
-            cap = c;
+        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+            oom = 1;
+            sql_done(st);
+            break;
         }
         struct store_compliance_event *e = &v[count++];
         e->at = sql_col_int(st, 0);

@@ -138,16 +138,10 @@ int store_enroll_user_list(struct store *s, struct store_enroll_user **out, size
     size_t cap = 0;
     int step;
     while ((step = sql_next_row(s, st, "enroll.user_list", 0)) == 1) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct store_enroll_user *g = realloc(*out, nc * sizeof *g);
-            if (!g) {
-                sql_done(st);
-                rc = sql_out_of_memory("enroll.user_list");
-                goto fail;
-            }
-            *out = g;
-            cap = nc;
+        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+            sql_done(st);
+            rc = sql_out_of_memory("enroll.user_list");
+            goto fail;
         }
         if ((rc = read_user(st, &(*out)[*n])) != STORE_OK) {
             sql_done(st);
@@ -586,16 +580,10 @@ int store_enroll_record_list(struct store *s, const char *user_name, const char 
     size_t cap = 0;
     int step = sql_next_row(s, st, "enroll.record_list", code);
     for (; step == 1; step = sql_next_row(s, st, "enroll.record_list", 0)) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct store_enroll_record *g = realloc(*out, nc * sizeof *g);
-            if (!g) {
-                sql_done(st);
-                rc = sql_out_of_memory("enroll.record_list");
-                goto fail;
-            }
-            *out = g;
-            cap = nc;
+        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+            sql_done(st);
+            rc = sql_out_of_memory("enroll.record_list");
+            goto fail;
         }
         if ((rc = read_record(st, &(*out)[*n])) != STORE_OK) {
             sql_done(st);

@@ -7,20 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Grows *list (elements of size sz) so that one more fits. 0 or -1. */
-static int grow(void **list, size_t *cap, size_t count, size_t sz)
-{
-    if (count < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *g = realloc(*list, ncap * sz);
-    if (!g)
-        return -1;
-    *list = g;
-    *cap = ncap;
-    return 0;
-}
-
 /* Runs a one-row-changing statement: NOTFOUND when no row changed. */
 static int exec_one(struct store *s, struct sql_stmt *st, const char *op, int code)
 {
@@ -116,7 +102,7 @@ int store_admin_user_list(struct store *s, struct store_admin_user **out, size_t
     size_t cap = 0, count = 0;
     int row, code = 0;
     while ((row = sql_next_row(s, st, "ops.user_list", code)) == 1) {
-        if (grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_user(st, &list[count++], 0) < 0) {
             sql_done(st);
             store_admin_users_free(list, count);
@@ -233,7 +219,7 @@ int store_apikey_list(struct store *s, struct store_apikey **out, size_t *n)
     size_t cap = 0, count = 0;
     int row, code = 0;
     while ((row = sql_next_row(s, st, "ops.apikey_list", code)) == 1) {
-        int oom = grow((void **)&list, &cap, count, sizeof *list);
+        int oom = sql_grow((void **)&list, &cap, count, sizeof *list);
         if (!oom) {
             struct store_apikey *k = &list[count++];
             memset(k, 0, sizeof *k);
@@ -378,7 +364,7 @@ int store_audit_list(struct store *s, const struct store_audit_filter *f, struct
     int row;
     while ((row = sql_next_row(s, st, "ops.audit_list", code)) == 1) {
         code = 0;
-        if (grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_audit(st, &list[count++]) < 0) {
             sql_done(st);
             store_audit_free(list, count);
@@ -489,7 +475,7 @@ int store_webhook_list(struct store *s, int enabled_only, struct store_webhook *
     int row;
     while ((row = sql_next_row(s, st, "ops.webhook_list", code)) == 1) {
         code = 0;
-        if (grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_webhook(st, &list[count++]) < 0) {
             sql_done(st);
             store_webhooks_free(list, count);
@@ -619,7 +605,7 @@ static int delivery_rows(struct store *s, struct sql_stmt *st, const char *op, i
     int row;
     while ((row = sql_next_row(s, st, op, code)) == 1) {
         code = 0;
-        if (grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_delivery(st, &list[count++], with_target) < 0) {
             sql_done(st);
             store_deliveries_free(list, count);

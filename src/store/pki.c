@@ -109,16 +109,10 @@ int store_pki_reenroll_list(struct store *s, int64_t now, int unqueued_only, int
     int row;
     while ((row = sql_next_row(s, st, "pki.reenroll_list", code)) == 1) {
         code = 0;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_reenroll *grown = realloc(list, ncap * sizeof *grown);
-            if (!grown) {
-                sql_done(st);
-                store_reenroll_list_free(list, count);
-                return sql_out_of_memory("pki.reenroll_list");
-            }
-            list = grown;
-            cap = ncap;
+        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0) {
+            sql_done(st);
+            store_reenroll_list_free(list, count);
+            return sql_out_of_memory("pki.reenroll_list");
         }
         memset(&list[count], 0, sizeof list[count]);
         if (read_reenroll_row(st, &list[count++]) != 0) {

@@ -10,20 +10,6 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-/* Grows *arr (of elem-sized items) to hold one more; -1 when out of memory. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 /* Runs a statement binding text parameters 1..n (NULL binds NULL). */
 static int exec_text(struct store *s, const char *sql, const char *op, const char *const *v,
                      size_t n)
@@ -193,7 +179,7 @@ int store_profile_list(struct store *s, struct store_profile **out, size_t *n)
     struct store_profile *v = NULL;
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "profiles.list", 0)) == 1) {
-        if (grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -300,7 +286,7 @@ static int read_groups(struct store *s, const char *sql, const char *name,
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "groups.read", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -425,7 +411,7 @@ static int read_pairs(struct store *s, const char *sql, const char *op, struct s
     struct store_pair *v = NULL;
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, op, 0)) == 1) {
-        if (grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -559,8 +545,8 @@ int store_profiles_devices(struct store *s, const char *only, struct store_pdevi
     size_t acap = 0;
     while ((row = sql_next_row(s, st, "profiles.devices", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, cnt, sizeof *v) < 0 ||
-            grow((void **)&nattrs, &acap, cnt, sizeof *nattrs) < 0) {
+        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0 ||
+            sql_grow((void **)&nattrs, &acap, cnt, sizeof *nattrs) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -644,7 +630,7 @@ int store_profiles_states(struct store *s, const char *only, const char *identif
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "profiles.states", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;

@@ -37,17 +37,12 @@ int store_schema_history(struct store *s, struct store_schema_step **out, size_t
     size_t cap = 0;
     int r;
     while ((r = sql_next_row(s, st, "schema_history", 0)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct store_schema_step *grown = realloc(*out, cap * sizeof **out);
-            if (!grown) {
-                sql_done(st);
-                free(*out);
-                *out = NULL;
-                *n = 0;
-                return sql_out_of_memory("schema_history");
-            }
-            *out = grown;
+        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+            sql_done(st);
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return sql_out_of_memory("schema_history");
         }
         (*out)[*n].version = (int)sql_col_int(st, 0);
         (*out)[*n].applied_at = sql_col_int(st, 1);
