@@ -172,13 +172,12 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
 
 /* The device's answer to a security action (DeviceLock, EraseDevice,
  * ClearPasscode) is audited like the request was: a warn line and an event.
- * Best effort: the report itself is already stored. */
+ * type is the command's RequestType, read with the report. Best effort: the
+ * report itself is already stored. */
 static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
-                                  const char *status, int64_t now)
+                                  const char *type, const char *status, int64_t now)
 {
-    char type[QUEUE_REQUEST_TYPE_MAX];
-    if (!uuid || strcmp(status, "NotNow") == 0 ||
-        store_command_request_type(s, uuid, type, sizeof type) != STORE_OK)
+    if (!uuid || strcmp(status, "NotNow") == 0)
         return;
     const struct cat_command *c = catalog_find(type);
     if (!c || !(c->flags & CAT_SECURITY))
@@ -199,20 +198,20 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
     int idle = strcmp(status, "Idle") == 0;
     int report_rc = STORE_OK;
     if (!idle) {
-        report_rc = store_queue_report(s, enrollment_id, command_uuid, status, raw, raw_len, now);
+        char type[QUEUE_REQUEST_TYPE_MAX];
+        report_rc = store_queue_report_typed(s, enrollment_id, command_uuid, status, raw,
+                                             raw_len, now, type, sizeof type);
         if (report_rc != STORE_OK && report_rc != STORE_NOTFOUND)
             return report_rc;
         if (report_rc == STORE_OK)
-            audit_security_result(s, enrollment_id, command_uuid, status, now);
+            audit_security_result(s, enrollment_id, command_uuid, type, status, now);
     }
     /* A NotNow'd command waits for the next Idle-started exchange: iOS says
      * NotNow when it cannot run the command now and polls again by itself once
-     * conditions change; resending it inside the same exchange would loop. */
-    /* Commands past their deadline are marked Expired, never delivered. */
-    int rc = store_queue_expire_enrollment(s, enrollment_id, now, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    rc = store_queue_next(s, enrollment_id, idle, now, next);
+     * conditions change; resending it inside the same exchange would loop.
+     * Commands past their deadline are marked Expired, never delivered
+     * (store_queue_next passes over them). */
+    int rc = store_queue_next(s, enrollment_id, idle, now, next);
     if (rc == STORE_NOTFOUND)
         rc = STORE_OK;
     if (rc != STORE_OK)

@@ -32,11 +32,12 @@ enum stmt_id {
     ST_BOOT_DELETE,
     ST_BOOT_GET,
     ST_CMD_CREATE,
-    ST_CMD_GET,
     ST_QUEUE_ADD,
     ST_QUEUE_CLAIM,
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
+    ST_QUEUE_REPORT_PG,
+    ST_CHECKIN_PEEK,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
     ST_QUEUE_CANCEL,
@@ -106,6 +107,14 @@ enum stmt_id {
     " AND (?2 = 0 OR (not_after IS NOT NULL AND not_after < ?2))"                                 \
     " AND (?3 = 0 OR not_after > ?3) AND (CAST(?4 AS TEXT) IS NULL OR enrollment_id = ?4)"
 
+/* A queue row (alias t) still waiting to be sent (never sent, or NotNow'd)
+ * whose command's deadline (?3) passed: store_apps.h's command lifecycle,
+ * the condition store_queue_expire_enrollment uses. A row sent and not
+ * answered is the device's now and never expires. */
+#define QUEUE_EXPIRED(t)                                                                          \
+    "EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = " t ".command_uuid"                      \
+    " AND m.expires_at <= ?3 AND (" t ".delivered_at IS NULL OR " t ".status = 'NotNow'))"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
         "INSERT INTO enrollments (id, " DEVICE_COLS ", status, awaiting_configuration, cert_fp,"
@@ -149,26 +158,61 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BOOT_GET] = "SELECT token FROM bootstrap_tokens WHERE enrollment_id = ?1",
     [ST_CMD_CREATE] = "INSERT INTO commands (uuid, request_type, payload, created_at)"
                       " VALUES (?1, ?2, ?3, ?4)",
-    [ST_CMD_GET] = "SELECT request_type, payload FROM commands WHERE uuid = ?1",
     /* Already queued is no error inside the caller's transaction (which
      * PostgreSQL would abort): no row changes, and the caller says CONFLICT. */
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
                      " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index already holds rows in that order. */
+     * order, and the queue_next index already holds rows in that order. A
+     * row still waiting to be sent whose command's deadline passed
+     * (command_meta, migration 7) is marked Expired instead of delivered,
+     * and the caller claims again: an expired command is never sent. The
+     * statement returns the command as well (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
-        "UPDATE queue SET delivered_at = ?3, delivery_count = delivery_count + 1"
-        " WHERE rowid = (SELECT rowid FROM queue WHERE enrollment_id = ?1 AND active = 1"
-        " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
-        " ORDER BY created_at, rowid LIMIT 1)"
-        " RETURNING command_uuid",
+        "UPDATE queue SET"
+        " delivered_at = CASE WHEN h.expired <> 0 THEN queue.delivered_at ELSE ?3 END,"
+        " delivery_count = queue.delivery_count + CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"
+        " status = CASE WHEN h.expired <> 0 THEN 'Expired' ELSE queue.status END,"
+        " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"
+        " updated_at = CASE WHEN h.expired <> 0 THEN ?3 ELSE queue.updated_at END"
+        " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"
+        "  FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
+        "  AND (q.status IS NULL OR (?2 <> 0 AND q.status = 'NotNow'))"
+        "  ORDER BY q.created_at, q.rowid LIMIT 1) AS h"
+        " WHERE queue.rowid = h.id"
+        " RETURNING command_uuid, CASE WHEN status = 'Expired' THEN 1 ELSE 0 END,"
+        " (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid),"
+        " (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid)",
     [ST_QUEUE_WAITING] =
         "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND active = 1"
         " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow')) LIMIT 1",
     [ST_QUEUE_MARK] =
         "UPDATE queue SET status = ?3, updated_at = ?4,"
         " active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
-        " WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1",
+        " WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
+        " RETURNING (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid)",
+    /* PostgreSQL: the mark, the result row and the command's type in one
+     * statement (one round trip, atomic without a savepoint); no row when
+     * the command is not queued for the enrollment, and then nothing is
+     * stored. SQLite runs ST_QUEUE_MARK and ST_RESULT_ADD in a savepoint. */
+    [ST_QUEUE_REPORT_PG] =
+        "WITH m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
+        "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
+        "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1 RETURNING command_uuid),"
+        " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
+        "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m)"
+        " SELECT (SELECT c.request_type FROM commands c WHERE c.uuid = m.command_uuid) FROM m",
+    /* Identity binding, revocation, last seen and the queue in one read:
+     * the Idle a fleet sends most is one statement and no transaction. */
+    [ST_CHECKIN_PEEK] =
+        "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"
+        " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"
+        "  THEN 1 ELSE 0 END,"
+        " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"
+        "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
+        " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
+        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
+        " FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_QUEUE_LIST] =
@@ -697,9 +741,10 @@ void store_command_free(struct store_command *c)
     free(c);
 }
 
-/* Marks the oldest waiting row delivered and returns its uuid (malloc'd). */
+/* Marks the oldest waiting row delivered and fills c with its command, or,
+ * when its deadline passed, marks it Expired and sets *expired instead. */
 static int queue_claim(struct store *s, const char *enrollment_id, int include_notnow,
-                       int64_t now, char **uuid)
+                       int64_t now, struct store_command *c, int *expired)
 {
     int rc = STORE_OK;
     struct sql_stmt *st = prep(s, ST_QUEUE_CLAIM, "queue_next", &rc);
@@ -713,7 +758,13 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
     if (rc != STORE_OK)
         return rc;
     int oom = 0;
-    *uuid = sql_col_strdup(st, 0, &oom);
+    *expired = sql_col_int(st, 1) != 0;
+    if (!*expired) {
+        c->uuid = sql_col_strdup(st, 0, &oom);
+        c->request_type = sql_col_strdup(st, 2, &oom);
+        c->payload = sql_col_blobdup(st, 3, &c->payload_len, &oom);
+    }
+    int missing = !*expired && !oom && (!c->uuid || !c->request_type || !c->payload);
     /* SQLite makes every change on the first step and buffers the RETURNING
      * rows; stepping to the end finishes the statement before it is reset. */
     int row = sql_next_row(s, st, "queue_next", 0);
@@ -722,8 +773,10 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
         row = STORE_ERR; /* one row at most: the claim is LIMIT 1 */
     }
     rc = row;
-    if (rc == STORE_OK && !*uuid)
+    if (rc == STORE_OK && oom)
         rc = sql_out_of_memory("queue_next");
+    if (rc == STORE_OK && missing)
+        rc = STORE_ERR; /* the foreign key makes a queue row without its command impossible */
     return rc;
 }
 
@@ -748,26 +801,9 @@ int store_queue_waiting(struct store *s, const char *enrollment_id, int include_
     return STORE_OK;
 }
 
-static int command_load(struct store *s, struct store_command *c)
-{
-    int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_CMD_GET, "queue_next", &rc);
-    if (!st)
-        return rc;
-    int code = 0;
-    sql_bind_text(st, 1, c->uuid, &code);
-    rc = sql_first_row(s, st, "queue_next", code);
-    if (rc == STORE_NOTFOUND)
-        return STORE_ERR; /* the foreign key makes this impossible */
-    if (rc != STORE_OK)
-        return rc;
-    int oom = 0;
-    c->request_type = sql_col_strdup(st, 0, &oom);
-    c->payload = sql_col_blobdup(st, 1, &c->payload_len, &oom);
-    sql_done(st);
-    return oom ? sql_out_of_memory("queue_next") : STORE_OK;
-}
-
+/* Nearly every claim finds a deliverable row at once: one statement. Rows
+ * whose deadline passed are marked as the claim meets them (the periodic
+ * sweep marks the others). */
 int store_queue_next(struct store *s, const char *enrollment_id, int include_notnow, int64_t now,
                      struct store_command **out)
 {
@@ -777,9 +813,9 @@ int store_queue_next(struct store *s, const char *enrollment_id, int include_not
     struct store_command *c = calloc(1, sizeof *c);
     if (!c)
         return sql_out_of_memory("queue_next");
-    int rc = queue_claim(s, enrollment_id, include_notnow, now, &c->uuid);
-    if (rc == STORE_OK)
-        rc = command_load(s, c);
+    int expired = 1, rc = STORE_OK;
+    while (rc == STORE_OK && expired)
+        rc = queue_claim(s, enrollment_id, include_notnow, now, c, &expired);
     if (rc != STORE_OK) {
         store_command_free(c);
         return rc;
@@ -788,8 +824,16 @@ int store_queue_next(struct store *s, const char *enrollment_id, int include_not
     return STORE_OK;
 }
 
+static void copy_type(struct sql_stmt *st, char *type, size_t type_len)
+{
+    const char *t = sql_col_text(st, 0);
+    snprintf(type, type_len, "%s", t ? t : "");
+}
+
+/* Marks the row answered (NotNow keeps it waiting); NOTFOUND when no
+ * waiting row matched. */
 static int queue_mark(struct store *s, const char *enrollment_id, const char *uuid,
-                      const char *status, int64_t now)
+                      const char *status, int64_t now, char *type, size_t type_len)
 {
     int rc = STORE_OK;
     struct sql_stmt *st = prep(s, ST_QUEUE_MARK, "queue_report", &rc);
@@ -800,7 +844,17 @@ static int queue_mark(struct store *s, const char *enrollment_id, const char *uu
     sql_bind_text(st, 2, uuid, &code);
     sql_bind_text(st, 3, status, &code);
     sql_bind_int(st, 4, now, &code);
-    return change_one(s, st, "queue_report", code);
+    rc = sql_first_row(s, st, "queue_report", code);
+    if (rc != STORE_OK)
+        return rc;
+    copy_type(st, type, type_len);
+    /* As in queue_claim: SQLite's change is finished by stepping to the end. */
+    int row = sql_next_row(s, st, "queue_report", 0);
+    if (row == 1) {
+        sql_done(st);
+        row = STORE_ERR; /* (enrollment_id, command_uuid) is the key: one row at most */
+    }
+    return row;
 }
 
 static int result_add(struct store *s, const char *enrollment_id, const char *uuid,
@@ -819,21 +873,84 @@ static int result_add(struct store *s, const char *enrollment_id, const char *uu
     return sql_exec(s, st, "queue_report", code);
 }
 
-int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
-                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
+/* PostgreSQL's report: one statement, atomic by itself. */
+static int queue_report_pg(struct store *s, const char *enrollment_id, const char *uuid,
+                           const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                           char *type, size_t type_len)
 {
-    if (!enrollment_id || !status)
+    int rc = STORE_OK;
+    struct sql_stmt *st = prep(s, ST_QUEUE_REPORT_PG, "queue_report", &rc);
+    if (!st)
+        return rc;
+    int code = 0;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    sql_bind_text(st, 2, uuid, &code);
+    sql_bind_text(st, 3, status, &code);
+    sql_bind_int(st, 4, now, &code);
+    sql_bind_blob(st, 5, raw, raw_len, &code);
+    rc = sql_first_row(s, st, "queue_report", code);
+    if (rc != STORE_OK)
+        return rc;
+    copy_type(st, type, type_len);
+    sql_done(st);
+    return STORE_OK;
+}
+
+int store_queue_report_typed(struct store *s, const char *enrollment_id, const char *uuid,
+                             const char *status, const uint8_t *raw, size_t raw_len,
+                             int64_t now, char *type, size_t type_len)
+{
+    if (!enrollment_id || !status || !type || type_len == 0)
         return STORE_ERR;
+    type[0] = '\0';
     if (!uuid)
         return STORE_NOTFOUND; /* nothing can be queued under no uuid */
+    if (sql_dialect(s) == STORE_DIALECT_POSTGRES)
+        return queue_report_pg(s, enrollment_id, uuid, status, raw, raw_len, now, type,
+                               type_len);
     int nested = 0;
     int rc = sql_atomic_begin(s, "queue_report", &nested);
     if (rc != STORE_OK)
         return rc;
-    rc = queue_mark(s, enrollment_id, uuid, status, now);
+    rc = queue_mark(s, enrollment_id, uuid, status, now, type, type_len);
     if (rc == STORE_OK)
         rc = result_add(s, enrollment_id, uuid, status, raw, raw_len, now);
     return sql_atomic_end(s, nested, rc, "queue_report");
+}
+
+int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
+{
+    char type[128];
+    return store_queue_report_typed(s, enrollment_id, uuid, status, raw, raw_len, now, type,
+                                    sizeof type);
+}
+
+int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
+                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!binding_id || !enrollment_id || !cert_fp)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    struct sql_stmt *st = prep(s, ST_CHECKIN_PEEK, "checkin_peek", &rc);
+    if (!st)
+        return rc;
+    int code = 0;
+    sql_bind_text(st, 1, binding_id, &code);
+    sql_bind_text(st, 2, cert_fp, &code);
+    sql_bind_text(st, 3, enrollment_id, &code);
+    sql_bind_int(st, 4, want_waiting ? 1 : 0, &code);
+    rc = sql_first_row(s, st, "checkin_peek", code);
+    if (rc != STORE_OK)
+        return rc;
+    out->status = (int)sql_col_int(st, 0);
+    out->cert_bound = sql_col_int(st, 1) != 0;
+    out->cert_revoked = sql_col_int(st, 2) != 0;
+    out->last_seen = sql_col_int(st, 3);
+    out->waiting = sql_col_int(st, 4) != 0;
+    sql_done(st);
+    return STORE_OK;
 }
 
 void store_queue_items_free(struct store_queue_item *items, size_t n)

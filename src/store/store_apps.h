@@ -39,9 +39,9 @@ void store_command_meta_free(struct store_command_meta *m); /* accepts NULL */
 int store_command_meta_get(struct store *s, const char *uuid, struct store_command_meta **out);
 
 /* Marks Expired every row still waiting to be delivered (never sent, or
- * NotNow) whose command's deadline passed: for one enrollment (before its
- * next command is picked), or for all (the periodic sweep). *n (may be
- * NULL) gets the number of rows expired. */
+ * NotNow) whose command's deadline passed: for one enrollment, or for all
+ * (the periodic sweep). store_queue_next never delivers such a row either.
+ * *n (may be NULL) gets the number of rows expired. */
 int store_queue_expire_enrollment(struct store *s, const char *enrollment_id, int64_t now,
                                   int64_t *n);
 int store_queue_expire_due(struct store *s, int64_t now, int64_t *n);
