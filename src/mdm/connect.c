@@ -137,16 +137,25 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         return;
     }
 
-    struct store_command *next = NULL;
+    struct store_command *next = NULL, *reported = NULL;
     int64_t now = (int64_t)time(NULL);
-    int rc = store_begin(w->store);
+    /* An Idle's exchange is the claim alone, one statement: atomic without
+     * a transaction of its own (a commit round trip less on PostgreSQL). */
+    int rc = idle ? STORE_OK : store_begin(w->store);
     if (rc == STORE_OK) {
-        rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);
+        rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len, now,
+                                   &reported, &next);
         /* The answer updates the inventory in a savepoint: a failure there
-         * is logged and undone, and the report itself is still kept. */
-        if (rc == STORE_OK && !idle)
-            (void)inventory_report(w->store, m->id, uuid, status, m->root, now);
-        if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+         * is logged and undone, and the report itself is still kept. The
+         * command was read with the report. */
+        if (rc == STORE_OK && reported)
+            (void)inventory_report_command(w->store, m->id, status, m->root,
+                                           reported->request_type, reported->payload,
+                                           reported->payload_len, now);
+        store_command_free(reported);
+        if (idle) {
+            /* nothing to end */
+        } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
             int crc = store_commit(w->store);
             if (crc != STORE_OK)
                 rc = crc;

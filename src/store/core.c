@@ -36,7 +36,7 @@ enum stmt_id {
     ST_QUEUE_CLAIM,
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
-    ST_QUEUE_REPORT_PG,
+    ST_QUEUE_REPORT_NEXT_PG,
     ST_CHECKIN_PEEK,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
@@ -111,9 +111,18 @@ enum stmt_id {
  * whose command's deadline (?3) passed: store_apps.h's command lifecycle,
  * the condition store_queue_expire_enrollment uses. A row sent and not
  * answered is the device's now and never expires. */
-#define QUEUE_EXPIRED(t)                                                                          \
+#define QUEUE_EXPIRED_AT(t, now)                                                                  \
     "EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = " t ".command_uuid"                      \
-    " AND m.expires_at <= ?3 AND (" t ".delivered_at IS NULL OR " t ".status = 'NotNow'))"
+    " AND m.expires_at <= " now " AND (" t ".delivered_at IS NULL OR " t ".status = 'NotNow'))"
+#define QUEUE_EXPIRED(t) QUEUE_EXPIRED_AT(t, "?3")
+/* A claim's change to the row h picked: delivered, or Expired when h found
+ * its deadline passed. */
+#define QUEUE_CLAIM_SET(now)                                                                      \
+    "delivered_at = CASE WHEN h.expired <> 0 THEN queue.delivered_at ELSE " now " END,"           \
+    " delivery_count = queue.delivery_count + CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"       \
+    " status = CASE WHEN h.expired <> 0 THEN 'Expired' ELSE queue.status END,"                    \
+    " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"                                       \
+    " updated_at = CASE WHEN h.expired <> 0 THEN " now " ELSE queue.updated_at END"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
@@ -169,12 +178,7 @@ static const char *const stmt_sql[ST_COUNT] = {
      * and the caller claims again: an expired command is never sent. The
      * statement returns the command as well (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
-        "UPDATE queue SET"
-        " delivered_at = CASE WHEN h.expired <> 0 THEN queue.delivered_at ELSE ?3 END,"
-        " delivery_count = queue.delivery_count + CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"
-        " status = CASE WHEN h.expired <> 0 THEN 'Expired' ELSE queue.status END,"
-        " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"
-        " updated_at = CASE WHEN h.expired <> 0 THEN ?3 ELSE queue.updated_at END"
+        "UPDATE queue SET " QUEUE_CLAIM_SET("?3")
         " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"
         "  FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
         "  AND (q.status IS NULL OR (?2 <> 0 AND q.status = 'NotNow'))"
@@ -190,18 +194,36 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE queue SET status = ?3, updated_at = ?4,"
         " active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
         " WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
-        " RETURNING (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid)",
-    /* PostgreSQL: the mark, the result row and the command's type in one
-     * statement (one round trip, atomic without a savepoint); no row when
-     * the command is not queued for the enrollment, and then nothing is
-     * stored. SQLite runs ST_QUEUE_MARK and ST_RESULT_ADD in a savepoint. */
-    [ST_QUEUE_REPORT_PG] =
+        " RETURNING (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid),"
+        " (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid)",
+    /* PostgreSQL: a report (ST_QUEUE_MARK and ST_RESULT_ADD, which SQLite
+     * runs in a savepoint) and then ST_QUEUE_CLAIM (NotNow'd rows held back)
+     * in one statement, atomic by itself, returning the reported command (NULL
+     * uuid: not queued for the enrollment, nothing stored) and the claimed
+     * one. Every part sees the statement's one snapshot, where the reported
+     * row still looks unanswered: the claim leaves it out by its uuid, which
+     * is what running the two in turn gives (answered, or NotNow'd, it is
+     * not deliverable in this exchange). A claimed row found expired is
+     * marked so, and the caller claims again. */
+    [ST_QUEUE_REPORT_NEXT_PG] =
         "WITH m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
         "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
         "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1 RETURNING command_uuid),"
         " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
-        "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m)"
-        " SELECT (SELECT c.request_type FROM commands c WHERE c.uuid = m.command_uuid) FROM m",
+        "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"
+        " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"
+        "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
+        "  AND q.status IS NULL AND q.command_uuid <> ?2"
+        "  ORDER BY q.created_at, q.rowid LIMIT 1),"
+        " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
+        "  RETURNING queue.command_uuid, h.expired,"
+        "  (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid) AS request_type,"
+        "  (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid) AS payload)"
+        " SELECT rc.uuid, rc.request_type, rc.payload, n.command_uuid, n.expired, n.request_type,"
+        " n.payload FROM (SELECT 1) AS one"
+        " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
+        "  ON c.uuid = m.command_uuid) AS rc ON true"
+        " LEFT JOIN n ON true",
     /* Identity binding, revocation, last seen and the queue in one read:
      * the Idle a fleet sends most is one statement and no transaction. */
     [ST_CHECKIN_PEEK] =
@@ -824,16 +846,10 @@ int store_queue_next(struct store *s, const char *enrollment_id, int include_not
     return STORE_OK;
 }
 
-static void copy_type(struct sql_stmt *st, char *type, size_t type_len)
-{
-    const char *t = sql_col_text(st, 0);
-    snprintf(type, type_len, "%s", t ? t : "");
-}
-
-/* Marks the row answered (NotNow keeps it waiting); NOTFOUND when no
- * waiting row matched. */
+/* Marks the row answered (NotNow keeps it waiting) and fills rep with its
+ * command's type and payload; NOTFOUND when no waiting row matched. */
 static int queue_mark(struct store *s, const char *enrollment_id, const char *uuid,
-                      const char *status, int64_t now, char *type, size_t type_len)
+                      const char *status, int64_t now, struct store_command *rep)
 {
     int rc = STORE_OK;
     struct sql_stmt *st = prep(s, ST_QUEUE_MARK, "queue_report", &rc);
@@ -847,13 +863,17 @@ static int queue_mark(struct store *s, const char *enrollment_id, const char *uu
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
         return rc;
-    copy_type(st, type, type_len);
+    int oom = 0;
+    rep->request_type = sql_col_strdup(st, 0, &oom);
+    rep->payload = sql_col_blobdup(st, 1, &rep->payload_len, &oom);
     /* As in queue_claim: SQLite's change is finished by stepping to the end. */
     int row = sql_next_row(s, st, "queue_report", 0);
     if (row == 1) {
         sql_done(st);
         row = STORE_ERR; /* (enrollment_id, command_uuid) is the key: one row at most */
     }
+    if (row == STORE_OK && oom)
+        row = sql_out_of_memory("queue_report");
     return row;
 }
 
@@ -873,13 +893,52 @@ static int result_add(struct store *s, const char *enrollment_id, const char *uu
     return sql_exec(s, st, "queue_report", code);
 }
 
-/* PostgreSQL's report: one statement, atomic by itself. */
-static int queue_report_pg(struct store *s, const char *enrollment_id, const char *uuid,
-                           const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
-                           char *type, size_t type_len)
+/* The report's writes, atomic (a savepoint inside the caller's transaction). */
+static int queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                        const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                        struct store_command *rep)
+{
+    if (!uuid)
+        return STORE_NOTFOUND; /* nothing can be queued under no uuid */
+    int nested = 0;
+    int rc = sql_atomic_begin(s, "queue_report", &nested);
+    if (rc != STORE_OK)
+        return rc;
+    rc = queue_mark(s, enrollment_id, uuid, status, now, rep);
+    if (rc == STORE_OK)
+        rc = result_add(s, enrollment_id, uuid, status, raw, raw_len, now);
+    return sql_atomic_end(s, nested, rc, "queue_report");
+}
+
+int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
+{
+    if (!enrollment_id || !status)
+        return STORE_ERR;
+    struct store_command rep = {0};
+    int rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, &rep);
+    free(rep.request_type);
+    free(rep.payload);
+    return rc;
+}
+
+/* Copies a command from columns uuid, type, payload starting at col. */
+static void command_from_cols(struct sql_stmt *st, int col, struct store_command *c, int *oom)
+{
+    c->uuid = sql_col_strdup(st, col, oom);
+    c->request_type = sql_col_strdup(st, col + 1, oom);
+    c->payload = sql_col_blobdup(st, col + 2, &c->payload_len, oom);
+}
+
+/* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG).
+ * *claim_again when the claimed row had expired (it is marked so now). */
+static int report_next_pg(struct store *s, const char *enrollment_id, const char *uuid,
+                          const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                          struct store_command *rep, struct store_command *next,
+                          int *claim_again)
 {
     int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_QUEUE_REPORT_PG, "queue_report", &rc);
+    struct sql_stmt *st = prep(s, ST_QUEUE_REPORT_NEXT_PG, "queue_report", &rc);
     if (!st)
         return rc;
     int code = 0;
@@ -890,40 +949,76 @@ static int queue_report_pg(struct store *s, const char *enrollment_id, const cha
     sql_bind_blob(st, 5, raw, raw_len, &code);
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
-        return rc;
-    copy_type(st, type, type_len);
+        return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
+    int oom = 0, reported = !sql_col_is_null(st, 0), claimed = !sql_col_is_null(st, 3);
+    if (reported)
+        command_from_cols(st, 0, rep, &oom);
+    *claim_again = claimed && sql_col_int(st, 4) != 0;
+    if (claimed && !*claim_again) {
+        next->uuid = sql_col_strdup(st, 3, &oom);
+        next->request_type = sql_col_strdup(st, 5, &oom);
+        next->payload = sql_col_blobdup(st, 6, &next->payload_len, &oom);
+    }
     sql_done(st);
-    return STORE_OK;
+    if (oom)
+        return sql_out_of_memory("queue_report");
+    if (claimed && !*claim_again && (!next->uuid || !next->request_type || !next->payload))
+        return STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+    return reported ? STORE_OK : STORE_NOTFOUND;
 }
 
-int store_queue_report_typed(struct store *s, const char *enrollment_id, const char *uuid,
-                             const char *status, const uint8_t *raw, size_t raw_len,
-                             int64_t now, char *type, size_t type_len)
+int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
+                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                            struct store_command **reported, struct store_command **next)
 {
-    if (!enrollment_id || !status || !type || type_len == 0)
+    if (reported)
+        *reported = NULL;
+    *next = NULL;
+    if (!enrollment_id || !status)
         return STORE_ERR;
-    type[0] = '\0';
-    if (!uuid)
-        return STORE_NOTFOUND; /* nothing can be queued under no uuid */
-    if (sql_dialect(s) == STORE_DIALECT_POSTGRES)
-        return queue_report_pg(s, enrollment_id, uuid, status, raw, raw_len, now, type,
-                               type_len);
-    int nested = 0;
-    int rc = sql_atomic_begin(s, "queue_report", &nested);
-    if (rc != STORE_OK)
+    struct store_command *rep = calloc(1, sizeof *rep), *nx = calloc(1, sizeof *nx);
+    if (!rep || !nx) {
+        free(rep);
+        free(nx);
+        return sql_out_of_memory("queue_report");
+    }
+    int claim = 1, rc;
+    if (uuid && sql_dialect(s) == STORE_DIALECT_POSTGRES) {
+        rc = report_next_pg(s, enrollment_id, uuid, status, raw, raw_len, now, rep, nx, &claim);
+        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND);
+    } else {
+        rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
+    }
+    int report_rc = rc;
+    if (claim && (rc == STORE_OK || rc == STORE_NOTFOUND)) {
+        store_command_free(nx);
+        nx = NULL;
+        rc = store_queue_next(s, enrollment_id, 0, now, &nx);
+        rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        store_command_free(rep);
+        store_command_free(nx);
         return rc;
-    rc = queue_mark(s, enrollment_id, uuid, status, now, type, type_len);
-    if (rc == STORE_OK)
-        rc = result_add(s, enrollment_id, uuid, status, raw, raw_len, now);
-    return sql_atomic_end(s, nested, rc, "queue_report");
-}
-
-int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
-                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
-{
-    char type[128];
-    return store_queue_report_typed(s, enrollment_id, uuid, status, raw, raw_len, now, type,
-                                    sizeof type);
+    }
+    if (report_rc == STORE_OK) {
+        rep->uuid = rep->uuid ? rep->uuid : strdup(uuid);
+        if (!rep->uuid) {
+            store_command_free(rep);
+            store_command_free(nx);
+            return sql_out_of_memory("queue_report");
+        }
+    }
+    if (nx && !nx->uuid) { /* nothing waits */
+        store_command_free(nx);
+        nx = NULL;
+    }
+    if (reported && report_rc == STORE_OK)
+        *reported = rep;
+    else
+        store_command_free(rep);
+    *next = nx;
+    return report_rc;
 }
 
 int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,

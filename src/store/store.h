@@ -197,11 +197,17 @@ int store_queue_waiting(struct store *s, const char *enrollment_id, int include_
  * (the result is still not stored then). */
 int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
                        const char *status, const uint8_t *raw, size_t raw_len, int64_t now);
-/* The same, also giving the command's RequestType in type (type_len > 0;
- * "" when not found), read by the same statement on PostgreSQL. */
-int store_queue_report_typed(struct store *s, const char *enrollment_id, const char *uuid,
-                             const char *status, const uint8_t *raw, size_t raw_len,
-                             int64_t now, char *type, size_t type_len);
+
+/* A report and the next command (NotNow'd ones held back) in one call:
+ * store_queue_report, then store_queue_next, in one statement on
+ * PostgreSQL (one round trip for the pair). *reported (may be NULL) gets
+ * the reported command (uuid, type, payload; caller frees) when the report
+ * was stored, *next the next command or NULL when nothing waits. Returns the
+ * report's STORE_OK or STORE_NOTFOUND (the next command is served either
+ * way), or an error (then nothing is returned). */
+int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
+                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                            struct store_command **reported, struct store_command **next);
 
 /* What a device's request on the command endpoint needs before anything
  * else, read by one statement outside any transaction (one round trip on
