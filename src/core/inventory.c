@@ -76,6 +76,35 @@ inventory_handler inventory_handler_for(const char *request_type)
 
 /* ---- the result hook ------------------------------------------------------- */
 
+int inventory_report_command(struct store *s, const char *id, const char *status,
+                             plist_t report, const char *type, const uint8_t *payload,
+                             size_t len, int64_t now)
+{
+    if (!status || strcmp(status, "Acknowledged") != 0 || !type)
+        return STORE_OK;
+    inventory_handler h = inventory_handler_for(type);
+    if (!h)
+        return STORE_OK;
+    const char *err = NULL;
+    plist_t cmd_root = pl_parse_dict(payload, len, &err);
+    plist_t cmd = cmd_root ? plist_dict_get_item(cmd_root, "Command") : NULL;
+    int nested = 0;
+    int rc = sql_atomic_begin(s, "inventory.report", &nested);
+    if (rc == STORE_OK) {
+        rc = h(s, id, cmd, report, now);
+        rc = sql_atomic_end(s, nested, rc, "inventory.report");
+    }
+    if (rc != STORE_OK) {
+        char qi[160];
+        log_warn("inventory not updated", "id=%s type=%s rc=%d", log_quote(qi, sizeof qi, id),
+                 type, rc);
+    } else {
+        compliance_on_inventory(s, id, type, now); /* logs its own failures */
+    }
+    plist_free(cmd_root);
+    return rc;
+}
+
 int inventory_report(struct store *s, const char *id, const char *command_uuid,
                      const char *status, plist_t report, int64_t now)
 {
@@ -89,27 +118,7 @@ int inventory_report(struct store *s, const char *id, const char *command_uuid,
         return STORE_OK; /* a report for a command we never sent: already logged */
     if (rc != STORE_OK)
         return rc;
-    inventory_handler h = inventory_handler_for(type);
-    plist_t cmd_root = NULL;
-    if (h) {
-        const char *err = NULL;
-        cmd_root = pl_parse_dict(payload, len, &err);
-        plist_t cmd = cmd_root ? plist_dict_get_item(cmd_root, "Command") : NULL;
-        int nested = 0;
-        rc = sql_atomic_begin(s, "inventory.report", &nested);
-        if (rc == STORE_OK) {
-            rc = h(s, id, cmd, report, now);
-            rc = sql_atomic_end(s, nested, rc, "inventory.report");
-        }
-        if (rc != STORE_OK) {
-            char qi[160];
-            log_warn("inventory not updated", "id=%s type=%s rc=%d",
-                     log_quote(qi, sizeof qi, id), type, rc);
-        } else {
-            compliance_on_inventory(s, id, type, now); /* logs its own failures */
-        }
-    }
-    plist_free(cmd_root);
+    rc = inventory_report_command(s, id, status, report, type, payload, len, now);
     free(type);
     free(payload);
     return rc;

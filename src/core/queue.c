@@ -234,13 +234,12 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
 
 /* The device's answer to a security action (DeviceLock, EraseDevice,
  * ClearPasscode) is audited like the request was: a warn line and an event.
- * Best effort: the report itself is already stored. */
+ * type is the command's RequestType, read with the report. Best effort: the
+ * report itself is already stored. */
 static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
-                                  const char *status, int64_t now)
+                                  const char *type, const char *status, int64_t now)
 {
-    char type[QUEUE_REQUEST_TYPE_MAX];
-    if (!uuid || strcmp(status, "NotNow") == 0 ||
-        store_command_request_type(s, uuid, type, sizeof type) != STORE_OK)
+    if (!uuid || !type || strcmp(status, "NotNow") == 0)
         return;
     const struct cat_command *c = catalog_find(type);
     if (!c || !(c->flags & CAT_SECURITY))
@@ -253,33 +252,41 @@ static void audit_security_result(struct store *s, const char *enrollment_id, co
     store_event_add(s, enrollment_id, "security_action_result", detail, now);
 }
 
+int queue_exchange_report(struct store *s, const char *enrollment_id, const char *status,
+                          const char *command_uuid, const uint8_t *raw, size_t raw_len,
+                          int64_t now, struct store_command **reported,
+                          struct store_command **next)
+{
+    if (reported)
+        *reported = NULL;
+    *next = NULL;
+    /* A NotNow'd command waits for the next Idle-started exchange: iOS says
+     * NotNow when it cannot run the command now and polls again by itself once
+     * conditions change; resending it inside the same exchange would loop.
+     * Commands past their deadline are marked Expired, never delivered
+     * (the claim passes over them). */
+    if (strcmp(status, "Idle") == 0) {
+        int rc = store_queue_next(s, enrollment_id, 1, now, next);
+        return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    }
+    struct store_command *rep = NULL;
+    int rc = store_queue_report_next(s, enrollment_id, command_uuid, status, raw, raw_len, now,
+                                     &rep, next);
+    if (rc == STORE_OK)
+        audit_security_result(s, enrollment_id, command_uuid, rep->request_type, status, now);
+    if (reported)
+        *reported = rep;
+    else
+        store_command_free(rep);
+    return rc;
+}
+
 int queue_exchange(struct store *s, const char *enrollment_id, const char *status,
                    const char *command_uuid, const uint8_t *raw, size_t raw_len, int64_t now,
                    struct store_command **next)
 {
-    *next = NULL;
-    int idle = strcmp(status, "Idle") == 0;
-    int report_rc = STORE_OK;
-    if (!idle) {
-        report_rc = store_queue_report(s, enrollment_id, command_uuid, status, raw, raw_len, now);
-        if (report_rc != STORE_OK && report_rc != STORE_NOTFOUND)
-            return report_rc;
-        if (report_rc == STORE_OK)
-            audit_security_result(s, enrollment_id, command_uuid, status, now);
-    }
-    /* A NotNow'd command waits for the next Idle-started exchange: iOS says
-     * NotNow when it cannot run the command now and polls again by itself once
-     * conditions change; resending it inside the same exchange would loop. */
-    /* Commands past their deadline are marked Expired, never delivered. */
-    int rc = store_queue_expire_enrollment(s, enrollment_id, idle, now, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    rc = store_queue_next(s, enrollment_id, idle, now, next);
-    if (rc == STORE_NOTFOUND)
-        rc = STORE_OK;
-    if (rc != STORE_OK)
-        return rc;
-    return report_rc;
+    return queue_exchange_report(s, enrollment_id, status, command_uuid, raw, raw_len, now, NULL,
+                                 next);
 }
 
 /* ---- waking devices ---------------------------------------------------------- */

@@ -72,6 +72,15 @@ int queue_exchange(struct store *s, const char *enrollment_id, const char *statu
                    const char *command_uuid, const uint8_t *raw, size_t raw_len, int64_t now,
                    struct store_command **next);
 
+/* queue_exchange, also giving the reported command (uuid, type, payload;
+ * caller frees with store_command_free) in *reported when the report was
+ * stored (NULL otherwise, and for an Idle), so the caller's inventory update
+ * need not read it again. */
+int queue_exchange_report(struct store *s, const char *enrollment_id, const char *status,
+                          const char *command_uuid, const uint8_t *raw, size_t raw_len,
+                          int64_t now, struct store_command **reported,
+                          struct store_command **next);
+
 /* 1 when status is one of Apple's report statuses (Idle, Acknowledged, Error,
  * CommandFormatError, NotNow). */
 int queue_status_valid(const char *status);

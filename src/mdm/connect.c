@@ -42,14 +42,13 @@ static void log_report(struct request *req, struct mdm_message *m, const char *s
             log_quote(qu, sizeof qu, uuid));
 }
 
-/* The identity check and, for an Idle, whether anything waits, in one read
- * transaction: one snapshot and one round of SQLite's WAL locks instead of
- * one per query, on the request every device makes most. (The rare write
- * inside, a renewal's rebinding, upgrades the transaction; if that loses a
- * race it reports busy and the device retries.) Returns an identity_rc;
- * *waiting stays 1 unless an Idle found the queue empty. */
-static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int *waiting,
-                          int *store_rc)
+/* The full identity rules (identity.h) and, for an Idle, whether anything
+ * waits, in one read transaction: one snapshot and one round of SQLite's WAL
+ * locks. (The rare write inside, a renewal's rebinding, upgrades the
+ * transaction; if that loses a race it reports busy and the device
+ * retries.) */
+static int check_and_peek_full(struct worker *w, struct mdm_message *m, int idle, int *waiting,
+                               int *store_rc)
 {
     int rc = store_begin_read(w->store);
     if (rc != STORE_OK) {
@@ -73,6 +72,33 @@ static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int
         irc = IDENTITY_STORE;
     }
     return irc;
+}
+
+/* The identity check and, for an Idle, whether anything waits. The common
+ * case (a live enrollment with this very certificate bound, not revoked) is
+ * settled by one statement outside any transaction, store_checkin_peek: one
+ * round trip on PostgreSQL, the whole of an Idle with nothing queued. Any
+ * other answer (unknown or checked out, another certificate, which may be a
+ * renewal taking over the binding, revoked) takes identity.h's full rules,
+ * which give the reason. Returns an identity_rc; *waiting stays 1 unless an
+ * Idle found the queue empty; m->last_seen is set when known. */
+static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int *waiting,
+                          int *store_rc)
+{
+    struct store_checkin_peek pk;
+    int rc = store_checkin_peek(w->store, m->device_id, m->id, m->cert_fp, idle, &pk);
+    if (rc == STORE_OK && pk.status != ENROLLMENT_CHECKED_OUT && pk.cert_bound &&
+        !pk.cert_revoked) {
+        m->last_seen = pk.last_seen;
+        if (idle)
+            *waiting = pk.waiting;
+        return IDENTITY_OK;
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        *store_rc = rc;
+        return IDENTITY_STORE;
+    }
+    return check_and_peek_full(w, m, idle, waiting, store_rc);
 }
 
 void mdm_connect_dispatch(struct worker *w, struct request *req, struct response *resp,
@@ -111,16 +137,25 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         return;
     }
 
-    struct store_command *next = NULL;
+    struct store_command *next = NULL, *reported = NULL;
     int64_t now = (int64_t)time(NULL);
-    int rc = store_begin(w->store);
+    /* An Idle's exchange is the claim alone, one statement: atomic without
+     * a transaction of its own (a commit round trip less on PostgreSQL). */
+    int rc = idle ? STORE_OK : store_begin(w->store);
     if (rc == STORE_OK) {
-        rc = queue_exchange(w->store, m->id, status, uuid, req->body, req->body_len, now, &next);
+        rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len, now,
+                                   &reported, &next);
         /* The answer updates the inventory in a savepoint: a failure there
-         * is logged and undone, and the report itself is still kept. */
-        if (rc == STORE_OK && !idle)
-            (void)inventory_report(w->store, m->id, uuid, status, m->root, now);
-        if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+         * is logged and undone, and the report itself is still kept. The
+         * command was read with the report. */
+        if (rc == STORE_OK && reported)
+            (void)inventory_report_command(w->store, m->id, status, m->root,
+                                           reported->request_type, reported->payload,
+                                           reported->payload_len, now);
+        store_command_free(reported);
+        if (idle) {
+            /* nothing to end */
+        } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
             int crc = store_commit(w->store);
             if (crc != STORE_OK)
                 rc = crc;
@@ -150,8 +185,8 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
 }
 
 /* The I/O thread's answer to an Idle with nothing queued: decode, identity
- * and queue peek in one read transaction on a connection that never waits
- * for a lock, and an empty 200. Everything else goes to the pool (returns 0,
+ * and queue peek in one statement (check_and_peek) on a connection that
+ * never waits for a lock, and an empty 200. Everything else goes to the pool (returns 0,
  * resp untouched): a report, a check-in message, waiting commands, a due
  * last-seen write, a busy or failing database. A body that cannot even be an
  * Idle skips the decode; an undecodable one is answered here as the pool

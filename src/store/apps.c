@@ -58,25 +58,6 @@ static const char sql_meta_get[] =
 /* A row waits to be delivered while it was never sent or was NotNow'd; a
  * row sent and not yet answered is the device's now and never expires. */
 #define WAITING_UNSENT "active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
-static const char sql_expire_enrollment[] =
-    "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?2"
-    " WHERE enrollment_id = ?1 AND " WAITING_UNSENT
-    " AND EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = queue.command_uuid"
-    " AND m.expires_at <= ?2)";
-/* Whether the row the next claim would deliver (the oldest waiting one, as
- * ST_QUEUE_CLAIM orders them) has passed its deadline. Read only, and one
- * row whatever the depth of the queue: nearly every exchange finds nothing
- * to expire, an UPDATE would take SQLite's write lock even then, and a test
- * over all of a device's rows made each exchange of a 1,000-command queue
- * cost milliseconds. Rows further back are caught when they reach the head,
- * or by the periodic sweep. */
-static const char sql_expire_head[] =
-    "SELECT 1 FROM (SELECT command_uuid, delivered_at, status FROM queue"
-    " WHERE enrollment_id = ?1 AND active = 1"
-    " AND (status IS NULL OR (?3 <> 0 AND status = 'NotNow'))"
-    " ORDER BY created_at, rowid LIMIT 1) h"
-    " JOIN command_meta m ON m.uuid = h.command_uuid"
-    " WHERE m.expires_at <= ?2 AND (h.delivered_at IS NULL OR h.status = 'NotNow')";
 static const char sql_expire_due[] =
     "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?1"
     " WHERE " WAITING_UNSENT " AND command_uuid IN"
@@ -157,38 +138,6 @@ int store_command_meta_get(struct store *s, const char *uuid, struct store_comma
     }
     *out = m;
     return STORE_OK;
-}
-
-int store_queue_expire_enrollment(struct store *s, const char *enrollment_id,
-                                  int include_notnow, int64_t now, int64_t *n)
-{
-    int rc = STORE_OK, code = 0;
-    if (n)
-        *n = 0;
-    struct sql_stmt *st = sql_prepare(s, sql_expire_head, "queue_expire_head", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, enrollment_id, &code);
-    sql_bind_int(st, 2, now, &code);
-    sql_bind_int(st, 3, include_notnow ? 1 : 0, &code);
-    rc = sql_first_row(s, st, "queue_expire_head", code);
-    if (rc == STORE_NOTFOUND)
-        return STORE_OK; /* the next command is still within its deadline */
-    if (rc != STORE_OK)
-        return rc;
-    sql_done(st);
-    /* The head expired: expire every row of this device past its deadline
-     * at once, so the claim that follows finds a live command first. */
-    code = 0;
-    st = sql_prepare(s, sql_expire_enrollment, "queue_expire", &rc);
-    if (!st)
-        return rc;
-    sql_bind_text(st, 1, enrollment_id, &code);
-    sql_bind_int(st, 2, now, &code);
-    rc = sql_exec(s, st, "queue_expire", code);
-    if (n)
-        *n = rc == STORE_OK ? sql_changes(s) : 0;
-    return rc;
 }
 
 int store_queue_expire_due(struct store *s, int64_t now, int64_t *n)

@@ -32,11 +32,12 @@ enum stmt_id {
     ST_BOOT_DELETE,
     ST_BOOT_GET,
     ST_CMD_CREATE,
-    ST_CMD_GET,
     ST_QUEUE_ADD,
     ST_QUEUE_CLAIM,
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
+    ST_QUEUE_REPORT_NEXT_PG,
+    ST_CHECKIN_PEEK,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
     ST_QUEUE_CANCEL,
@@ -106,6 +107,23 @@ enum stmt_id {
     " AND (?2 = 0 OR (not_after IS NOT NULL AND not_after < ?2))"                                 \
     " AND (?3 = 0 OR not_after > ?3) AND (CAST(?4 AS TEXT) IS NULL OR enrollment_id = ?4)"
 
+/* A queue row (alias t) still waiting to be sent (never sent, or NotNow'd)
+ * whose command's deadline (?3) passed: store_apps.h's command lifecycle,
+ * the condition the periodic sweep (store_queue_expire_due) uses. A row sent and not
+ * answered is the device's now and never expires. */
+#define QUEUE_EXPIRED_AT(t, now)                                                                  \
+    "EXISTS (SELECT 1 FROM command_meta m WHERE m.uuid = " t ".command_uuid"                      \
+    " AND m.expires_at <= " now " AND (" t ".delivered_at IS NULL OR " t ".status = 'NotNow'))"
+#define QUEUE_EXPIRED(t) QUEUE_EXPIRED_AT(t, "?3")
+/* A claim's change to the row h picked: delivered, or Expired when h found
+ * its deadline passed. */
+#define QUEUE_CLAIM_SET(now)                                                                      \
+    "delivered_at = CASE WHEN h.expired <> 0 THEN queue.delivered_at ELSE " now " END,"           \
+    " delivery_count = queue.delivery_count + CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"       \
+    " status = CASE WHEN h.expired <> 0 THEN 'Expired' ELSE queue.status END,"                    \
+    " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"                                       \
+    " updated_at = CASE WHEN h.expired <> 0 THEN " now " ELSE queue.updated_at END"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
         "INSERT INTO enrollments (id, " DEVICE_COLS ", status, awaiting_configuration, cert_fp,"
@@ -149,26 +167,74 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BOOT_GET] = "SELECT token FROM bootstrap_tokens WHERE enrollment_id = ?1",
     [ST_CMD_CREATE] = "INSERT INTO commands (uuid, request_type, payload, created_at)"
                       " VALUES (?1, ?2, ?3, ?4)",
-    [ST_CMD_GET] = "SELECT request_type, payload FROM commands WHERE uuid = ?1",
     /* Already queued is no error inside the caller's transaction (which
      * PostgreSQL would abort): no row changes, and the caller says CONFLICT. */
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
                      " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index already holds rows in that order. */
+     * order, and the queue_next index already holds rows in that order. A
+     * row still waiting to be sent whose command's deadline passed
+     * (command_meta, migration 7) is marked Expired instead of delivered,
+     * and the caller claims again: an expired command is never sent. The
+     * statement returns the command as well (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
-        "UPDATE queue SET delivered_at = ?3, delivery_count = delivery_count + 1"
-        " WHERE rowid = (SELECT rowid FROM queue WHERE enrollment_id = ?1 AND active = 1"
-        " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
-        " ORDER BY created_at, rowid LIMIT 1)"
-        " RETURNING command_uuid",
+        "UPDATE queue SET " QUEUE_CLAIM_SET("?3")
+        " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"
+        "  FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
+        "  AND (q.status IS NULL OR (?2 <> 0 AND q.status = 'NotNow'))"
+        "  ORDER BY q.created_at, q.rowid LIMIT 1) AS h"
+        " WHERE queue.rowid = h.id"
+        " RETURNING command_uuid, CASE WHEN status = 'Expired' THEN 1 ELSE 0 END,"
+        " (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid),"
+        " (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid)",
     [ST_QUEUE_WAITING] =
         "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND active = 1"
         " AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow')) LIMIT 1",
     [ST_QUEUE_MARK] =
         "UPDATE queue SET status = ?3, updated_at = ?4,"
         " active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
-        " WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1",
+        " WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
+        " RETURNING (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid),"
+        " (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid)",
+    /* PostgreSQL: a report (ST_QUEUE_MARK and ST_RESULT_ADD, which SQLite
+     * runs in a savepoint) and then ST_QUEUE_CLAIM (NotNow'd rows held back)
+     * in one statement, atomic by itself, returning the reported command (NULL
+     * uuid: not queued for the enrollment, nothing stored) and the claimed
+     * one. Every part sees the statement's one snapshot, where the reported
+     * row still looks unanswered: the claim leaves it out by its uuid, which
+     * is what running the two in turn gives (answered, or NotNow'd, it is
+     * not deliverable in this exchange). A claimed row found expired is
+     * marked so, and the caller claims again. */
+    [ST_QUEUE_REPORT_NEXT_PG] =
+        "WITH m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
+        "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
+        "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1 RETURNING command_uuid),"
+        " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
+        "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"
+        " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"
+        "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
+        "  AND q.status IS NULL AND q.command_uuid <> ?2"
+        "  ORDER BY q.created_at, q.rowid LIMIT 1),"
+        " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
+        "  RETURNING queue.command_uuid, h.expired,"
+        "  (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid) AS request_type,"
+        "  (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid) AS payload)"
+        " SELECT rc.uuid, rc.request_type, rc.payload, n.command_uuid, n.expired, n.request_type,"
+        " n.payload FROM (SELECT 1) AS one"
+        " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
+        "  ON c.uuid = m.command_uuid) AS rc ON true"
+        " LEFT JOIN n ON true",
+    /* Identity binding, revocation, last seen and the queue in one read:
+     * the Idle a fleet sends most is one statement and no transaction. */
+    [ST_CHECKIN_PEEK] =
+        "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"
+        " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"
+        "  THEN 1 ELSE 0 END,"
+        " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"
+        "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
+        " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
+        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
+        " FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_QUEUE_LIST] =
@@ -697,9 +763,10 @@ void store_command_free(struct store_command *c)
     free(c);
 }
 
-/* Marks the oldest waiting row delivered and returns its uuid (malloc'd). */
+/* Marks the oldest waiting row delivered and fills c with its command, or,
+ * when its deadline passed, marks it Expired and sets *expired instead. */
 static int queue_claim(struct store *s, const char *enrollment_id, int include_notnow,
-                       int64_t now, char **uuid)
+                       int64_t now, struct store_command *c, int *expired)
 {
     int rc = STORE_OK;
     struct sql_stmt *st = prep(s, ST_QUEUE_CLAIM, "queue_next", &rc);
@@ -713,7 +780,13 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
     if (rc != STORE_OK)
         return rc;
     int oom = 0;
-    *uuid = sql_col_strdup(st, 0, &oom);
+    *expired = sql_col_int(st, 1) != 0;
+    if (!*expired) {
+        c->uuid = sql_col_strdup(st, 0, &oom);
+        c->request_type = sql_col_strdup(st, 2, &oom);
+        c->payload = sql_col_blobdup(st, 3, &c->payload_len, &oom);
+    }
+    int missing = !*expired && !oom && (!c->uuid || !c->request_type || !c->payload);
     /* SQLite makes every change on the first step and buffers the RETURNING
      * rows; stepping to the end finishes the statement before it is reset. */
     int row = sql_next_row(s, st, "queue_next", 0);
@@ -722,8 +795,10 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
         row = STORE_ERR; /* one row at most: the claim is LIMIT 1 */
     }
     rc = row;
-    if (rc == STORE_OK && !*uuid)
+    if (rc == STORE_OK && oom)
         rc = sql_out_of_memory("queue_next");
+    if (rc == STORE_OK && missing)
+        rc = STORE_ERR; /* the foreign key makes a queue row without its command impossible */
     return rc;
 }
 
@@ -748,26 +823,9 @@ int store_queue_waiting(struct store *s, const char *enrollment_id, int include_
     return STORE_OK;
 }
 
-static int command_load(struct store *s, struct store_command *c)
-{
-    int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_CMD_GET, "queue_next", &rc);
-    if (!st)
-        return rc;
-    int code = 0;
-    sql_bind_text(st, 1, c->uuid, &code);
-    rc = sql_first_row(s, st, "queue_next", code);
-    if (rc == STORE_NOTFOUND)
-        return STORE_ERR; /* the foreign key makes this impossible */
-    if (rc != STORE_OK)
-        return rc;
-    int oom = 0;
-    c->request_type = sql_col_strdup(st, 0, &oom);
-    c->payload = sql_col_blobdup(st, 1, &c->payload_len, &oom);
-    sql_done(st);
-    return oom ? sql_out_of_memory("queue_next") : STORE_OK;
-}
-
+/* Nearly every claim finds a deliverable row at once: one statement. Rows
+ * whose deadline passed are marked as the claim meets them (the periodic
+ * sweep marks the others). */
 int store_queue_next(struct store *s, const char *enrollment_id, int include_notnow, int64_t now,
                      struct store_command **out)
 {
@@ -777,9 +835,9 @@ int store_queue_next(struct store *s, const char *enrollment_id, int include_not
     struct store_command *c = calloc(1, sizeof *c);
     if (!c)
         return sql_out_of_memory("queue_next");
-    int rc = queue_claim(s, enrollment_id, include_notnow, now, &c->uuid);
-    if (rc == STORE_OK)
-        rc = command_load(s, c);
+    int expired = 1, rc = STORE_OK;
+    while (rc == STORE_OK && expired)
+        rc = queue_claim(s, enrollment_id, include_notnow, now, c, &expired);
     if (rc != STORE_OK) {
         store_command_free(c);
         return rc;
@@ -788,8 +846,10 @@ int store_queue_next(struct store *s, const char *enrollment_id, int include_not
     return STORE_OK;
 }
 
+/* Marks the row answered (NotNow keeps it waiting) and fills rep with its
+ * command's type and payload; NOTFOUND when no waiting row matched. */
 static int queue_mark(struct store *s, const char *enrollment_id, const char *uuid,
-                      const char *status, int64_t now)
+                      const char *status, int64_t now, struct store_command *rep)
 {
     int rc = STORE_OK;
     struct sql_stmt *st = prep(s, ST_QUEUE_MARK, "queue_report", &rc);
@@ -800,7 +860,21 @@ static int queue_mark(struct store *s, const char *enrollment_id, const char *uu
     sql_bind_text(st, 2, uuid, &code);
     sql_bind_text(st, 3, status, &code);
     sql_bind_int(st, 4, now, &code);
-    return change_one(s, st, "queue_report", code);
+    rc = sql_first_row(s, st, "queue_report", code);
+    if (rc != STORE_OK)
+        return rc;
+    int oom = 0;
+    rep->request_type = sql_col_strdup(st, 0, &oom);
+    rep->payload = sql_col_blobdup(st, 1, &rep->payload_len, &oom);
+    /* As in queue_claim: SQLite's change is finished by stepping to the end. */
+    int row = sql_next_row(s, st, "queue_report", 0);
+    if (row == 1) {
+        sql_done(st);
+        row = STORE_ERR; /* (enrollment_id, command_uuid) is the key: one row at most */
+    }
+    if (row == STORE_OK && oom)
+        row = sql_out_of_memory("queue_report");
+    return row;
 }
 
 static int result_add(struct store *s, const char *enrollment_id, const char *uuid,
@@ -819,21 +893,159 @@ static int result_add(struct store *s, const char *enrollment_id, const char *uu
     return sql_exec(s, st, "queue_report", code);
 }
 
-int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
-                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
+/* The report's writes, atomic (a savepoint inside the caller's transaction). */
+static int queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                        const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                        struct store_command *rep)
 {
-    if (!enrollment_id || !status)
-        return STORE_ERR;
     if (!uuid)
         return STORE_NOTFOUND; /* nothing can be queued under no uuid */
     int nested = 0;
     int rc = sql_atomic_begin(s, "queue_report", &nested);
     if (rc != STORE_OK)
         return rc;
-    rc = queue_mark(s, enrollment_id, uuid, status, now);
+    rc = queue_mark(s, enrollment_id, uuid, status, now, rep);
     if (rc == STORE_OK)
         rc = result_add(s, enrollment_id, uuid, status, raw, raw_len, now);
     return sql_atomic_end(s, nested, rc, "queue_report");
+}
+
+int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
+                       const char *status, const uint8_t *raw, size_t raw_len, int64_t now)
+{
+    if (!enrollment_id || !status)
+        return STORE_ERR;
+    struct store_command rep = {0};
+    int rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, &rep);
+    free(rep.request_type);
+    free(rep.payload);
+    return rc;
+}
+
+/* Copies a command from columns uuid, type, payload starting at col. */
+static void command_from_cols(struct sql_stmt *st, int col, struct store_command *c, int *oom)
+{
+    c->uuid = sql_col_strdup(st, col, oom);
+    c->request_type = sql_col_strdup(st, col + 1, oom);
+    c->payload = sql_col_blobdup(st, col + 2, &c->payload_len, oom);
+}
+
+/* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG).
+ * *claim_again when the claimed row had expired (it is marked so now). */
+static int report_next_pg(struct store *s, const char *enrollment_id, const char *uuid,
+                          const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                          struct store_command *rep, struct store_command *next,
+                          int *claim_again)
+{
+    int rc = STORE_OK;
+    struct sql_stmt *st = prep(s, ST_QUEUE_REPORT_NEXT_PG, "queue_report", &rc);
+    if (!st)
+        return rc;
+    int code = 0;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    sql_bind_text(st, 2, uuid, &code);
+    sql_bind_text(st, 3, status, &code);
+    sql_bind_int(st, 4, now, &code);
+    sql_bind_blob(st, 5, raw, raw_len, &code);
+    rc = sql_first_row(s, st, "queue_report", code);
+    if (rc != STORE_OK)
+        return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
+    int oom = 0, reported = !sql_col_is_null(st, 0), claimed = !sql_col_is_null(st, 3);
+    if (reported)
+        command_from_cols(st, 0, rep, &oom);
+    *claim_again = claimed && sql_col_int(st, 4) != 0;
+    if (claimed && !*claim_again) {
+        next->uuid = sql_col_strdup(st, 3, &oom);
+        next->request_type = sql_col_strdup(st, 5, &oom);
+        next->payload = sql_col_blobdup(st, 6, &next->payload_len, &oom);
+    }
+    sql_done(st);
+    if (oom)
+        return sql_out_of_memory("queue_report");
+    if (claimed && !*claim_again && (!next->uuid || !next->request_type || !next->payload))
+        return STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+    return reported ? STORE_OK : STORE_NOTFOUND;
+}
+
+int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
+                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                            struct store_command **reported, struct store_command **next)
+{
+    if (reported)
+        *reported = NULL;
+    *next = NULL;
+    if (!enrollment_id || !status)
+        return STORE_ERR;
+    struct store_command *rep = calloc(1, sizeof *rep), *nx = calloc(1, sizeof *nx);
+    if (!rep || !nx) {
+        free(rep);
+        free(nx);
+        return sql_out_of_memory("queue_report");
+    }
+    int claim = 1, rc;
+    if (uuid && sql_dialect(s) == STORE_DIALECT_POSTGRES) {
+        rc = report_next_pg(s, enrollment_id, uuid, status, raw, raw_len, now, rep, nx, &claim);
+        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND);
+    } else {
+        rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
+    }
+    int report_rc = rc;
+    if (claim && (rc == STORE_OK || rc == STORE_NOTFOUND)) {
+        store_command_free(nx);
+        nx = NULL;
+        rc = store_queue_next(s, enrollment_id, 0, now, &nx);
+        rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        store_command_free(rep);
+        store_command_free(nx);
+        return rc;
+    }
+    if (report_rc == STORE_OK) {
+        rep->uuid = rep->uuid ? rep->uuid : strdup(uuid);
+        if (!rep->uuid) {
+            store_command_free(rep);
+            store_command_free(nx);
+            return sql_out_of_memory("queue_report");
+        }
+    }
+    if (nx && !nx->uuid) { /* nothing waits */
+        store_command_free(nx);
+        nx = NULL;
+    }
+    if (reported && report_rc == STORE_OK)
+        *reported = rep;
+    else
+        store_command_free(rep);
+    *next = nx;
+    return report_rc;
+}
+
+int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
+                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!binding_id || !enrollment_id || !cert_fp)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    struct sql_stmt *st = prep(s, ST_CHECKIN_PEEK, "checkin_peek", &rc);
+    if (!st)
+        return rc;
+    int code = 0;
+    sql_bind_text(st, 1, binding_id, &code);
+    sql_bind_text(st, 2, cert_fp, &code);
+    sql_bind_text(st, 3, enrollment_id, &code);
+    sql_bind_int(st, 4, want_waiting ? 1 : 0, &code);
+    rc = sql_first_row(s, st, "checkin_peek", code);
+    if (rc != STORE_OK)
+        return rc;
+    out->status = (int)sql_col_int(st, 0);
+    out->cert_bound = sql_col_int(st, 1) != 0;
+    out->cert_revoked = sql_col_int(st, 2) != 0;
+    out->last_seen = sql_col_int(st, 3);
+    out->waiting = sql_col_int(st, 4) != 0;
+    sql_done(st);
+    return STORE_OK;
 }
 
 void store_queue_items_free(struct store_queue_item *items, size_t n)

@@ -178,7 +178,10 @@ void store_command_free(struct store_command *c); /* accepts NULL */
 
 /* The oldest command waiting for this enrollment: never answered, or (when
  * include_notnow) last answered NotNow. NOTFOUND when the queue is empty.
- * Marks it delivered (delivered_at, delivery count). */
+ * Marks it delivered (delivered_at, delivery count). A command past its
+ * deadline (store_apps.h's command lifecycle) is never returned: the claim
+ * marks it Expired when it meets it and takes the next (the periodic sweep,
+ * store_queue_expire_due, marks the others). */
 int store_queue_next(struct store *s, const char *enrollment_id, int include_notnow, int64_t now,
                      struct store_command **out);
 
@@ -194,6 +197,34 @@ int store_queue_waiting(struct store *s, const char *enrollment_id, int include_
  * (the result is still not stored then). */
 int store_queue_report(struct store *s, const char *enrollment_id, const char *uuid,
                        const char *status, const uint8_t *raw, size_t raw_len, int64_t now);
+
+/* A report and the next command (NotNow'd ones held back) in one call:
+ * store_queue_report, then store_queue_next, in one statement on
+ * PostgreSQL (one round trip for the pair). *reported (may be NULL) gets
+ * the reported command (uuid, type, payload; caller frees) when the report
+ * was stored, *next the next command or NULL when nothing waits. Returns the
+ * report's STORE_OK or STORE_NOTFOUND (the next command is served either
+ * way), or an error (then nothing is returned). */
+int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
+                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                            struct store_command **reported, struct store_command **next);
+
+/* What a device's request on the command endpoint needs before anything
+ * else, read by one statement outside any transaction (one round trip on
+ * PostgreSQL): the binding enrollment's status and whether cert_fp is the
+ * certificate bound to it, whether that certificate is revoked, the
+ * last-seen time of the enrollment the request is for, and (want_waiting)
+ * whether anything waits for it, NotNow'd commands included. */
+struct store_checkin_peek {
+    int status;           /* the binding enrollment's enum store_enrollment_status */
+    int cert_bound;       /* cert_fp is the one bound to it */
+    int cert_revoked;     /* cert_fp is a certificate of ours, revoked */
+    int64_t last_seen;    /* enrollment_id's last_seen_at; 0 when never or unknown */
+    int waiting;          /* want_waiting and a command waits for enrollment_id */
+};
+/* NOTFOUND when the binding enrollment is unknown. */
+int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
+                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out);
 
 struct store_queue_item {
     char *uuid;

@@ -38,14 +38,11 @@ void store_command_meta_free(struct store_command_meta *m); /* accepts NULL */
 /* Any stored command (meta fields 0/NULL when it has no meta row). */
 int store_command_meta_get(struct store *s, const char *uuid, struct store_command_meta **out);
 
-/* Marks Expired every row still waiting to be delivered (never sent, or
- * NotNow) whose command's deadline passed: for one enrollment (before its
- * next command is picked; only when that command, the oldest waiting with
- * NotNow rows counted when include_notnow, is late, so a deep queue costs
- * one row per exchange), or for all (the periodic sweep). *n (may be NULL)
- * gets the number of rows expired. */
-int store_queue_expire_enrollment(struct store *s, const char *enrollment_id,
-                                  int include_notnow, int64_t now, int64_t *n);
+/* The periodic sweep: marks Expired every row still waiting to be delivered
+ * (never sent, or NotNow) whose command's deadline passed. Between sweeps
+ * store_queue_next marks such a row itself when it reaches the head of a
+ * device's queue, and never delivers it. *n (may be NULL) gets the number
+ * of rows expired. */
 int store_queue_expire_due(struct store *s, int64_t now, int64_t *n);
 
 /* Cancels a command on every enrollment it still waits for (status

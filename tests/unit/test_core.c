@@ -1,6 +1,7 @@
 /* test_core.c: the core services over a real SQLite store: the identity
  * binding rules (core/identity.c), command preparation and enqueueing, and
- * the connect exchange's NotNow rule (core/queue.c), plus the check-in
+ * the connect exchange's NotNow and expiry rules (core/queue.c) and the
+ * check-in peek it starts with (store_checkin_peek), plus the check-in
  * services' event rows (core/enrollment.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,6 +225,110 @@ static void test_exchange_notnow(void **state)
     assert_false(queue_status_valid(NULL));
 }
 
+/* The status store_queue_list shows for one command of an enrollment. */
+static void expect_status(struct store *s, const char *id, const char *uuid, const char *status)
+{
+    struct store_queue_item *it = NULL;
+    size_t n = 0;
+    assert_int_equal(store_queue_list(s, id, 0, &it, &n), STORE_OK);
+    const char *found = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(it[i].uuid, uuid) == 0)
+            found = it[i].status;
+    assert_non_null(found);
+    assert_string_equal(found, status);
+    store_queue_items_free(it, n);
+}
+
+static void enqueue_with_deadline(struct store *s, const char *type, const char *uuid,
+                                  int64_t now, int64_t expires_at)
+{
+    const char *ids[] = {"DEV1"}, *err = NULL;
+    int per[1];
+    struct queue_enqueued out;
+    plist_t c = command(type, uuid);
+    assert_int_equal(queue_command_prepare(c, &err), 0);
+    assert_int_equal(queue_enqueue(s, c, ids, 1, now, &out, per), STORE_OK);
+    plist_free(c);
+    assert_int_equal(store_command_meta_set(s, uuid, expires_at, 0, NULL, NULL), STORE_OK);
+}
+
+/* A command past its deadline is never sent: the claim marks it Expired and
+ * offers the next; one already sent is the device's and is sent again. */
+static void test_exchange_expired(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "DeviceInformation", "E1", 10, 15);
+    enqueue_with_deadline(f->s, "ProfileList", "OK", 11, 0);
+    enqueue_with_deadline(f->s, "SecurityInfo", "E2", 12, 15);
+    enqueue_with_deadline(f->s, "CertificateList", "SENT", 13, 25);
+
+    struct store_command *next = NULL;
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 20, &next), STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "OK");
+    assert_string_equal(next->request_type, "ProfileList");
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "E1", "Expired");
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "OK", raw, sizeof raw - 1, 21, &next),
+                     STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "SENT"); /* E2 met and expired on the way */
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "E2", "Expired");
+    /* past its deadline now, but sent before it: offered again, not expired */
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Idle", NULL, NULL, 0, 30, &next), STORE_OK);
+    assert_non_null(next);
+    assert_string_equal(next->uuid, "SENT");
+    store_command_free(next);
+    assert_int_equal(queue_exchange(f->s, "DEV1", "Acknowledged", "SENT", raw, sizeof raw - 1, 31, &next),
+                     STORE_OK);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "SENT", "Acknowledged");
+    expect_status(f->s, "DEV1", "E1", "Expired");
+}
+
+/* store_checkin_peek: what an Idle needs, in one read. */
+static void test_checkin_peek(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    struct store_checkin_peek pk;
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(pk.status, ENROLLMENT_ENROLLED);
+    assert_int_equal(pk.cert_bound, 1);
+    assert_int_equal(pk.cert_revoked, 0);
+    assert_int_equal(pk.waiting, 0);
+    assert_int_equal(store_enrollment_touch(f->s, "DEV1", 500), STORE_OK);
+    enqueue_with_deadline(f->s, "ProfileList", "C1", 400, 0);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(pk.waiting, 1);
+    assert_int_equal(pk.last_seen, 500);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, &pk), STORE_OK);
+    assert_int_equal(pk.waiting, 0); /* not asked */
+    /* another certificate, a user channel's own time (unknown: 0), a stranger */
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_B, 1, &pk), STORE_OK);
+    assert_int_equal(pk.cert_bound, 0);
+    assert_int_equal(pk.last_seen, 0);
+    assert_int_equal(pk.waiting, 0);
+    assert_int_equal(store_checkin_peek(f->s, "NOBODY", "NOBODY", FP_A, 1, &pk), STORE_NOTFOUND);
+    /* a revoked certificate of ours */
+    struct store_cert c = {.serial_hex = "0a", .subject = "CN=DEV1", .fingerprint = FP_A,
+                           .status = "issued", .created_at = 100};
+    assert_int_equal(store_cert_add(f->s, &c), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(pk.cert_revoked, 0);
+    assert_int_equal(store_cert_revoke(f->s, "0a", "test", 600), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(pk.cert_revoked, 1);
+    /* checked out */
+    assert_int_equal(store_enrollment_checkout(f->s, "DEV1", 700), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(pk.status, ENROLLMENT_CHECKED_OUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +336,8 @@ int main(void)
         cmocka_unit_test(test_command_prepare),
         cmocka_unit_test_setup_teardown(test_enqueue_results_per_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
