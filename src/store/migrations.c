@@ -404,7 +404,10 @@ static const char migration_6[] =
  * queue rows a retry replaced; enterprise and App Store apps steward
  * installs, and VPP redemption code pools, one code per device. The
  * queue_command index serves everything that works on one command across
- * devices (expire, cancel everywhere, retry, status). */
+ * devices (expire, cancel everywhere, retry, status). inv_device_filter
+ * covers the device listing's inventory filters (store/inventory.c): a
+ * filtered page walks it in enrollment id order without reading the table,
+ * and the count of matches reads nothing else. */
 static const char migration_7[] =
     "ALTER TABLE enrollments ADD COLUMN access_rights BIGINT NOT NULL DEFAULT 8191;"
     "ALTER TABLE queue ADD COLUMN retried_as TEXT;"
@@ -440,7 +443,9 @@ static const char migration_7[] =
     " UNIQUE (app_id, code)"
     ");"
     "CREATE INDEX app_codes_free ON app_codes (app_id, id) WHERE used_at IS NULL;"
-    "CREATE INDEX app_codes_device ON app_codes (app_id, enrollment_id);";
+    "CREATE INDEX app_codes_device ON app_codes (app_id, enrollment_id);"
+    "CREATE INDEX inv_device_filter ON inv_device (enrollment_id, os_num, supervised,"
+    " passcode_present, encryption_caps, battery_pct, product_name, model, model_name);";
 
 /* v8: admin users, roles, the audit log and webhooks.
  * - api_keys (v1) already carry a role; last_used_at is kept per key.

@@ -101,6 +101,10 @@ int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, 
  * can go id by id with store_queue_add for each id's outcome. */
 int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
                          int64_t now);
+/* store_queue_add_many for ids nobody checked: all or nothing too, and
+ * STORE_CONFLICT (nothing kept) also when an id is unknown or checked out. */
+int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t n,
+                                  const char *uuid, int64_t now);
 
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
