@@ -581,20 +581,18 @@ static const char sql_filter[] =
  * after offset + limit matches, and the count reads no enrollment at all
  * unless an enrollment condition is set too (the _e statements). Counting
  * apart from the page is what keeps a page cheap: a window count makes
- * the database gather and sort every match first. PostgreSQL orders
- * inv_device's id bytewise like enrollments.id (migration 9). */
+ * the database gather and sort every match first. On PostgreSQL
+ * inv_device's id compares bytewise like enrollments.id (migrations 7, 9),
+ * so both orders agree and its primary key serves the page. */
 #define FROM_D " FROM inv_device d WHERE" FILTER_NO_E " AND" FILTER_D " AND" \
                FILTER_SUB("d.enrollment_id")
 #define FROM_DE                                                                                    \
     " FROM inv_device d CROSS JOIN enrollments e WHERE e.id = d.enrollment_id AND" FILTER_E     \
     " AND" FILTER_D " AND" FILTER_SUB("d.enrollment_id")
-#define PAGE_SQLITE " ORDER BY d.enrollment_id LIMIT ?18 OFFSET ?19"
-#define PAGE_PG " ORDER BY d.enrollment_id COLLATE \"C\" LIMIT ?18 OFFSET ?19"
-static const char sql_filter_d_sqlite[] = "SELECT d.enrollment_id" FROM_D PAGE_SQLITE;
-static const char sql_filter_d_pg[] = "SELECT d.enrollment_id" FROM_D PAGE_PG;
+#define PAGE " ORDER BY d.enrollment_id LIMIT ?18 OFFSET ?19"
+static const char sql_filter_d[] = "SELECT d.enrollment_id" FROM_D PAGE;
 static const char sql_count_d[] = "SELECT COUNT(*)" FROM_D;
-static const char sql_filter_de_sqlite[] = "SELECT d.enrollment_id" FROM_DE PAGE_SQLITE;
-static const char sql_filter_de_pg[] = "SELECT d.enrollment_id" FROM_DE PAGE_PG;
+static const char sql_filter_de[] = "SELECT d.enrollment_id" FROM_DE PAGE;
 static const char sql_count_de[] = "SELECT COUNT(*)" FROM_DE;
 
 /* "%text%" with LIKE's wildcards escaped; NULL when out of memory. */
@@ -730,10 +728,8 @@ static int filter_count(struct store *s, const char *sql, const struct store_inv
 static int filter_by_device(struct store *s, const struct store_inv_filter *f, const char *like,
                             int64_t limit, char ***ids, size_t *n, int64_t *total)
 {
-    int pg = sql_dialect(s) == STORE_DIALECT_POSTGRES;
     int with_e = filter_has_e(f, like);
-    const char *page = with_e ? (pg ? sql_filter_de_pg : sql_filter_de_sqlite)
-                              : (pg ? sql_filter_d_pg : sql_filter_d_sqlite);
+    const char *page = with_e ? sql_filter_de : sql_filter_d;
     int rc = filter_page(s, page, 0, f, like, limit, f->offset, ids, n, total);
     if (rc == STORE_OK)
         rc = filter_count(s, with_e ? sql_count_de : sql_count_d, f, like, total);

@@ -407,7 +407,9 @@ static const char migration_6[] =
  * devices (expire, cancel everywhere, retry, status). inv_device_filter
  * covers the device listing's inventory filters (store/inventory.c): a
  * filtered page walks it in enrollment id order without reading the table,
- * and the count of matches reads nothing else. */
+ * and the count of matches reads nothing else. On PostgreSQL its id column
+ * compares bytewise like enrollments.id (migration 9), so the listing's
+ * order by id is the index's order there too. */
 static const char migration_7[] =
     "ALTER TABLE enrollments ADD COLUMN access_rights BIGINT NOT NULL DEFAULT 8191;"
     "ALTER TABLE queue ADD COLUMN retried_as TEXT;"
@@ -444,6 +446,7 @@ static const char migration_7[] =
     ");"
     "CREATE INDEX app_codes_free ON app_codes (app_id, id) WHERE used_at IS NULL;"
     "CREATE INDEX app_codes_device ON app_codes (app_id, enrollment_id);"
+    "{{PG}}ALTER TABLE inv_device ALTER COLUMN enrollment_id TYPE TEXT COLLATE \"C\";{{/PG}}"
     "CREATE INDEX inv_device_filter ON inv_device (enrollment_id, os_num, supervised,"
     " passcode_present, encryption_caps, battery_pct, product_name, model, model_name);";
 
