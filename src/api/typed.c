@@ -382,8 +382,12 @@ static int check_targets(struct store *s, const struct cat_command *c,
     char *text = bad || buf_append(&ids, "]", 1) < 0 ? NULL : ids.data;
     struct store_target_facts *facts = calloc(n, sizeof *facts);
     int *found = calloc(n, sizeof *found);
-    int rc = text && facts && found ? store_command_target_facts_many(s, text, n, facts, found)
-                                    : STORE_ERR;
+    /* supervision and the App Store come from inventory, read only when
+     * the command needs them */
+    int inventory = needs->supervised || needs->app_store;
+    int rc = text && facts && found
+                 ? store_command_target_facts_many(s, text, n, inventory, facts, found)
+                 : STORE_ERR;
     for (size_t i = 0; rc == STORE_OK && i < n; i++)
         rc = check_target(s, c, needs, &facts[i], found[i], &t[i]);
     buf_free(&ids);

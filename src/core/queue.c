@@ -160,7 +160,7 @@ static int vet_ids(struct store *s, const char *const *ids, size_t n, const char
     *ok_at = calloc(n, sizeof **ok_at);
     *nok = 0;
     int rc = facts && found && *ok && *ok_at
-                 ? store_command_target_facts_many(s, text, n, facts, found)
+                 ? store_command_target_facts_many(s, text, n, 0, facts, found)
                  : STORE_ERR;
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         per_id[i] = !found[i]                                     ? STORE_NOTFOUND

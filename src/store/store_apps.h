@@ -84,9 +84,10 @@ struct store_target_facts {
 /* NOTFOUND when the enrollment is unknown. */
 int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
 /* The same for n ids at once (ids_json: a JSON array of them), in one
- * statement: found[i] is 1 and facts[i] filled for each known id. */
+ * statement: found[i] is 1 and facts[i] filled for each known id. inventory
+ * 0: supervised and app_store_allowed are left -1 (inventory not read). */
 int store_command_target_facts_many(struct store *s, const char *ids_json, size_t n,
-                                    struct store_target_facts *facts, int *found);
+                                    int inventory, struct store_target_facts *facts, int *found);
 
 /* A stored command's RequestType into out (truncated to n). NOTFOUND when
  * unknown. */
