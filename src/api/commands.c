@@ -12,6 +12,7 @@
 
 #include "core/queue.h"
 #include "plist/pl.h"
+#include "util/buf.h"
 #include "util/ids.h"
 #include "util/log.h"
 
@@ -248,6 +249,26 @@ static json_t *per_device_json(const struct create_req *c, const int *per_id)
     return o;
 }
 
+/* The same answer written as text (with the newline api_send_json ends
+ * with): one request may name a whole fleet, and a JSON object per device
+ * cost more than queueing them. */
+static int answer_text(struct buf *b, const struct queue_enqueued *out,
+                       const struct create_req *c, const int *per_id)
+{
+    int rc = buf_puts(b, "{\"command_uuid\":") < 0 || buf_json_string(b, out->uuid) < 0 ||
+             buf_puts(b, ",\"request_type\":") < 0 || buf_json_string(b, out->request_type) < 0 ||
+             buf_puts(b, ",\"devices\":{") < 0;
+    for (size_t i = 0; !rc && i < c->nids; i++) {
+        rc = (i && buf_puts(b, ",") < 0) || buf_json_string(b, c->ids[i]) < 0;
+        if (!rc && per_id[i] == STORE_OK)
+            rc = buf_puts(b, ":{\"queued\":true}") < 0;
+        else if (!rc)
+            rc = buf_puts(b, ":{\"queued\":false,\"error\":") < 0 ||
+                 buf_json_string(b, enqueue_error(per_id[i])) < 0 || buf_puts(b, "}") < 0;
+    }
+    return rc || buf_puts(b, "}}\n") < 0 ? -1 : 0;
+}
+
 int api_enqueue_tx(struct store *s, plist_t command, const char *const *ids, size_t n,
                    struct queue_enqueued *out, int *per_id)
 {
@@ -323,9 +344,12 @@ void api_commands_create(struct worker *w, struct request *req, struct response 
         int status = out.queued == c.nids ? 200 : 207;
         log_info("command_queued", "req=%s uuid=%s type=%s queued=%zu of=%zu", req->id, out.uuid,
                  out.request_type, out.queued, c.nids);
-        api_send_json(req, resp, status,
-                      json_pack("{s:s,s:s,s:o}", "command_uuid", out.uuid, "request_type",
-                                out.request_type, "devices", per_device_json(&c, per_id)));
+        struct buf b = {0};
+        if (answer_text(&b, &out, &c, per_id) < 0)
+            api_fail(req, resp, 500, "internal", "out of memory");
+        else
+            response_set(resp, status, "application/json", b.data, b.len);
+        buf_free(&b);
     }
     free(per_id);
     create_req_free(&c);

@@ -375,21 +375,22 @@ static int check_target(struct store *s, const struct cat_command *c,
 static int check_targets(struct store *s, const struct cat_command *c,
                          const struct cat_needs *needs, struct target *t, size_t n)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, json_string(t[i].id)) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
+    struct buf ids = {0};
+    int bad = buf_append(&ids, "[", 1) < 0;
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = (i && buf_append(&ids, ",", 1) < 0) || buf_json_string(&ids, t[i].id) < 0;
+    char *text = bad || buf_append(&ids, "]", 1) < 0 ? NULL : ids.data;
     struct store_target_facts *facts = calloc(n, sizeof *facts);
     int *found = calloc(n, sizeof *found);
-    int rc = text && facts && found ? store_command_target_facts_many(s, text, n, facts, found)
-                                    : STORE_ERR;
+    /* supervision and the App Store come from inventory, read only when
+     * the command needs them */
+    int inventory = needs->supervised || needs->app_store;
+    int rc = text && facts && found
+                 ? store_command_target_facts_many(s, text, n, inventory, facts, found)
+                 : STORE_ERR;
     for (size_t i = 0; rc == STORE_OK && i < n; i++)
         rc = check_target(s, c, needs, &facts[i], found[i], &t[i]);
-    free(text);
+    buf_free(&ids);
     free(facts);
     free(found);
     return rc;
@@ -479,8 +480,11 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
         if (full)
             plist_free(full);
         snprintf(uuid_out, 128, "%s", out.uuid);
+        /* out.uuid and target.uuid have the same size; a copy per device
+         * (memcpy: snprintf cost more than the insert across a fleet) */
+        _Static_assert(sizeof out.uuid == sizeof t->uuid, "uuid sizes");
         for (size_t j = 0; rc == STORE_OK && j < m; j++)
-            snprintf(t[idx[j]].uuid, sizeof t[idx[j]].uuid, "%s", out.uuid);
+            memcpy(t[idx[j]].uuid, out.uuid, sizeof out.uuid);
     } else if (rc == STORE_OK) {
         for (size_t j = 0; rc == STORE_OK && j < m; j++) {
             struct target *d = &t[idx[j]];
@@ -541,42 +545,23 @@ static json_t *targets_json(const struct target *t, size_t n)
     return o;
 }
 
-/* A JSON string literal of s (escaped as JSON requires). */
-static int put_json_string(struct buf *b, const char *s)
-{
-    if (buf_append(b, "\"", 1) < 0)
-        return -1;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int rc;
-        if (*p == '"' || *p == '\\')
-            rc = buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            rc = buf_printf(b, "\\u%04x", *p);
-        else
-            rc = buf_append(b, (const char *)p, 1);
-        if (rc < 0)
-            return -1;
-    }
-    return buf_append(b, "\"", 1);
-}
-
 /* The success answer, written directly: with a whole fleet in one request,
  * building a JSON object per device cost more than queueing them. */
 static int answer_text(struct buf *b, const char *uuid, const char *type, const struct target *t,
                        size_t n)
 {
-    int rc = buf_puts(b, "{\"command_uuid\":") < 0 || put_json_string(b, uuid) < 0 ||
-             buf_puts(b, ",\"request_type\":") < 0 || put_json_string(b, type) < 0 ||
+    int rc = buf_puts(b, "{\"command_uuid\":") < 0 || buf_json_string(b, uuid) < 0 ||
+             buf_puts(b, ",\"request_type\":") < 0 || buf_json_string(b, type) < 0 ||
              buf_puts(b, ",\"devices\":{") < 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        rc = (i && buf_puts(b, ",") < 0) || put_json_string(b, t[i].id) < 0;
+        rc = (i && buf_puts(b, ",") < 0) || buf_json_string(b, t[i].id) < 0;
         if (!rc && t[i].code)
             rc = buf_puts(b, ":{\"queued\":false,\"code\":") < 0 ||
-                 put_json_string(b, t[i].code) < 0 || buf_puts(b, ",\"error\":") < 0 ||
-                 put_json_string(b, t[i].message) < 0 || buf_puts(b, "}") < 0;
+                 buf_json_string(b, t[i].code) < 0 || buf_puts(b, ",\"error\":") < 0 ||
+                 buf_json_string(b, t[i].message) < 0 || buf_puts(b, "}") < 0;
         else if (!rc)
             rc = buf_puts(b, ":{\"queued\":true,\"command_uuid\":") < 0 ||
-                 put_json_string(b, t[i].uuid) < 0 || buf_puts(b, "}") < 0;
+                 buf_json_string(b, t[i].uuid) < 0 || buf_puts(b, "}") < 0;
     }
     return rc || buf_puts(b, "}}") < 0 ? -1 : 0;
 }

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "core/catalog.h"
-#include <jansson.h>
 #include "plist/pl.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 static const char *const report_statuses[] = {
@@ -136,47 +136,60 @@ static int one_pending_guard(struct store *s, const char *type, const char *id)
     return pending ? QUEUE_ALREADY_PENDING : STORE_OK;
 }
 
-/* All of ids in one statement: 1 when every id was queued so, 0 when the
- * caller should go id by id (nothing was kept), or a store_rc. */
-static int enqueue_bulk(struct store *s, const char *uuid, const char *const *ids, size_t n,
-                        int64_t now)
+/* ids as the JSON array the bulk statements take (malloc'd; NULL when out
+ * of memory). */
+static char *ids_json(const char *const *ids, size_t n)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, json_string(ids[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    if (!text)
+    struct buf b = {0};
+    if (buf_json_string_array(&b, ids, n) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* All of ids in one statement (checked: the caller has vetted them; else
+ * the statement itself skips unknown and checked-out ids): 1 when every id
+ * was queued so, 0 when the caller should go id by id (nothing was kept),
+ * or a store_rc. text: ids_json of them, or NULL to build it here. */
+static int enqueue_bulk(struct store *s, const char *uuid, const char *const *ids, size_t n,
+                        const char *text, int checked, int64_t now)
+{
+    char *mine = text ? NULL : ids_json(ids, n);
+    if (!text && !(text = mine))
         return 0;
-    int rc = store_queue_add_many(s, text, n, uuid, now);
-    free(text);
+    int rc = checked ? store_queue_add_many(s, text, n, uuid, now)
+                     : store_queue_add_many_enrolled(s, text, n, uuid, now);
+    free(mine);
     if (rc == STORE_OK)
         return 1;
     return rc == STORE_CONFLICT || rc == STORE_NOTFOUND ? 0 : rc;
 }
 
-int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
-                          int64_t now, struct queue_enqueued *out, int *per_id)
+/* Queues the stored command out->uuid for checked ids: in bulk, else id by
+ * id for each one's outcome. A type never queued twice (one_pending_type)
+ * locks the devices and goes id by id, so each is checked for a twin. */
+static int place_checked(struct store *s, const char *const *ids, size_t n, int64_t now,
+                         struct queue_enqueued *out, int *per_id)
 {
-    int rc = command_store(s, command, now, out);
     int guarded = one_pending_type(out->request_type);
-    if (rc == STORE_OK && guarded)
-        rc = lock_devices(s, ids, n);
-    if (rc == STORE_OK && n > 1 && !guarded) {
-        int bulk = enqueue_bulk(s, out->uuid, ids, n, now);
+    if (guarded && n) {
+        int rc = lock_devices(s, ids, n);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    if (n > 1 && !guarded) {
+        int bulk = enqueue_bulk(s, out->uuid, ids, n, NULL, 1, now);
         if (bulk < 0)
             return bulk;
         if (bulk == 1) {
             for (size_t i = 0; i < n; i++)
                 per_id[i] = STORE_OK;
-            out->queued = n;
+            out->queued += n;
             return STORE_OK;
         }
     }
-    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         int r = guarded ? one_pending_guard(s, out->request_type, ids[i]) : STORE_OK;
         if (r == STORE_OK)
             r = store_queue_add(s, ids[i], out->uuid, now);
@@ -186,50 +199,81 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
         else if (r == STORE_ERR || r == STORE_UNAVAILABLE)
             return r;
     }
+    return STORE_OK;
+}
+
+int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
+                          int64_t now, struct queue_enqueued *out, int *per_id)
+{
+    int rc = command_store(s, command, now, out);
+    return rc == STORE_OK ? place_checked(s, ids, n, now, out, per_id) : rc;
+}
+
+/* Sorts ids into the ones that may take a command (known, not checked
+ * out), with one read of their facts; per_id gets the others' refusal.
+ * *ok (malloc'd, pointing into ids) and *ok_at (their positions). */
+static int vet_ids(struct store *s, const char *const *ids, size_t n, const char *text,
+                   int *per_id, const char ***ok, size_t **ok_at, size_t *nok)
+{
+    struct store_target_facts *facts = calloc(n, sizeof *facts);
+    int *found = calloc(n, sizeof *found);
+    *ok = calloc(n, sizeof **ok);
+    *ok_at = calloc(n, sizeof **ok_at);
+    *nok = 0;
+    int rc = facts && found && *ok && *ok_at
+                 ? store_command_target_facts_many(s, text, n, 0, facts, found)
+                 : STORE_ERR;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        per_id[i] = !found[i]                                     ? STORE_NOTFOUND
+                    : facts[i].status == ENROLLMENT_CHECKED_OUT ? QUEUE_CHECKED_OUT
+                                                                  : STORE_OK;
+        if (per_id[i] == STORE_OK) {
+            (*ok)[*nok] = ids[i];
+            (*ok_at)[(*nok)++] = i;
+        }
+    }
+    free(facts);
+    free(found);
     return rc;
 }
 
+/* The fleet case first: every id queued by one statement. Only when some id
+ * cannot take it (unknown, checked out), or the type is one never queued
+ * twice, are the ids looked at, in one read, and the rest placed. */
 int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size_t n, int64_t now,
                   struct queue_enqueued *out, int *per_id)
 {
-    plist_t inner = plist_dict_get_item(command, "Command");
-    const char *type = pl_str(inner, "RequestType");
-    const char *uuid = pl_str(command, "CommandUUID");
-    if (!type || !uuid)
-        return STORE_ERR; /* not prepared: a caller bug */
-    snprintf(out->uuid, sizeof out->uuid, "%s", uuid);
-    snprintf(out->request_type, sizeof out->request_type, "%s", type);
-    out->queued = 0;
-
-    char *xml = NULL;
-    size_t len = 0;
-    if (pl_to_xml(command, &xml, &len) < 0)
-        return STORE_ERR;
-    int rc = store_command_create(s, uuid, type, (const uint8_t *)xml, len, now);
-    free(xml);
+    int rc = command_store(s, command, now, out);
     if (rc != STORE_OK)
         return rc;
-
-    int guarded = one_pending_type(type);
-    if (guarded && n && (rc = lock_devices(s, ids, n)) != STORE_OK)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        struct store_enrollment *e = NULL;
-        int r = store_enrollment_get(s, ids[i], &e);
-        if (r == STORE_OK && e->status == ENROLLMENT_CHECKED_OUT)
-            r = QUEUE_CHECKED_OUT;
-        store_enrollment_free(e);
-        if (r == STORE_OK && guarded)
-            r = one_pending_guard(s, type, ids[i]);
-        if (r == STORE_OK)
-            r = store_queue_add(s, ids[i], uuid, now);
-        per_id[i] = r;
-        if (r == STORE_OK)
-            out->queued++;
-        else if (r == STORE_ERR || r == STORE_UNAVAILABLE)
-            return r;
+    char *text = ids_json(ids, n);
+    if (!text)
+        return STORE_ERR;
+    /* A guarded type is never placed unvetted: place_checked checks each. */
+    int bulk = one_pending_type(out->request_type) ? 0
+                                                  : enqueue_bulk(s, out->uuid, ids, n, text, 0, now);
+    if (bulk == 1) {
+        for (size_t i = 0; i < n; i++)
+            per_id[i] = STORE_OK;
+        out->queued = n;
+        free(text);
+        return STORE_OK;
     }
-    return STORE_OK;
+    const char **ok = NULL;
+    size_t *ok_at = NULL, nok = 0;
+    int *ok_rc = NULL;
+    rc = bulk < 0 ? bulk : vet_ids(s, ids, n, text, per_id, &ok, &ok_at, &nok);
+    free(text);
+    if (rc == STORE_OK && nok > 0) {
+        ok_rc = calloc(nok, sizeof *ok_rc);
+        rc = ok_rc ? place_checked(s, ok, nok, now, out, ok_rc) : STORE_ERR;
+        for (size_t j = 0; rc == STORE_OK && j < nok; j++)
+            per_id[ok_at[j]] = ok_rc[j];
+    }
+    free(ok);
+    free(ok_at);
+    free(ok_rc);
+    return rc;
 }
 
 /* The device's answer to a security action (DeviceLock, EraseDevice,

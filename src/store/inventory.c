@@ -199,20 +199,6 @@ int store_inventory_values_put(struct store *s, const char *id, const char *sect
     return sql_atomic_end(s, nested, rc, "inventory.values");
 }
 
-/* Grows *arr (of elem-sized items) to hold one more; -1 when out of memory. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 int store_inventory_values_get(struct store *s, const char *id, const char *section,
                                struct store_inv_value **out, size_t *n)
 {
@@ -229,7 +215,7 @@ int store_inventory_values_get(struct store *s, const char *id, const char *sect
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.values_get", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -534,32 +520,66 @@ int store_inventory_history_prune(struct store *s, int64_t before, int64_t *dele
  * serves every combination; the CASTs give PostgreSQL a type for a
  * parameter that may be bound NULL. The subqueries are uncorrelated: each
  * is a seek into its (identifier | not_after, enrollment_id) index, built
- * once per query. */
+ * once per query. The conditions come in three groups: on the enrollment
+ * (FILTER_E), on its inv_device row (FILTER_D) and on the list sections
+ * (FILTER_SUB, by the enrollment id column named). */
+#define FILTER_E                                                                                   \
+    " (CAST(?1 AS TEXT) IS NULL OR e.id LIKE ?1 ESCAPE '\\'"                                      \
+    "  OR e.serial_number LIKE ?1 ESCAPE '\\' OR e.device_name LIKE ?1 ESCAPE '\\')"             \
+    " AND (CAST(?2 AS TEXT) IS NULL OR e.serial_number = ?2)"                                     \
+    " AND (CAST(?3 AS BIGINT) IS NULL OR e.status = ?3)"                                          \
+    " AND (CAST(?16 AS BIGINT) IS NULL OR e.last_seen_at < ?16)"                                  \
+    " AND (CAST(?17 AS BIGINT) IS NULL OR e.last_seen_at > ?17)"
+/* None of FILTER_E's parameters is set (a constant, evaluated once). */
+#define FILTER_NO_E                                                                                \
+    " CAST(?1 AS TEXT) IS NULL AND CAST(?2 AS TEXT) IS NULL AND CAST(?3 AS BIGINT) IS NULL"       \
+    " AND CAST(?16 AS BIGINT) IS NULL AND CAST(?17 AS BIGINT) IS NULL"
+#define FILTER_D                                                                                   \
+    " (CAST(?4 AS BIGINT) IS NULL OR d.os_num >= ?4)"                                             \
+    " AND (CAST(?5 AS BIGINT) IS NULL OR d.os_num <= ?5)"                                         \
+    " AND (CAST(?6 AS BIGINT) IS NULL OR d.os_num = ?6)"                                          \
+    " AND (CAST(?7 AS TEXT) IS NULL OR d.product_name = ?7 OR d.model = ?7"                       \
+    "  OR d.model_name = ?7)"                                                                     \
+    " AND (CAST(?8 AS BIGINT) IS NULL OR d.supervised = ?8)"                                      \
+    " AND (CAST(?9 AS BIGINT) IS NULL OR d.passcode_present = ?9)"                                \
+    " AND (CAST(?10 AS BIGINT) IS NULL OR d.encryption_caps = ?10)"                               \
+    " AND (CAST(?11 AS BIGINT) IS NULL OR d.battery_pct < ?11)"
+#define FILTER_SUB(id)                                                                             \
+    " (CAST(?12 AS TEXT) IS NULL OR " id " IN"                                                    \
+    "  (SELECT a.enrollment_id FROM inv_apps a WHERE a.identifier = ?12))"                        \
+    " AND (CAST(?13 AS TEXT) IS NULL OR " id " IN"                                                \
+    "  (SELECT p.enrollment_id FROM inv_profiles p WHERE p.identifier = ?13))"                    \
+    " AND (CAST(?14 AS BIGINT) IS NULL OR " id " IN (SELECT c.enrollment_id"                      \
+    "  FROM inv_certificates c WHERE c.not_after >= ?14 AND c.not_after < ?15))"
+
+/* No inventory-row condition: every enrollment is a candidate, with or
+ * without an inv_device row; the window count rides on the page. */
 static const char sql_filter[] =
     "SELECT e.id, COUNT(*) OVER () FROM enrollments e"
     " LEFT JOIN inv_device d ON d.enrollment_id = e.id"
-    " WHERE (CAST(?1 AS TEXT) IS NULL OR e.id LIKE ?1 ESCAPE '\\'"
-    "  OR e.serial_number LIKE ?1 ESCAPE '\\' OR e.device_name LIKE ?1 ESCAPE '\\')"
-    " AND (CAST(?2 AS TEXT) IS NULL OR e.serial_number = ?2)"
-    " AND (CAST(?3 AS BIGINT) IS NULL OR e.status = ?3)"
-    " AND (CAST(?4 AS BIGINT) IS NULL OR d.os_num >= ?4)"
-    " AND (CAST(?5 AS BIGINT) IS NULL OR d.os_num <= ?5)"
-    " AND (CAST(?6 AS BIGINT) IS NULL OR d.os_num = ?6)"
-    " AND (CAST(?7 AS TEXT) IS NULL OR d.product_name = ?7 OR d.model = ?7"
-    "  OR d.model_name = ?7)"
-    " AND (CAST(?8 AS BIGINT) IS NULL OR d.supervised = ?8)"
-    " AND (CAST(?9 AS BIGINT) IS NULL OR d.passcode_present = ?9)"
-    " AND (CAST(?10 AS BIGINT) IS NULL OR d.encryption_caps = ?10)"
-    " AND (CAST(?11 AS BIGINT) IS NULL OR d.battery_pct < ?11)"
-    " AND (CAST(?12 AS TEXT) IS NULL OR e.id IN"
-    "  (SELECT a.enrollment_id FROM inv_apps a WHERE a.identifier = ?12))"
-    " AND (CAST(?13 AS TEXT) IS NULL OR e.id IN"
-    "  (SELECT p.enrollment_id FROM inv_profiles p WHERE p.identifier = ?13))"
-    " AND (CAST(?14 AS BIGINT) IS NULL OR e.id IN (SELECT c.enrollment_id FROM inv_certificates c"
-    "  WHERE c.not_after >= ?14 AND c.not_after < ?15))"
-    " AND (CAST(?16 AS BIGINT) IS NULL OR e.last_seen_at < ?16)"
-    " AND (CAST(?17 AS BIGINT) IS NULL OR e.last_seen_at > ?17)"
+    " WHERE" FILTER_E " AND" FILTER_D " AND" FILTER_SUB("e.id")
     " ORDER BY e.id LIMIT ?18 OFFSET ?19";
+
+/* With a condition on the inventory row (os, model, supervised, passcode,
+ * encryption, battery: the common filters) only devices with such a row
+ * can match, so the scan is over inv_device, through its covering index
+ * inv_device_filter (migration 7) in enrollment id order: the page stops
+ * after offset + limit matches, and the count reads no enrollment at all
+ * unless an enrollment condition is set too (the _e statements). Counting
+ * apart from the page is what keeps a page cheap: a window count makes
+ * the database gather and sort every match first. On PostgreSQL
+ * inv_device's id compares bytewise like enrollments.id (migrations 7, 9),
+ * so both orders agree and its primary key serves the page. */
+#define FROM_D " FROM inv_device d WHERE" FILTER_NO_E " AND" FILTER_D " AND" \
+               FILTER_SUB("d.enrollment_id")
+#define FROM_DE                                                                                    \
+    " FROM inv_device d CROSS JOIN enrollments e WHERE e.id = d.enrollment_id AND" FILTER_E     \
+    " AND" FILTER_D " AND" FILTER_SUB("d.enrollment_id")
+#define PAGE " ORDER BY d.enrollment_id LIMIT ?18 OFFSET ?19"
+static const char sql_filter_d[] = "SELECT d.enrollment_id" FROM_D PAGE;
+static const char sql_count_d[] = "SELECT COUNT(*)" FROM_D;
+static const char sql_filter_de[] = "SELECT d.enrollment_id" FROM_DE PAGE;
+static const char sql_count_de[] = "SELECT COUNT(*)" FROM_DE;
 
 /* "%text%" with LIKE's wildcards escaped; NULL when out of memory. */
 static char *like_pattern(const char *text)
@@ -589,6 +609,7 @@ void store_inv_ids_free(char **ids, size_t n)
     free(ids);
 }
 
+/* Binds ?1..?17, and the page (?18 limit, ?19 offset) when limit > 0. */
 static void bind_filter(struct sql_stmt *st, const struct store_inv_filter *f, const char *like,
                         int64_t limit, int64_t offset, int *code)
 {
@@ -614,44 +635,96 @@ static void bind_filter(struct sql_stmt *st, const struct store_inv_filter *f, c
     }
     bind_opt_int(st, 16, f->seen_before > 0 ? f->seen_before : -1, code);
     bind_opt_int(st, 17, f->seen_after > 0 ? f->seen_after : -1, code);
-    sql_bind_int(st, 18, limit, code);
-    sql_bind_int(st, 19, offset, code);
+    if (limit > 0) {
+        sql_bind_int(st, 18, limit, code);
+        sql_bind_int(st, 19, offset, code);
+    }
 }
 
-/* One page of the filter; *total from the window count (0 on an empty page). */
-static int filter_page(struct store *s, const struct store_inv_filter *f, const char *like,
-                       int64_t limit, int64_t offset, char ***ids, size_t *n, int64_t *total)
+/* Whether the filter has a condition on the inventory row (FILTER_D), and
+ * one on the enrollment (FILTER_E). */
+static int filter_has_d(const struct store_inv_filter *f)
+{
+    return f->os_min >= 0 || f->os_max >= 0 || f->os_eq >= 0 || f->model || f->supervised >= 0 ||
+           f->passcode >= 0 || f->encryption >= 0 || f->battery_below >= 0;
+}
+
+static int filter_has_e(const struct store_inv_filter *f, const char *like)
+{
+    return like || f->serial_number || f->status > 0 || f->seen_before > 0 || f->seen_after > 0;
+}
+
+/* One page of the filter (sql: a page statement); with count, *total from
+ * its window count (0 on an empty page). */
+static int filter_page(struct store *s, const char *sql, int count, const struct store_inv_filter *f,
+                       const char *like, int64_t limit, int64_t offset, char ***ids, size_t *n,
+                       int64_t *total)
 {
     int rc = STORE_OK, code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql_filter, "inventory.filter", &rc);
+    struct sql_stmt *st = sql_prepare(s, sql, "inventory.filter", &rc);
     if (!st)
         return rc;
     bind_filter(st, f, like, limit, offset, &code);
     char **v = NULL;
-    size_t cap = 0, count = 0;
+    size_t cap = 0, nv = 0;
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.filter", code)) == 1) {
         code = 0;
-        *total = sql_col_int(st, 1);
-        if (grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (count)
+            *total = sql_col_int(st, 1);
+        if (sql_grow((void **)&v, &cap, nv, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
         }
-        v[count] = sql_col_strdup(st, 0, &oom);
-        count++;
+        v[nv] = sql_col_strdup(st, 0, &oom);
+        nv++;
         if (oom) {
             sql_done(st);
             break;
         }
     }
     if (oom || row < 0) {
-        store_inv_ids_free(v, count);
+        store_inv_ids_free(v, nv);
         return oom ? sql_out_of_memory("inventory.filter") : row;
     }
     *ids = v;
-    *n = count;
+    *n = nv;
     return STORE_OK;
+}
+
+/* Every match of the filter, counted by sql (a count statement). */
+static int filter_count(struct store *s, const char *sql, const struct store_inv_filter *f,
+                        const char *like, int64_t *total)
+{
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "inventory.filter_count", &rc);
+    if (!st)
+        return rc;
+    bind_filter(st, f, like, 0, 0, &code);
+    rc = sql_first_row(s, st, "inventory.filter_count", code);
+    if (rc != STORE_OK)
+        return rc;
+    *total = sql_col_int(st, 0);
+    sql_done(st);
+    return STORE_OK;
+}
+
+/* The inventory-row filters: the page, then the count. */
+static int filter_by_device(struct store *s, const struct store_inv_filter *f, const char *like,
+                            int64_t limit, char ***ids, size_t *n, int64_t *total)
+{
+    int with_e = filter_has_e(f, like);
+    const char *page = with_e ? sql_filter_de : sql_filter_d;
+    int rc = filter_page(s, page, 0, f, like, limit, f->offset, ids, n, total);
+    if (rc == STORE_OK)
+        rc = filter_count(s, with_e ? sql_count_de : sql_count_d, f, like, total);
+    if (rc != STORE_OK) {
+        store_inv_ids_free(*ids, *n);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int store_inventory_filter(struct store *s, const struct store_inv_filter *f, char ***ids,
@@ -664,14 +737,19 @@ int store_inventory_filter(struct store *s, const struct store_inv_filter *f, ch
     if (f->search && *f->search && !(like = like_pattern(f->search)))
         return sql_out_of_memory("inventory.filter");
     int64_t limit = f->limit > 0 ? f->limit : 100;
-    int rc = filter_page(s, f, like, limit, f->offset, ids, n, total);
-    /* Past the last match the window count has no row to ride on: count
-     * with a one-row page from the start. */
-    if (rc == STORE_OK && *n == 0 && f->offset > 0) {
-        char **probe = NULL;
-        size_t pn = 0;
-        rc = filter_page(s, f, like, 1, 0, &probe, &pn, total);
-        store_inv_ids_free(probe, pn);
+    int rc;
+    if (filter_has_d(f)) {
+        rc = filter_by_device(s, f, like, limit, ids, n, total);
+    } else {
+        rc = filter_page(s, sql_filter, 1, f, like, limit, f->offset, ids, n, total);
+        /* Past the last match the window count has no row to ride on:
+         * count with a one-row page from the start. */
+        if (rc == STORE_OK && *n == 0 && f->offset > 0) {
+            char **probe = NULL;
+            size_t pn = 0;
+            rc = filter_page(s, sql_filter, 1, f, like, 1, 0, &probe, &pn, total);
+            store_inv_ids_free(probe, pn);
+        }
     }
     free(like);
     return rc;
@@ -740,7 +818,7 @@ int store_inventory_pending(struct store *s, const char *id, const char *request
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.pending", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -787,7 +865,7 @@ int store_inventory_refresh_due(struct store *s, int64_t before, int64_t limit, 
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.refresh_due", code)) == 1) {
         code = 0;
-        if (grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;

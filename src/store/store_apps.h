@@ -83,9 +83,10 @@ struct store_target_facts {
 /* NOTFOUND when the enrollment is unknown. */
 int store_command_target_facts(struct store *s, const char *id, struct store_target_facts *f);
 /* The same for n ids at once (ids_json: a JSON array of them), in one
- * statement: found[i] is 1 and facts[i] filled for each known id. */
+ * statement: found[i] is 1 and facts[i] filled for each known id. inventory
+ * 0: supervised and app_store_allowed are left -1 (inventory not read). */
 int store_command_target_facts_many(struct store *s, const char *ids_json, size_t n,
-                                    struct store_target_facts *facts, int *found);
+                                    int inventory, struct store_target_facts *facts, int *found);
 
 /* A stored command's RequestType into out (truncated to n). NOTFOUND when
  * unknown. */
@@ -100,6 +101,10 @@ int store_command_payload(struct store *s, const char *uuid, uint8_t **payload, 
  * can go id by id with store_queue_add for each id's outcome. */
 int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
                          int64_t now);
+/* store_queue_add_many for ids nobody checked: all or nothing too, and
+ * STORE_CONFLICT (nothing kept) also when an id is unknown or checked out. */
+int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t n,
+                                  const char *uuid, int64_t now);
 
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,

@@ -64,3 +64,41 @@ void buf_free(struct buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int buf_json_string(struct buf *b, const char *s)
+{
+    if (buf_append(b, "\"", 1) < 0)
+        return -1;
+    const unsigned char *p = (const unsigned char *)s;
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run && buf_append(b, run, (size_t)(p - run)) < 0)
+            return -1;
+        if (!*p)
+            break;
+        static const char short_esc[] = "btnvfr"; /* \b \t \n (\v has none) \f \r */
+        int rc;
+        if (*p == '"' || *p == '\\')
+            rc = buf_printf(b, "\\%c", *p);
+        else if (*p >= 0x08 && *p <= 0x0d && *p != 0x0b)
+            rc = buf_printf(b, "\\%c", short_esc[*p - 0x08]);
+        else
+            rc = buf_printf(b, "\\u%04X", *p);
+        if (rc < 0)
+            return -1;
+        p++;
+    }
+    return buf_append(b, "\"", 1);
+}
+
+int buf_json_string_array(struct buf *b, const char *const *ids, size_t n)
+{
+    if (buf_append(b, "[", 1) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((i && buf_append(b, ",", 1) < 0) || buf_json_string(b, ids[i]) < 0)
+            return -1;
+    return buf_append(b, "]", 1);
+}

@@ -163,6 +163,37 @@ static void test_enqueue_results_per_device(void **state)
     plist_free(c);
 }
 
+/* Every id can take it: the whole list in one statement (ids that need
+ * JSON escaping included), each queued once, the payload stored once. */
+static void test_enqueue_fleet_in_bulk(void **state)
+{
+    struct fx *f = *state;
+    const char *ids[] = {"DEV1", "DEV\"2\\", "DEV\t3"};
+    enroll(f->s, ids[0], FP_A);
+    enroll(f->s, ids[1], FP_B);
+    enroll(f->s, ids[2], "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+    plist_t c = command("SecurityInfo", "U2");
+    const char *err = NULL;
+    assert_int_equal(queue_command_prepare(c, &err), 0);
+    int per[3] = {-1, -1, -1};
+    struct queue_enqueued out;
+    assert_int_equal(queue_enqueue(f->s, c, ids, 3, 300, &out, per), STORE_OK);
+    assert_int_equal(out.queued, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(per[i], STORE_OK);
+        struct store_queue_item *items = NULL;
+        size_t n = 0;
+        assert_int_equal(store_queue_list(f->s, ids[i], 10, &items, &n), STORE_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(items[0].uuid, "U2");
+        store_queue_items_free(items, n);
+    }
+    int64_t depth = 0;
+    assert_int_equal(store_queue_depth(f->s, &depth), STORE_OK);
+    assert_int_equal(depth, 3);
+    plist_free(c);
+}
+
 /* Idle → command; NotNow → held back within the exchange; Idle → again. */
 static void test_exchange_notnow(void **state)
 {
@@ -335,6 +366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity_rules, setup, teardown),
         cmocka_unit_test(test_command_prepare),
         cmocka_unit_test_setup_teardown(test_enqueue_results_per_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_fleet_in_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
