@@ -635,7 +635,9 @@ static int stream_start(struct apns_client *cl, struct conn *c, struct stream *s
         NV(":method", "POST", 4),
         NV(":scheme", "https", 5),
         NV(":authority", cl->authority, strlen(cl->authority)),
-        NV(":path", st->path, strlen(st->path)),
+        /* unique per push: kept out of HPACK's table so it does not push the topic out */
+        {(uint8_t *)":path", (uint8_t *)st->path, 5, strlen(st->path),
+         NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | NGHTTP2_NV_FLAG_NO_INDEX},
         NV("apns-topic", cl->topic, strlen(cl->topic)),
         NV("apns-push-type", "mdm", 3),
         NV("apns-priority", cl->priority, strlen(cl->priority)),
