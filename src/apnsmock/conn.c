@@ -226,8 +226,9 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
-    /* libcurl 7.88 sends RST_STREAM for each stream once its answer is in
-     * (the stream is already closed, so nothing is cancelled). nghttp2's
+    /* Some clients (libcurl 7.88, which steward's provider used first)
+     * send RST_STREAM for each stream once its answer is in (the stream is
+     * already closed, so nothing is cancelled). nghttp2's
      * rapid-reset guard (CVE-2023-44487) would end a long-lived connection
      * after about a thousand of them; a provider connection carries far
      * more pushes than that, so the guard is set well above push rates. */

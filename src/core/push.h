@@ -1,9 +1,10 @@
-/* push.h: waking devices through APNs. A push_service owns one thread with
- * its own store connection and an in-memory queue of enrollment ids: other
- * areas hand it ids (push_devices never blocks on the network, so a push
- * storm never holds up a check-in), the thread coalesces repeats within
- * push_coalesce_ms, looks each device up, pushes them per topic in batches
- * through push/apns.c, and records each outcome (store_push.h, metrics).
+/* push.h: waking devices through APNs. A push_service owns an in-memory
+ * queue of enrollment ids and three pipelined threads (lookup, send,
+ * record), each with its own store connection: other areas hand it ids
+ * (push_devices never blocks on the network, so a push storm never holds up
+ * a check-in), repeats coalesce within push_coalesce_ms, and batches are
+ * looked up, pushed per topic through push/apns.h's HTTP/2 client, and
+ * their outcomes recorded (store_push.h, metrics).
  * Built by app/serve.c into struct service's push pointer. Push certificate
  * import and checks live in core/push_certs.c (push_certs.h). */
 #ifndef STEWARD_CORE_PUSH_H

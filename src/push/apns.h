@@ -1,10 +1,11 @@
 /* apns.h: the APNs HTTP/2 provider client (Apple's provider API, see
- * ../shared/PROTOCOL.md §6). One apns_client per topic holds a libcurl multi
- * handle whose few long-lived TLS connections, authenticated with the push
- * certificate, carry many concurrent streams; apns_client_send pushes a batch
- * and waits for every answer. The request building and response
- * classification are separate pure functions (unit-tested). Used by
- * core/push.c's push thread; nothing here touches the store. */
+ * ../shared/PROTOCOL.md §6). One apns_client per topic (push/client.c, on
+ * libnghttp2 and OpenSSL) holds a few long-lived TLS connections,
+ * authenticated with the push certificate, each carrying many concurrent
+ * streams; apns_client_send pushes a batch and waits for every answer. The
+ * request building and response classification are separate pure
+ * functions (push/apns.c, unit-tested). Used by core/push.c's push thread;
+ * nothing here touches the store. */
 #ifndef STEWARD_APNS_H
 #define STEWARD_APNS_H
 
@@ -69,7 +70,7 @@ struct apns_push {
 struct apns_client;
 
 /* A client for topic with the push certificate and key (PEM). NULL with
- * *err malloc'd when libcurl cannot be set up. */
+ * *err malloc'd when the URL, certificate or key cannot be used. */
 struct apns_client *apns_client_new(const char *topic, const char *cert_pem, const char *key_pem,
                                     const struct apns_opts *o, char **err);
 /* Pushes every item concurrently and waits for all answers (each gets its

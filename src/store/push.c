@@ -230,13 +230,45 @@ void store_push_target_free(struct store_push_target *t)
     free(t);
 }
 
+#define TARGET_COLS                                                                        \
+    "SELECT e.id, e.status, e.topic, e.token_hex, e.push_magic, e.token_updated_at,"       \
+    " e.last_seen_at, p.last_push_at, p.last_status, p.last_result, p.last_apns_id,"       \
+    " p.pushes, p.failures, p.unregistered_at, p.unregistered_token, p.backoff_until"      \
+    " FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id"
+
+/* The target on st's current row; NULL when out of memory. */
+static struct store_push_target *read_target_row(struct sql_stmt *st)
+{
+    struct store_push_target *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    int oom = 0;
+    t->id = sql_col_strdup(st, 0, &oom);
+    t->status = (int)sql_col_int(st, 1);
+    t->topic = sql_col_strdup(st, 2, &oom);
+    t->token_hex = sql_col_strdup(st, 3, &oom);
+    t->push_magic = sql_col_strdup(st, 4, &oom);
+    t->token_updated_at = sql_col_int(st, 5);
+    t->last_seen_at = sql_col_int(st, 6);
+    t->last_push_at = sql_col_int(st, 7);
+    t->last_status = (int)sql_col_int(st, 8);
+    t->last_result = sql_col_strdup(st, 9, &oom);
+    t->last_apns_id = sql_col_strdup(st, 10, &oom);
+    t->pushes = sql_col_int(st, 11);
+    t->failures = sql_col_int(st, 12);
+    t->unregistered_at = sql_col_int(st, 13);
+    t->unregistered_token = sql_col_strdup(st, 14, &oom);
+    t->backoff_until = sql_col_int(st, 15);
+    if (oom) {
+        store_push_target_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 int store_push_target_get(struct store *s, const char *id, struct store_push_target **out)
 {
-    static const char sql[] =
-        "SELECT e.id, e.status, e.topic, e.token_hex, e.push_magic, e.token_updated_at,"
-        " e.last_seen_at, p.last_push_at, p.last_status, p.last_result, p.last_apns_id,"
-        " p.pushes, p.failures, p.unregistered_at, p.unregistered_token, p.backoff_until"
-        " FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id WHERE e.id = ?1";
+    static const char sql[] = TARGET_COLS " WHERE e.id = ?1";
     *out = NULL;
     int rc = STORE_OK, code = 0;
     struct sql_stmt *st = sql_prepare(s, sql, "push.target_get", &rc);
@@ -246,32 +278,64 @@ int store_push_target_get(struct store *s, const char *id, struct store_push_tar
     rc = sql_first_row(s, st, "push.target_get", code);
     if (rc != STORE_OK)
         return rc;
-    struct store_push_target *t = calloc(1, sizeof *t);
-    int oom = !t;
-    if (t) {
-        t->id = sql_col_strdup(st, 0, &oom);
-        t->status = (int)sql_col_int(st, 1);
-        t->topic = sql_col_strdup(st, 2, &oom);
-        t->token_hex = sql_col_strdup(st, 3, &oom);
-        t->push_magic = sql_col_strdup(st, 4, &oom);
-        t->token_updated_at = sql_col_int(st, 5);
-        t->last_seen_at = sql_col_int(st, 6);
-        t->last_push_at = sql_col_int(st, 7);
-        t->last_status = (int)sql_col_int(st, 8);
-        t->last_result = sql_col_strdup(st, 9, &oom);
-        t->last_apns_id = sql_col_strdup(st, 10, &oom);
-        t->pushes = sql_col_int(st, 11);
-        t->failures = sql_col_int(st, 12);
-        t->unregistered_at = sql_col_int(st, 13);
-        t->unregistered_token = sql_col_strdup(st, 14, &oom);
-        t->backoff_until = sql_col_int(st, 15);
-    }
+    struct store_push_target *t = read_target_row(st);
     sql_done(st);
-    if (oom) {
-        store_push_target_free(t);
+    if (!t)
         return sql_out_of_memory("push.target_get");
-    }
     *out = t;
+    return STORE_OK;
+}
+
+#define TARGETS_CHUNK 50
+
+/* One query for up to TARGETS_CHUNK ids (unused parameters bound NULL,
+ * which match nothing); a row goes to every index asking for its id. */
+static int targets_chunk(struct store *s, const char *const *ids, size_t n,
+                         struct store_push_target **out)
+{
+    static const char sql[] = TARGET_COLS " WHERE e.id IN ("
+        " ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30,"
+        " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44,"
+        " ?45, ?46, ?47, ?48, ?49, ?50)";
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql, "push.targets_get", &rc);
+    if (!st)
+        return rc;
+    for (size_t i = 0; i < TARGETS_CHUNK; i++)
+        sql_bind_text(st, (int)i + 1, i < n ? ids[i] : NULL, &code);
+    int row;
+    while ((row = sql_next_row(s, st, "push.targets_get", code)) == 1) {
+        code = 0;
+        const char *id = sql_col_text(st, 0);
+        for (size_t i = 0; id && i < n; i++) {
+            if (out[i] || strcmp(ids[i], id) != 0)
+                continue;
+            if (!(out[i] = read_target_row(st))) {
+                sql_done(st);
+                return sql_out_of_memory("push.targets_get");
+            }
+        }
+    }
+    return row < 0 ? row : STORE_OK;
+}
+
+int store_push_targets_get(struct store *s, const char *const *ids, size_t n,
+                           struct store_push_target **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    for (size_t i = 0; i < n; i += TARGETS_CHUNK) {
+        size_t k = n - i < TARGETS_CHUNK ? n - i : TARGETS_CHUNK;
+        int rc = targets_chunk(s, ids + i, k, out + i);
+        if (rc != STORE_OK) {
+            for (size_t j = 0; j < n; j++) {
+                store_push_target_free(out[j]);
+                out[j] = NULL;
+            }
+            return rc;
+        }
+    }
     return STORE_OK;
 }
 

@@ -67,6 +67,11 @@ struct store_push_target {
 void store_push_target_free(struct store_push_target *t); /* accepts NULL */
 /* NOTFOUND when the enrollment does not exist. */
 int store_push_target_get(struct store *s, const char *id, struct store_push_target **out);
+/* The targets of n ids at once (a few statements for many ids: the push
+ * service's batches): out[i] is ids[i]'s target, NULL when it does not
+ * exist (caller frees each). On an error every out[i] is NULL. */
+int store_push_targets_get(struct store *s, const char *const *ids, size_t n,
+                           struct store_push_target **out);
 /* 1 when t's current token was reported gone by APNs and no TokenUpdate came since. */
 int store_push_target_unregistered(const struct store_push_target *t);
 

@@ -236,6 +236,41 @@ static void test_repush_due(void **state)
     free(ids);
 }
 
+/* Many ids at once: more than one query's worth, a repeated id, unknown
+ * ids; each answer lands at its id's index, with its own push state. */
+static void test_targets_bulk(void **state)
+{
+    struct store_test *f = *state;
+    enum { N = 120 };
+    char names[N][16];
+    const char *ids[N + 3];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "B%03d", i);
+        enroll(f->s, names[i], "com.apple.mgmt.A", TOKEN, 100);
+        ids[N - 1 - i] = names[i]; /* reversed: rows come back in another order */
+    }
+    assert_int_equal(store_push_record(f->s, "B007", 150, 410, "Unregistered", NULL, TOKEN, 0),
+                     STORE_OK);
+    ids[N] = "nope";
+    ids[N + 1] = "B007"; /* again, in another chunk */
+    ids[N + 2] = "";
+    struct store_push_target *out[N + 3];
+    assert_int_equal(store_push_targets_get(f->s, ids, N + 3, out), STORE_OK);
+    for (int i = 0; i < N; i++) {
+        assert_non_null(out[i]);
+        assert_string_equal(out[i]->id, ids[i]);
+        assert_string_equal(out[i]->token_hex, TOKEN);
+        assert_int_equal(store_push_target_unregistered(out[i]), strcmp(ids[i], "B007") == 0);
+    }
+    assert_null(out[N]);
+    assert_non_null(out[N + 1]);
+    assert_string_equal(out[N + 1]->id, "B007");
+    assert_true(store_push_target_unregistered(out[N + 1]));
+    assert_null(out[N + 2]);
+    for (int i = 0; i < N + 3; i++)
+        store_push_target_free(out[i]);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -249,6 +284,7 @@ int main(void)
         T(test_certs),
         T(test_unregistered_until_token_update),
         T(test_repush_due),
+        T(test_targets_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
