@@ -454,11 +454,12 @@ static const char sql_queue_add_many_pg[] =
     " SELECT value, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json))"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
-int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
-                         int64_t now)
+/* Runs one of the bulk queue inserts (?1 ids, ?2 uuid, ?3 now, ?4 the
+ * checked-out status when the statement has it) atomically: CONFLICT, with
+ * nothing kept, unless every one of the n ids got its row. */
+static int queue_add_many_run(struct store *s, const char *sql, const char *ids_json, size_t n,
+                              const char *uuid, int64_t now, int with_status)
 {
-    const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_many_pg
-                                                                : sql_queue_add_many_sqlite;
     int nested = 0;
     int rc = sql_atomic_begin(s, "queue_add_many", &nested);
     if (rc != STORE_OK)
@@ -469,11 +470,21 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
         sql_bind_text(st, 1, ids_json, &code);
         sql_bind_text(st, 2, uuid, &code);
         sql_bind_int(st, 3, now, &code);
+        if (with_status)
+            sql_bind_int(st, 4, ENROLLMENT_CHECKED_OUT, &code);
         rc = sql_exec(s, st, "queue_add_many", code);
         if (rc == STORE_OK && sql_changes(s) != (int64_t)n)
             rc = STORE_CONFLICT;
     }
     return sql_atomic_end(s, nested, rc, "queue_add_many");
+}
+
+int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                         int64_t now)
+{
+    const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_many_pg
+                                                                : sql_queue_add_many_sqlite;
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 0);
 }
 
 /* The same for ids not checked yet: only enrollments that exist and are
@@ -495,22 +506,7 @@ int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t 
 {
     const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_enrolled_pg
                                                                 : sql_queue_add_enrolled_sqlite;
-    int nested = 0;
-    int rc = sql_atomic_begin(s, "queue_add_many", &nested);
-    if (rc != STORE_OK)
-        return rc;
-    int code = 0;
-    struct sql_stmt *st = sql_prepare(s, sql, "queue_add_many", &rc);
-    if (st) {
-        sql_bind_text(st, 1, ids_json, &code);
-        sql_bind_text(st, 2, uuid, &code);
-        sql_bind_int(st, 3, now, &code);
-        sql_bind_int(st, 4, ENROLLMENT_CHECKED_OUT, &code);
-        rc = sql_exec(s, st, "queue_add_many", code);
-        if (rc == STORE_OK && sql_changes(s) != (int64_t)n)
-            rc = STORE_CONFLICT;
-    }
-    return sql_atomic_end(s, nested, rc, "queue_add_many");
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 1);
 }
 
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";
