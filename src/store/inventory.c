@@ -563,7 +563,7 @@ static const char sql_filter[] =
 /* With a condition on the inventory row (os, model, supervised, passcode,
  * encryption, battery: the common filters) only devices with such a row
  * can match, so the scan is over inv_device, through its covering index
- * inv_device_filter (migration 7) in enrollment id order: the page stops
+ * inv_device_filter (migration 13) in enrollment id order: the page stops
  * after offset + limit matches, and the count reads no enrollment at all
  * unless an enrollment condition is set too (the _e statements). Counting
  * apart from the page is what keeps a page cheap: a window count makes
