@@ -32,8 +32,8 @@ int enrollment_authenticate(struct store *s, const struct store_enrollment *e, i
     return finish(s, rc);
 }
 
-int enrollment_token_update(struct store *s, const struct store_enrollment *e, int64_t now,
-                            int *first)
+int enrollment_token_update_then(struct store *s, const struct store_enrollment *e, int64_t now,
+                                 int *first, enrollment_first_fn on_first, void *arg)
 {
     int rc = store_begin(s);
     if (rc != STORE_OK)
@@ -41,7 +41,15 @@ int enrollment_token_update(struct store *s, const struct store_enrollment *e, i
     rc = store_enrollment_token_update(s, e, now, first);
     if (rc == STORE_OK)
         rc = store_event_add(s, e->id, *first ? "Enrolled" : "TokenUpdate", NULL, now);
+    if (rc == STORE_OK && *first && on_first)
+        (void)on_first(s, e->id, now, arg); /* best effort, logged by on_first */
     return finish(s, rc);
+}
+
+int enrollment_token_update(struct store *s, const struct store_enrollment *e, int64_t now,
+                            int *first)
+{
+    return enrollment_token_update_then(s, e, now, first, NULL, NULL);
 }
 
 int enrollment_checkout(struct store *s, const char *id, int64_t now)

@@ -113,14 +113,20 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
 
 /* A device channel that just enrolled gets the full inventory set. Its own
  * transaction: the enrollment already stands, whatever happens here. */
-static void queue_inventory(struct worker *w, struct request *req, struct mdm_message *m)
+/* The enrollment's inventory set, queued in the transaction that completes
+ * the enrollment (enrollment_token_update_then): a refresh job on any node
+ * must not see the device enrolled with nothing queued and queue a second
+ * set beside this one. arg is the request (its id for the log). */
+static int queue_inventory(struct store *s, const char *id, int64_t now, void *arg)
 {
+    const struct request *req = arg;
     size_t queued = 0;
-    int rc = inventory_refresh_device(w->store, m->id, (int64_t)time(NULL), &queued);
+    int rc = inventory_refresh_device(s, id, now, &queued);
     if (rc != STORE_OK)
         log_warn("inventory not queued", "rid=%s rc=%d", req->id, rc);
     else
         log_debug("inventory queued", "rid=%s commands=%zu", req->id, queued);
+    return rc;
 }
 
 /* A device that just enrolled gets the profiles its groups assign right
@@ -163,7 +169,9 @@ static void on_token_update(struct worker *w, struct request *req, struct respon
     e.user_short_name = (char *)pl_str(m->root, "UserShortName");
     e.user_long_name = (char *)pl_str(m->root, "UserLongName");
     int first = 0;
-    int rc = enrollment_token_update(w->store, &e, (int64_t)time(NULL), &first);
+    int inventory = !m->user_id && w->svc->cfg->inventory_on_enroll;
+    int rc = enrollment_token_update_then(w->store, &e, (int64_t)time(NULL), &first,
+                                          inventory ? queue_inventory : NULL, req);
     if (rc != STORE_OK) {
         mdm_reply_store_error(req, resp, rc);
         return;
@@ -172,8 +180,6 @@ static void on_token_update(struct worker *w, struct request *req, struct respon
     events_mdm_checkin(w->svc->events, "TokenUpdate", m->device_id, m->id, req->body, req->body_len);
     if (first)
         events_device(w->svc->events, "device.enrolled", m->id);
-    if (first && !m->user_id && w->svc->cfg->inventory_on_enroll)
-        queue_inventory(w, req, m);
     if (first && !m->user_id)
         converge_enrolled(w, req, m);
     response_set(resp, 200, "", NULL, 0);
