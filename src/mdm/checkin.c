@@ -111,12 +111,12 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     response_set(resp, 200, "", NULL, 0);
 }
 
-/* A device channel that just enrolled gets the full inventory set. Its own
- * transaction: the enrollment already stands, whatever happens here. */
-/* The enrollment's inventory set, queued in the transaction that completes
- * the enrollment (enrollment_token_update_then): a refresh job on any node
- * must not see the device enrolled with nothing queued and queue a second
- * set beside this one. arg is the request (its id for the log). */
+/* A device channel that just enrolled gets the full inventory set, queued in
+ * the transaction that completes the enrollment (enrollment_token_update_then):
+ * a refresh job on any node must not see the device enrolled with nothing
+ * queued and queue a second set beside this one. A failure undoes only the
+ * set (its savepoint); the enrollment stands. arg is the request (its id for
+ * the log). */
 static int queue_inventory(struct store *s, const char *id, int64_t now, void *arg)
 {
     const struct request *req = arg;
