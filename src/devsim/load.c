@@ -13,20 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- report ---- */
+#include "util/array.h"
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
+/* ---- report ---- */
 
 static void count_code(struct devsim_report *r, long status, size_t n)
 {
@@ -48,7 +37,7 @@ void devsim_report_http(struct devsim_report *r, long status)
 
 int devsim_report_cmd(struct devsim_report *r, const char *udid, const struct devsim_result *res)
 {
-    if (grow((void **)&r->cmds, &r->cap_cmds, r->n_cmds, sizeof *r->cmds) != 0)
+    if (array_grow((void **)&r->cmds, &r->cap_cmds, r->n_cmds, sizeof *r->cmds) != 0)
         return -1;
     struct devsim_cmd_rec *c = &r->cmds[r->n_cmds++];
     snprintf(c->udid, sizeof c->udid, "%s", udid);
@@ -62,7 +51,7 @@ int devsim_report_err(struct devsim_report *r, const char *udid, const char *pha
                       long http_status, const char *message)
 {
     char *m = strndup(message ? message : "", 2000);
-    if (!m || grow((void **)&r->errs, &r->cap_errs, r->n_errs, sizeof *r->errs) != 0) {
+    if (!m || array_grow((void **)&r->errs, &r->cap_errs, r->n_errs, sizeof *r->errs) != 0) {
         free(m);
         return -1;
     }
@@ -76,7 +65,7 @@ int devsim_report_err(struct devsim_report *r, const char *udid, const char *pha
 
 int devsim_report_dev(struct devsim_report *r, const struct devsim_device *d, int index, int ok)
 {
-    if (grow((void **)&r->devs, &r->cap_devs, r->n_devs, sizeof *r->devs) != 0)
+    if (array_grow((void **)&r->devs, &r->cap_devs, r->n_devs, sizeof *r->devs) != 0)
         return -1;
     struct devsim_dev_rec *v = &r->devs[r->n_devs++];
     memset(v, 0, sizeof *v);

@@ -5,6 +5,7 @@
  * core/compliance.c. One SQL text serves every backend. */
 #include "store/store.h"
 #include "store/sql.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,7 @@ int store_compliance_policies_list(struct store *s, int enabled_only,
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "compliance.policies", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -567,7 +568,7 @@ int store_compliance_history_get(struct store *s, const char *id, int64_t limit,
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "compliance.history_get", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;

@@ -4,6 +4,7 @@
  * on sql.h for every backend; called by web/session.c and enroll/. */
 #include "store/store.h"
 #include "store/sql.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ int store_enroll_user_list(struct store *s, struct store_enroll_user **out, size
     size_t cap = 0;
     int step;
     while ((step = sql_next_row(s, st, "enroll.user_list", 0)) == 1) {
-        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+        if (array_grow((void **)out, &cap, *n, sizeof **out) < 0) {
             sql_done(st);
             rc = sql_out_of_memory("enroll.user_list");
             goto fail;
@@ -580,7 +581,7 @@ int store_enroll_record_list(struct store *s, const char *user_name, const char 
     size_t cap = 0;
     int step = sql_next_row(s, st, "enroll.record_list", code);
     for (; step == 1; step = sql_next_row(s, st, "enroll.record_list", 0)) {
-        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+        if (array_grow((void **)out, &cap, *n, sizeof **out) < 0) {
             sql_done(st);
             rc = sql_out_of_memory("enroll.record_list");
             goto fail;

@@ -5,6 +5,7 @@
  * called by core/inventory*.c. One SQL text serves every backend. */
 #include "store/store.h"
 #include "store/sql.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +216,7 @@ int store_inventory_values_get(struct store *s, const char *id, const char *sect
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.values_get", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -672,7 +673,7 @@ static int filter_page(struct store *s, const char *sql, int count, const struct
         code = 0;
         if (count)
             *total = sql_col_int(st, 1);
-        if (sql_grow((void **)&v, &cap, nv, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, nv, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -818,7 +819,7 @@ int store_inventory_pending(struct store *s, const char *id, const char *request
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.pending", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -865,7 +866,7 @@ int store_inventory_refresh_due(struct store *s, int64_t before, int64_t limit, 
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.refresh_due", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;

@@ -3,6 +3,7 @@
  * dashboard's figures. Written once on sql.h for every backend (migration 8). */
 #include "store/store.h"
 #include "store/sql.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,7 @@ int store_admin_user_list(struct store *s, struct store_admin_user **out, size_t
     size_t cap = 0, count = 0;
     int row, code = 0;
     while ((row = sql_next_row(s, st, "ops.user_list", code)) == 1) {
-        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (array_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_user(st, &list[count++], 0) < 0) {
             sql_done(st);
             store_admin_users_free(list, count);
@@ -219,7 +220,7 @@ int store_apikey_list(struct store *s, struct store_apikey **out, size_t *n)
     size_t cap = 0, count = 0;
     int row, code = 0;
     while ((row = sql_next_row(s, st, "ops.apikey_list", code)) == 1) {
-        int oom = sql_grow((void **)&list, &cap, count, sizeof *list);
+        int oom = array_grow((void **)&list, &cap, count, sizeof *list);
         if (!oom) {
             struct store_apikey *k = &list[count++];
             memset(k, 0, sizeof *k);
@@ -364,7 +365,7 @@ int store_audit_list(struct store *s, const struct store_audit_filter *f, struct
     int row;
     while ((row = sql_next_row(s, st, "ops.audit_list", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (array_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_audit(st, &list[count++]) < 0) {
             sql_done(st);
             store_audit_free(list, count);
@@ -475,7 +476,7 @@ int store_webhook_list(struct store *s, int enabled_only, struct store_webhook *
     int row;
     while ((row = sql_next_row(s, st, "ops.webhook_list", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (array_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_webhook(st, &list[count++]) < 0) {
             sql_done(st);
             store_webhooks_free(list, count);
@@ -605,7 +606,7 @@ static int delivery_rows(struct store *s, struct sql_stmt *st, const char *op, i
     int row;
     while ((row = sql_next_row(s, st, op, code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
+        if (array_grow((void **)&list, &cap, count, sizeof *list) < 0 ||
             read_delivery(st, &list[count++], with_target) < 0) {
             sql_done(st);
             store_deliveries_free(list, count);

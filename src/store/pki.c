@@ -4,6 +4,7 @@
  * called by core/certs_expiry.c. */
 #include "store/store.h"
 #include "store/sql.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ int store_pki_reenroll_list(struct store *s, int64_t now, int unqueued_only, int
     int row;
     while ((row = sql_next_row(s, st, "pki.reenroll_list", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&list, &cap, count, sizeof *list) < 0) {
+        if (array_grow((void **)&list, &cap, count, sizeof *list) < 0) {
             sql_done(st);
             store_reenroll_list_free(list, count);
             return sql_out_of_memory("pki.reenroll_list");

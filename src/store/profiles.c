@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/sql.h"
+#include "util/array.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -179,7 +180,7 @@ int store_profile_list(struct store *s, struct store_profile **out, size_t *n)
     struct store_profile *v = NULL;
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "profiles.list", 0)) == 1) {
-        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -286,7 +287,7 @@ static int read_groups(struct store *s, const char *sql, const char *name,
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "groups.read", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -411,7 +412,7 @@ static int read_pairs(struct store *s, const char *sql, const char *op, struct s
     struct store_pair *v = NULL;
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, op, 0)) == 1) {
-        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -545,8 +546,8 @@ int store_profiles_devices(struct store *s, const char *only, struct store_pdevi
     size_t acap = 0;
     while ((row = sql_next_row(s, st, "profiles.devices", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0 ||
-            sql_grow((void **)&nattrs, &acap, cnt, sizeof *nattrs) < 0) {
+        if (array_grow((void **)&v, &cap, cnt, sizeof *v) < 0 ||
+            array_grow((void **)&nattrs, &acap, cnt, sizeof *nattrs) < 0) {
             oom = 1;
             sql_done(st);
             break;
@@ -630,7 +631,7 @@ int store_profiles_states(struct store *s, const char *only, const char *identif
     size_t cap = 0, cnt = 0;
     while ((row = sql_next_row(s, st, "profiles.states", code)) == 1) {
         code = 0;
-        if (sql_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
+        if (array_grow((void **)&v, &cap, cnt, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
             break;

@@ -146,16 +146,3 @@ int sql_out_of_memory(const char *op)
     log_error("store out of memory", "op=%s", op);
     return STORE_ERR;
 }
-
-int sql_grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}

@@ -81,9 +81,4 @@ int sql_atomic_end(struct store *s, int nested, int rc, const char *op);
 /* Logs and returns STORE_ERR for an allocation failure in op. */
 int sql_out_of_memory(const char *op);
 
-/* Grows *arr, an array of elem-sized items with room for *cap, so that item
- * n fits (doubling, from 16): the row readers' list builder. 0, or -1 out of
- * memory (*arr and *cap untouched). */
-int sql_grow(void **arr, size_t *cap, size_t n, size_t elem);
-
 #endif

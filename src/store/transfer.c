@@ -18,6 +18,7 @@
 
 #include "store/backend.h"
 #include "store/sql.h"
+#include "util/array.h"
 #include "store/store.h"
 #include "store/store_transfer.h"
 #include "util/buf.h"
@@ -37,7 +38,7 @@ int store_schema_history(struct store *s, struct store_schema_step **out, size_t
     size_t cap = 0;
     int r;
     while ((r = sql_next_row(s, st, "schema_history", 0)) == 1) {
-        if (sql_grow((void **)out, &cap, *n, sizeof **out) < 0) {
+        if (array_grow((void **)out, &cap, *n, sizeof **out) < 0) {
             sql_done(st);
             free(*out);
             *out = NULL;
