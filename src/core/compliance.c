@@ -395,7 +395,9 @@ void compliance_notify(const struct compliance_notice *n)
     notify_webhooks(n);
 }
 
-/* Notices wait for the transaction's commit, so none leaves for undone work. */
+/* Notices wait for the commit of the outermost transaction (the device's
+ * check-in when an inventory answer triggered the evaluation), so none
+ * leaves for undone work and a retried exchange does not send one twice. */
 struct notices {
     struct compliance_notice *v;
     char **strs;
@@ -439,6 +441,27 @@ static void notices_flush(struct notices *ns, int send)
     free(ns->strs);
     free(ns->v);
     memset(ns, 0, sizeof *ns);
+}
+
+static void notices_on_end(void *arg, int committed)
+{
+    struct notices *held = arg;
+    notices_flush(held, committed);
+    free(held);
+}
+
+/* Sends the notices when the transaction around this evaluation commits
+ * (at once when there is none); drops them when ok is 0. ns is emptied. */
+static void notices_after_commit(struct store *s, struct notices *ns, int ok)
+{
+    struct notices *held = ok && ns->n ? malloc(sizeof *held) : NULL;
+    if (!held) {
+        notices_flush(ns, ok); /* nothing to hold, or no memory: now rather than never */
+        return;
+    }
+    *held = *ns;
+    memset(ns, 0, sizeof *ns);
+    (void)store_after_commit(s, notices_on_end, held); /* its own failure is logged */
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -976,7 +999,7 @@ static int evaluate(struct store *s, const char *only_id, int64_t now, struct co
             rc = store_compliance_device_evaluated(s, only_id, now);
         rc = sql_atomic_end(s, nested, rc, "compliance.evaluate");
     }
-    notices_flush(&c.notices, rc == STORE_OK);
+    notices_after_commit(s, &c.notices, rc == STORE_OK);
     for (size_t i = 0; scopes && i < np; i++)
         scope_free(&scopes[i]);
     free(scopes);

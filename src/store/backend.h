@@ -54,11 +54,20 @@ struct store_backend {
 };
 
 /* Every backend's connection struct starts with this. */
+struct store_hook; /* store.c: one store_after_commit callback */
+
 struct store {
     const struct store_backend *be;
     int version; /* schema version after migrations */
     int version_at_open; /* … and before them (store_transfer.h reports both) */
+    struct store_hook *hooks; /* store_after_commit's, oldest first; run at the end */
 };
+
+/* The outermost transaction ended (committed 1: its COMMIT succeeded; 0:
+ * rolled back, failed, or found already gone): runs and frees the
+ * store_after_commit hooks. Called by store.c and sql.c wherever they end
+ * a transaction, and before a new one begins. */
+void store_hooks_run(struct store *s, int committed);
 
 /* Every backend's statement struct starts with this. */
 struct sql_stmt {

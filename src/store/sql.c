@@ -112,6 +112,8 @@ enum store_dialect sql_dialect(struct store *s)
 int sql_atomic_begin(struct store *s, const char *op, int *nested)
 {
     *nested = s->be->in_tx(s);
+    if (!*nested)
+        store_hooks_run(s, 0); /* left by a transaction the backend ended itself */
     return *nested ? s->be->savepoint(s, op) : s->be->begin(s);
 }
 
@@ -120,13 +122,16 @@ static void atomic_abort(struct store *s, int nested, const char *op)
     /* An error may already have ended the whole transaction (SQLite rolls
      * back after some errors, a lost PostgreSQL connection takes it along);
      * then there is nothing left to undo here. */
-    if (!s->be->in_tx(s))
+    if (!s->be->in_tx(s)) {
+        store_hooks_run(s, 0);
         return;
+    }
     if (nested) {
         if (s->be->rollback_to(s, op) == STORE_OK)
             (void)s->be->release(s, op); /* logged by the backend; the first error wins */
     } else {
         (void)s->be->rollback(s); /* logged by the backend; the first error wins */
+        store_hooks_run(s, 0);
     }
 }
 
@@ -134,6 +139,8 @@ int sql_atomic_end(struct store *s, int nested, int rc, const char *op)
 {
     if (rc == STORE_OK) {
         rc = nested ? s->be->release(s, op) : s->be->commit(s);
+        if (!nested && rc == STORE_OK)
+            store_hooks_run(s, 1);
         if (rc == STORE_OK)
             return STORE_OK;
     }

@@ -85,8 +85,10 @@ int store_open(const char *dsn, struct store **out, char **err)
 
 void store_close(struct store *s)
 {
-    if (s)
+    if (s) {
+        store_hooks_run(s, 0); /* a transaction still open is rolled back */
         s->be->close(s);
+    }
 }
 
 int store_ping(struct store *s)
@@ -117,6 +119,7 @@ int store_begin(struct store *s)
         log_error("store error", "op=begin err=\"a transaction is already open\"");
         return STORE_ERR;
     }
+    store_hooks_run(s, 0); /* left by a transaction the backend ended itself */
     return s->be->begin(s);
 }
 
@@ -126,6 +129,7 @@ int store_begin_read(struct store *s)
         log_error("store error", "op=begin_read err=\"a transaction is already open\"");
         return STORE_ERR;
     }
+    store_hooks_run(s, 0); /* left by a transaction the backend ended itself */
     return s->be->begin_read(s);
 }
 
@@ -140,6 +144,7 @@ int store_commit(struct store *s)
      * back after a failed commit, so end it here. */
     if (rc != STORE_OK && s->be->in_tx(s))
         (void)s->be->rollback(s); /* the commit error wins */
+    store_hooks_run(s, rc == STORE_OK);
     return rc;
 }
 
@@ -147,7 +152,49 @@ int store_rollback(struct store *s)
 {
     /* The backend may have ended the transaction already (SQLite after some
      * errors, a lost PostgreSQL connection); the caller's intent is met. */
+    store_hooks_run(s, 0);
     if (!s->be->in_tx(s))
         return STORE_OK;
     return s->be->rollback(s);
+}
+
+/* ---- after-commit hooks ----------------------------------------------------- */
+
+struct store_hook {
+    void (*fn)(void *arg, int committed);
+    void *arg;
+    struct store_hook *next;
+};
+
+int store_after_commit(struct store *s, void (*fn)(void *arg, int committed), void *arg)
+{
+    if (!s->be->in_tx(s)) {
+        fn(arg, 1);
+        return STORE_OK;
+    }
+    struct store_hook *h = malloc(sizeof *h);
+    if (!h) {
+        fn(arg, 0);
+        log_error("store out of memory", "op=after_commit");
+        return STORE_ERR;
+    }
+    *h = (struct store_hook){fn, arg, NULL};
+    struct store_hook **tail = &s->hooks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
+    return STORE_OK;
+}
+
+void store_hooks_run(struct store *s, int committed)
+{
+    /* Detached first: a hook may itself use the store (and register more). */
+    struct store_hook *h = s->hooks;
+    s->hooks = NULL;
+    while (h) {
+        struct store_hook *next = h->next;
+        h->fn(h->arg, committed);
+        free(h);
+        h = next;
+    }
 }

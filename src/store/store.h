@@ -55,6 +55,14 @@ int store_commit(struct store *s);
  * with STORE_UNAVAILABLE: use store_begin to write. */
 int store_begin_read(struct store *s);
 int store_rollback(struct store *s);
+/* Runs fn(arg, committed) once when the current transaction ends: committed
+ * is 1 after its COMMIT succeeded, 0 when it was rolled back or failed.
+ * Outside a transaction fn runs at once with 1. For effects the database
+ * cannot undo (webhooks, notices) that must not leave for undone work: a
+ * savepoint's caller registers them and the outermost commit sends them.
+ * fn owns arg in both cases. STORE_ERR (out of memory; fn already ran with
+ * 0) or STORE_OK. */
+int store_after_commit(struct store *s, void (*fn)(void *arg, int committed), void *arg);
 
 /* ---- enrollments ---------------------------------------------------------
  * id is the normalised enrollment id: UDID for the device channel, EnrollmentID

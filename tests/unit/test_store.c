@@ -865,6 +865,60 @@ static void test_sql_layer(void **state)
     assert_int_equal(sql_first_row(f->s, st, "test.types", code), STORE_NOTFOUND);
 }
 
+/* store_after_commit: each hook runs once, with the outermost transaction's
+ * fate; a savepoint's hooks wait for the commit around it. */
+static int hook_calls[8], hook_seen[8];
+
+static void record_hook(void *arg, int committed)
+{
+    int i = *(int *)arg;
+    hook_calls[i]++;
+    hook_seen[i] = committed;
+}
+
+static void test_after_commit(void **state)
+{
+    struct fixture *f = *state;
+    static int idx[5] = {0, 1, 2, 3, 4};
+    memset(hook_calls, 0, sizeof hook_calls);
+
+    assert_int_equal(store_after_commit(f->s, record_hook, &idx[0]), STORE_OK);
+    assert_int_equal(hook_calls[0], 1); /* no transaction: at once */
+    assert_int_equal(hook_seen[0], 1);
+
+    assert_int_equal(store_begin(f->s), STORE_OK);
+    int nested = 0;
+    assert_int_equal(sql_atomic_begin(f->s, "test.hook", &nested), STORE_OK);
+    assert_int_equal(nested, 1);
+    assert_int_equal(store_after_commit(f->s, record_hook, &idx[1]), STORE_OK);
+    assert_int_equal(sql_atomic_end(f->s, nested, STORE_OK, "test.hook"), STORE_OK);
+    assert_int_equal(hook_calls[1], 0); /* the savepoint's release is not the commit */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(hook_calls[1], 1);
+    assert_int_equal(hook_seen[1], 1);
+
+    assert_int_equal(store_begin(f->s), STORE_OK);
+    assert_int_equal(store_after_commit(f->s, record_hook, &idx[2]), STORE_OK);
+    assert_int_equal(store_rollback(f->s), STORE_OK);
+    assert_int_equal(hook_calls[2], 1);
+    assert_int_equal(hook_seen[2], 0);
+
+    assert_int_equal(sql_atomic_begin(f->s, "test.hook", &nested), STORE_OK);
+    assert_int_equal(nested, 0);
+    assert_int_equal(store_after_commit(f->s, record_hook, &idx[3]), STORE_OK);
+    assert_int_equal(sql_atomic_end(f->s, nested, STORE_ERR, "test.hook"), STORE_ERR);
+    assert_int_equal(hook_calls[3], 1);
+    assert_int_equal(hook_seen[3], 0);
+
+    assert_int_equal(sql_atomic_begin(f->s, "test.hook", &nested), STORE_OK);
+    assert_int_equal(store_after_commit(f->s, record_hook, &idx[4]), STORE_OK);
+    assert_int_equal(sql_atomic_end(f->s, nested, STORE_OK, "test.hook"), STORE_OK);
+    assert_int_equal(hook_calls[4], 1);
+    assert_int_equal(hook_seen[4], 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(hook_calls[i], 1); /* never twice */
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR); /* keep expected conflicts out of the output */
@@ -889,6 +943,7 @@ int main(void)
         T(test_survives_reopen),
         T(test_concurrent_writers),
         T(test_sql_layer),
+        T(test_after_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
