@@ -492,7 +492,31 @@ void api_groups_list(struct worker *w, struct request *req, struct response *res
                                             (json_int_t)n, "offset", 0));
 }
 
-/* Static members and assigned profiles of one group. */
+/* The group's devices as convergence sees them (enrolled static members and
+ * every enrolled device its rules match), the first GROUP_DEVICES_SHOWN of
+ * them in id order: a page for the console, the total for the rest. */
+#define GROUP_DEVICES_SHOWN 1000
+
+static int group_devices(struct worker *w, const char *name, json_t *out)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int rc = converge_group_members(w->store, name, &ids, &n);
+    if (rc != STORE_OK)
+        return rc;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (i < GROUP_DEVICES_SHOWN)
+            json_array_append_new(a, json_string(ids[i]));
+        free(ids[i]);
+    }
+    free(ids);
+    json_object_set_new(out, "device_ids", a);
+    json_object_set_new(out, "devices_total", json_integer((json_int_t)n));
+    return STORE_OK;
+}
+
+/* Static members, devices and assigned profiles of one group. */
 static json_t *group_detail(struct worker *w, const char *name, int *rc)
 {
     struct store_pair *m = NULL, *a = NULL;
@@ -509,7 +533,10 @@ static json_t *group_detail(struct worker *w, const char *name, int *rc)
             json_array_append_new(profiles, json_string(a[i].b));
     store_pairs_free(m, nm);
     store_pairs_free(a, na);
-    return json_pack("{s:o,s:o}", "member_ids", members, "profile_ids", profiles);
+    json_t *d = json_pack("{s:o,s:o}", "member_ids", members, "profile_ids", profiles);
+    if (*rc == STORE_OK)
+        *rc = group_devices(w, name, d);
+    return d;
 }
 
 void api_groups_get(struct worker *w, struct request *req, struct response *resp,

@@ -6,9 +6,10 @@
 // send commands, that markup in a device name stays text, and the phone layout.
 // Profiles and groups: a profile built in the console (its name is markup), a
 // signed .mobileconfig uploaded as a file (signer and payload shown),
-// a group with the devsim device, the assignment and the device's convergence
+// a group with the devsim device, rules edited on the group's page bringing a
+// second device in (an attribute), the assignment and the device's convergence
 // (installing, then installed after the device checks in). Compliance: a
-// policy made in the editor (markup in its name) finds the device
+// policy made in the editor (markup in its name), scoped to the group, finds the device
 // non-compliant with the observed value; the dashboard's compliance figure and
 // chart; the editor reloading the policy, and relaxing it making the device
 // compliant again (both transitions in its history); clear passcode, mark lost and the typed wipe; a viewer's disabled
@@ -24,6 +25,7 @@ const SHOTS = process.env.SHOTS;
 const DEVICE = process.env.DEVICE_ID;
 const XSS_DEVICE = process.env.XSS_DEVICE_ID;
 const NO_TOKEN_DEVICE = process.env.NO_TOKEN_DEVICE_ID || "";
+const OTHER_DEVICE = process.env.OTHER_DEVICE_ID || "";
 const PROFILE_ID = "com.steward.test.console";
 const MARKUP = '<img src=x onerror="window.__xss=3">';
 const textOf = (page, sel) => page.textContent(sel).then((t) => t || "");
@@ -137,6 +139,19 @@ async function main() {
   await page.fill("#member-id", DEVICE);
   await page.click("#member-add-submit");
   await page.waitForFunction((id) => document.querySelector("#group-members")?.textContent.includes(id), DEVICE);
+  await page.waitForFunction((id) => document.querySelector("#group-devices")?.textContent.includes(id), DEVICE);
+  expect("the static member is among the group's devices", (await textOf(page, "#group-devices")).includes("static member"));
+  // rules edited on the group's page: a custom attribute brings a second device in
+  expect("attribute set", await page.evaluate((id) => Api.call("PUT", `/api/v1/devices/${encodeURIComponent(id)}/attributes/dept`, { value: "sales" }).then(() => 1, (e) => e.status), XSS_DEVICE) === 1);
+  await page.fill("#group-rules-edit", JSON.stringify({ attributes: { dept: "sales" } }));
+  await page.click("#group-edit button[type=submit]");
+  await page.waitForFunction((id) => document.querySelector("#group-devices")?.textContent.includes(id), XSS_DEVICE);
+  const groupDevices = await textOf(page, "#group-devices");
+  expect("the rule-matched device shown as such", groupDevices.includes("rules") && groupDevices.includes("static member"), groupDevices.slice(0, 300));
+  expect("the other devsim device is not in the group", !OTHER_DEVICE || !groupDevices.includes(OTHER_DEVICE));
+  expect("the group's rules shown", (await textOf(page, "main")).includes("attributes"));
+  expect("the static members unchanged", !(await textOf(page, "#group-members")).includes(XSS_DEVICE));
+  await shot(page, "08-group-devices");
   // assign the profile to the group from the profile's page
   await page.goto(URL + "/console/#/profile/" + PROFILE_ID);
   await page.waitForSelector("#assign-group");
@@ -213,6 +228,9 @@ async function main() {
   expect("wipe action offered after the opt-in", !(await page.isDisabled("#action-wipe")));
   await page.uncheck("#policy-wipe-enabled");
   await page.check("#action-notify");
+  // scoped to the group: its static member and its rule-matched device, nobody else
+  await page.selectOption("#policy-scope", "groups");
+  await page.check("#policy-scope-groups input[value=console-group]");
   await shot(page, "12-policy-editor");
   await page.click("#policy-save");
   await page.waitForSelector("#policy-title");
@@ -222,6 +240,10 @@ async function main() {
   await page.waitForFunction((id) => document.querySelector("#policy-states")?.textContent.includes(id), DEVICE);
   const states = await textOf(page, "#policy-states");
   expect("the devsim device is non-compliant with the observed OS", states.includes("noncompliant") && /\d+\.\d/.test(states), states.slice(0, 400));
+  expect("a device outside the group is out of scope", !OTHER_DEVICE || !states.includes(OTHER_DEVICE), states.slice(0, 400));
+  expect("the scope names the group", (await textOf(page, "main")).includes("groups: console-group"));
+  const policyFigures = await textOf(page, "#policy-figures");
+  expect("two devices in scope", /\b2\s*devices in scope/.test(policyFigures), policyFigures);
   await shot(page, "13-policy-states");
   await page.click("#nav a[data-page=dashboard]");
   await page.waitForSelector("#compliance-chart svg");

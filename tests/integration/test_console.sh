@@ -3,7 +3,8 @@
 # with playwright-core from npm): sign-in, dashboard, a steward-devsim device
 # found, queried and locked, a wipe's typed confirmation, a viewer kept from
 # sending commands, markup in a device name rendered inert, the phone layout;
-# profiles and groups (assignment and the devsim device's convergence),
+# profiles and groups (assignment and the devsim device's convergence; rules
+# edited on the group's page bring a second device in; a policy scoped to the group),
 # compliance (a policy from the editor finds the device non-compliant; the
 # dashboard's figure), clear passcode, mark lost and the typed wipe, a
 # viewer's disabled actions and refused calls, markup in profile and policy
@@ -23,6 +24,7 @@ init_data
 start_server
 "$BIN/steward-devsim" --url "$URL" --ca "$CA" --issue-from "$DATA" --state "$T/sim" --count 2 enroll >"$T/sim.log" 2>&1 || fail "devsim enroll"
 DEVICE_ID=$(grep -A1 '<key>UDID</key>' "$T/sim/device-00000/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
+OTHER_ID=$(grep -A1 '<key>UDID</key>' "$T/sim/device-00001/device.plist" | sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p')
 # a device whose name is markup
 XSS=0000BAD0-0000-0000-0000-00000000C0DE
 issue_cert xss
@@ -63,7 +65,7 @@ openssl cms -sign -nodetach -binary -outform DER -in "$T/imp.xml" -signer "$T/cf
   -out "$T/imported.mobileconfig" || fail "sign a profile"
 SHOTS=${SHOTS:-$BIN/console-shots}
 mkdir -p "$SHOTS"
-out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN IMPORT_FILE=$T/imported.mobileconfig CHROMIUM=$CHROMIUM \
+out=$(cd "$SRC/tests/console" && CONSOLE_URL=$URL SHOTS=$SHOTS DEVICE_ID=$DEVICE_ID OTHER_DEVICE_ID=$OTHER_ID XSS_DEVICE_ID=$XSS NO_TOKEN_DEVICE_ID=$NO_TOKEN IMPORT_FILE=$T/imported.mobileconfig CHROMIUM=$CHROMIUM \
   DEVSIM_CONNECT="'$BIN/steward-devsim' --url '$URL' --ca '$CA' --state '$T/sim' --count 1 connect >>'$T/sim.log' 2>&1" \
   timeout 240 node console.test.js 2>&1) && pass || fail "console test: $out"
 echo "$out"

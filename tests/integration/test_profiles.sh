@@ -148,6 +148,12 @@ expect_eq "mail for the traveller only" 1 "$(body_of "$r" | jq .convergence.inst
 expect_eq "roaming Settings for the traveller" 1 "$(body_of "$r" | jq .convergence.settings)"
 expect_eq "D3 gets it" 1 "$(waiting "$D3" InstallProfile)"
 expect_eq "D3 gets Settings" 1 "$(waiting "$D3" Settings)"
+g=$(body_of "$(api GET /api/v1/groups/traveling)")
+expect_eq "the group's devices: the rule-matched one, no static member" "1 $D3 0" \
+  "$(printf '%s' "$g" | jq -r '"\(.devices_total) \(.device_ids | join(",")) \(.member_ids | length)"')"
+g=$(body_of "$(api GET /api/v1/groups/everyone)")
+expect_eq "a group matching everyone lists every device" "$N $N" \
+  "$(printf '%s' "$g" | jq -r '"\(.devices_total) \(.device_ids | length)"')"
 r=$(api PUT "/api/v1/devices/$D3/attributes/dept" -d '{"value":"travel"}')
 expect_eq "no second Settings while still a member" 0 "$(body_of "$r" | jq .convergence.settings)"
 expect_eq "no second install" 0 "$(body_of "$r" | jq .convergence.installs)"

@@ -282,9 +282,16 @@ pages.group = async (name) => {
         ev.preventDefault();
         try { converged(await Api.post(`/api/v1/groups/${enc(name)}/profiles`, { profile: profSel.value }), "Assigned"); } catch (e) { toast(e.message, true); }
       } }, el("label", {}, "Profile", profSel), el("button", { type: "submit", id: "group-assign-submit" }, "Assign profile")) : null),
-    el("h2.section", {}, "Members"),
+    el("h2.section", {}, `Devices (${g.devices_total || 0})`),
+    el("div.card", { id: "group-devices" },
+      el("p.muted", {}, g.rules === null ? "The enrolled static members." : "The enrolled static members, plus every enrolled device the rules match."),
+      (g.device_ids || []).length ? table([
+        { label: "Device", value: (d) => el("a", { href: "#/device/" + enc(d) }, d) },
+        { label: "Why", value: (d) => (g.member_ids || []).includes(d) ? "static member" : "rules" },
+      ], g.device_ids) : el("p.muted", {}, "No device is in this group."),
+      (g.devices_total || 0) > (g.device_ids || []).length ? el("p.muted", {}, `The first ${g.device_ids.length} shown.`) : null),
+    el("h2.section", {}, "Static members"),
     el("div.card", { id: "group-members" },
-      el("p.muted", {}, g.rules === null ? "Static members only." : "Static members, plus every device the rules match."),
       table([
         { label: "Device", value: (m) => el("a", { href: "#/device/" + enc(m) }, m) },
         { label: "", value: (m) => op ? el("button.link", { onclick: async () => {
