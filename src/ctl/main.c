@@ -188,6 +188,8 @@ static const struct command COMMANDS[] = {
      "  --rules JSON  membership by inventory: {\"model\", \"os_min\", \"os_max\",\n"
      "                \"supervised\", \"user\", \"attributes\": {NAME: VALUE}}\n"},
     {"groups", "list", NULL, 1, ctl_groups_list, "List device groups", "groups list\n"},
+    {"groups", "show", NULL, 1, ctl_groups_show, "Show a group: rules, static members, devices, profiles",
+     "groups show NAME\n"},
     {"groups", "add", NULL, 1, ctl_groups_add, "Add devices to a group",
      "groups add NAME DEVICE...\n"},
     {"groups", "remove", NULL, 1, ctl_groups_remove, "Remove a device from a group",

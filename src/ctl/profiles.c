@@ -263,6 +263,19 @@ int ctl_groups_list(struct ctl *c, const struct ctl_args *a)
     return ctl_get_and_render(c, "/api/v1/groups", render_groups);
 }
 
+/* The group with its static members, its devices (rules included) and profiles. */
+int ctl_groups_show(struct ctl *c, const struct ctl_args *a)
+{
+    if (want_args(c, a, 1, "groups show NAME") < 0)
+        return CTL_EXIT_USAGE;
+    struct buf p = {0};
+    int rc = item_path(&p, "groups", a->pos[0], NULL) < 0
+                 ? CTL_EXIT_FAIL
+                 : call_show(c, "GET", p.data, NULL, NULL);
+    buf_free(&p);
+    return rc;
+}
+
 int ctl_groups_add(struct ctl *c, const struct ctl_args *a)
 {
     if (a->npos < 2) {

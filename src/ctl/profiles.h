@@ -15,6 +15,7 @@ int ctl_profiles_status(struct ctl *c, const struct ctl_args *a);
 extern const struct ctl_optspec ctl_profiles_download_opts[];
 int ctl_groups_create(struct ctl *c, const struct ctl_args *a);
 int ctl_groups_list(struct ctl *c, const struct ctl_args *a);
+int ctl_groups_show(struct ctl *c, const struct ctl_args *a);
 int ctl_groups_add(struct ctl *c, const struct ctl_args *a);
 int ctl_groups_remove(struct ctl *c, const struct ctl_args *a);
 int ctl_groups_assign(struct ctl *c, const struct ctl_args *a);

@@ -235,6 +235,10 @@ out=$("${CTL[@]}" groups list)
 expect_contains "ctl groups list" "traveling" "$out"
 "${CTL[@]}" groups create ctlgroup --rules '{"model":"iPad99,9"}' >/dev/null && pass || fail "ctl groups create"
 "${CTL[@]}" groups add ctlgroup "$D4" >/dev/null && pass || fail "ctl groups add"
+out=$("${CTL[@]}" --json groups show ctlgroup)
+expect_contains "ctl groups show, human" "devices_total" "$("${CTL[@]}" groups show ctlgroup)"
+expect_eq "ctl groups show: the static member is the one device" "1 $D4" \
+  "$(printf '%s' "$out" | jq -r '"\(.devices_total) \(.device_ids | join(","))"')"
 "${CTL[@]}" groups assign ctlgroup com.example.mail >/dev/null && pass || fail "ctl groups assign"
 expect_eq "ctl assignment queued for D4" 1 "$(waiting "$D4" InstallProfile)"
 "${CTL[@]}" groups unassign ctlgroup com.example.mail >/dev/null && pass || fail "ctl groups unassign"
