@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/log.h"
+
 #define MAX_CONNS 64
 #define MAX_POLL 256 /* connections polled at once by apns_clients_run */
 #define RESP_MAX 512
@@ -586,6 +588,9 @@ static void conns_sweep(struct apns_client *cl)
             i++;
             continue;
         }
+        if (c->dead)
+            log_warn("APNs connection dropped", "topic=%s why=\"%s\" unanswered=%zu", cl->topic,
+                     c->why[0] ? c->why : "connection lost", c->active);
         if (c->active > 0)
             cl->failures++;
         for (struct stream *st = cl->head, *next; st && c->active > 0; st = next) {
