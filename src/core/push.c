@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -965,6 +966,13 @@ static void *send_thread(void *arg)
 {
     struct push_service *ps = arg;
     unsigned rng = ps->seed ^ 0x85ebca6bu;
+    /* Writes to a connection APNs closed fail with EPIPE instead of a
+     * SIGPIPE ending the process (steward ignores it too; this thread's
+     * mask makes the service safe in any program). */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     size_t window = (size_t)(ps->apns.connections > 0 ? ps->apns.connections : 2) *
                     (size_t)(ps->apns.streams > 0 ? ps->apns.streams : 500);
     for (;;) {
@@ -994,9 +1002,9 @@ static void *send_thread(void *arg)
                 cs[n++] = ps->topics[i].c;
         /* Waits for answers, timers, or the wake fd (a batch looked up, one
          * recorded, stop); a second at most, for the breaker's clock. */
-        apns_clients_run(cs, n, ps->wake_fd, b ? 0 : 1000);
         uint64_t count;
-        if (read(ps->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        if (apns_clients_run(cs, n, ps->wake_fd, b ? 0 : 1000) &&
+            read(ps->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
             log_warn("push: cannot read the wake fd", "err=\"%s\"", strerror(errno));
         hand_over(ps);
     }

@@ -90,15 +90,18 @@ struct apns_client;
  * no next/done. */
 struct apns_client *apns_client_new(const char *topic, const char *cert_pem, const char *key_pem,
                                     const struct apns_opts *o, char **err);
-/* One round of work for clients cs[0..n): pushes are pulled (next) onto
+/* One round of work for clients cs[0..n) on a thread that has SIGPIPE
+ * blocked or ignored (a peer that closed then makes a write fail with
+ * EPIPE rather than end the process): pushes are pulled (next) onto
  * every free stream, connections opened as needed, frames written, then
  * all connections (and wake_fd, when >= 0) are polled for at most wait_ms
  * (-1: until something happens), and what arrived is read: answers (done),
  * PING acknowledgements, GOAWAY. Timed-out pushes, dead or silent
  * connections end here too. A malformed token or magic is answered
  * APNS_REJECTED without sending. When no connection can be opened, the
- * pushes pulled meanwhile come back as APNS_RETRY with the reason. */
-void apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms);
+ * pushes pulled meanwhile come back as APNS_RETRY with the reason.
+ * Returns 1 when wake_fd became readable (the caller drains it), else 0. */
+int apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms);
 /* Pushes on streams, waiting for their answers. */
 size_t apns_client_inflight(const struct apns_client *c);
 /* Connections lost or not opened since the last HTTP answer (the caller's

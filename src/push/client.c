@@ -95,8 +95,10 @@ struct apns_client {
     int failures;          /* connections lost or not opened since the last answer */
     int64_t reopen_ms;     /* no new connection attempt before this */
     char open_why[128];    /* why the last attempt failed */
+    size_t topic_len, authority_len;
     char priority[4];
     char expiration[24];
+    size_t expiration_len;
     int64_t expiration_at; /* unix second expiration was computed for */
 };
 
@@ -505,6 +507,11 @@ static const char *make_tls_context(struct apns_client *c, const char *cert_pem,
         return "out of memory setting up TLS";
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* APNs may send each answer in a TLS record of its own: reading ahead
+     * takes many records per read() instead of two reads (header, body)
+     * per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     static const unsigned char alpn[] = "\x02h2";
     if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0)
@@ -536,28 +543,6 @@ static const char *make_tls_context(struct apns_client *c, const char *cert_pem,
 }
 
 
-/* Blocks SIGPIPE on this thread while writing to sockets (a peer that
- * closed makes the write fail with EPIPE rather than end the process), and
- * discards one that became pending. */
-static void sigpipe_block(sigset_t *old)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
-static void sigpipe_restore(const sigset_t *old)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
 
 
 static int conn_wants_out(const struct conn *c)
@@ -733,6 +718,8 @@ struct apns_client *apns_client_new(const char *topic, const char *cert_pem, con
         *err = strdup(why);
         return NULL;
     }
+    c->topic_len = strlen(c->topic);
+    c->authority_len = strlen(c->authority);
     nghttp2_session_callbacks_set_on_header_callback(c->cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c->cbs, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(c->cbs, on_frame);
@@ -757,6 +744,10 @@ static int stream_prepare(struct stream *st, struct apns_push *p)
         return -1;
     }
     st->body_len = strlen(st->body);
+    if (st->body_len > 999) {
+        fail_item(p, APNS_REJECTED, "bad PushMagic");
+        return -1;
+    }
     return 0;
 }
 
@@ -768,22 +759,26 @@ static int stream_prepare(struct stream *st, struct apns_push *p)
  * nghttp2 refuses (c takes no more). */
 static int stream_start(struct apns_client *cl, struct conn *c, struct stream *st, int64_t now)
 {
-    char len[8];
-    int ll = snprintf(len, sizeof len, "%zu", st->body_len);
+    char len[4]; /* the body is at most 159 bytes */
+    size_t ll = 0;
+    if (st->body_len >= 100)
+        len[ll++] = (char)('0' + st->body_len / 100);
+    if (st->body_len >= 10)
+        len[ll++] = (char)('0' + st->body_len / 10 % 10);
+    len[ll++] = (char)('0' + st->body_len % 10);
     nghttp2_nv h[] = {
         NV(":method", "POST", 4),
         NV(":scheme", "https", 5),
-        NV(":authority", cl->authority, strlen(cl->authority)),
+        NV(":authority", cl->authority, cl->authority_len),
         /* unique per push: kept out of HPACK's table so it does not push the topic out */
         {(uint8_t *)":path", (uint8_t *)st->path, 5, strlen(st->path),
          NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | NGHTTP2_NV_FLAG_NO_INDEX},
-        NV("apns-topic", cl->topic, strlen(cl->topic)),
+        NV("apns-topic", cl->topic, cl->topic_len),
         NV("apns-push-type", "mdm", 3),
         NV("apns-priority", cl->priority, strlen(cl->priority)),
-        NV("apns-expiration", cl->expiration, strlen(cl->expiration)),
+        NV("apns-expiration", cl->expiration, cl->expiration_len),
         NV("content-type", "application/json", 16),
-        {(uint8_t *)"content-length", (uint8_t *)len, 14, (size_t)ll,
-         NGHTTP2_NV_FLAG_NO_COPY_NAME},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, ll, NGHTTP2_NV_FLAG_NO_COPY_NAME},
     };
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(c->h2, NULL, h, sizeof h / sizeof h[0], &dp, st);
@@ -864,6 +859,7 @@ static void fill(struct apns_client *cl, int64_t now)
         cl->expiration_at = unix_now;
         snprintf(cl->expiration, sizeof cl->expiration, "%" PRId64,
                  apns_expiration(unix_now, cl->o.ttl));
+        cl->expiration_len = strlen(cl->expiration);
     }
     for (;;) {
         char why[128] = "";
@@ -906,10 +902,8 @@ static void expire(struct apns_client *cl, int64_t now)
 }
 
 
-void apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms)
+int apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms)
 {
-    sigset_t old;
-    sigpipe_block(&old);
     int64_t now = mono_ms();
     struct pollfd pf[MAX_POLL + 1];
     struct conn *pc[MAX_POLL];
@@ -955,5 +949,5 @@ void apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int 
             conn_check_alive(cl->conns[i], now); /* a PING goes out on the next round */
         conns_sweep(cl);
     }
-    sigpipe_restore(&old);
+    return wake_fd >= 0 && ready > 0 && (pf[np].revents & POLLIN);
 }
