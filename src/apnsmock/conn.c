@@ -3,7 +3,8 @@
  * of each stream fill a mock_request; at END_STREAM check.c decides the
  * answer, main.c records it, and the response goes out with Apple's
  * apns-id header and, for errors, Apple's {"reason": …} body (plus the
- * timestamp for 410). */
+ * timestamp for 410). --delay-ms holds answers back on a queue until due;
+ * --stall-after makes the connection go silent (see mock.h). */
 #include "apnsmock/mock.h"
 
 #include <nghttp2/nghttp2.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 struct stream {
     struct mock_request req;
@@ -23,12 +25,28 @@ struct stream {
     char status[8];
 };
 
+/* An answer held back by --delay-ms. */
+struct delayed {
+    int32_t id;
+    int64_t due_ms;
+};
+
 struct conn {
     const struct mock_config *cfg;
     SSL *ssl;
     const char *cert_topic;
+    long index;
     int broken;
+    struct delayed *delayed; /* ring, in arrival order (one delay: due order too) */
+    size_t dhead, dlen, dcap;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *u)
 {
@@ -155,6 +173,8 @@ static void new_apns_id(char out[40], const char *given)
 
 static int respond(nghttp2_session *s, struct conn *c, int32_t id, struct stream *st)
 {
+    if (mock_conn_stalled(c->index))
+        return 0; /* silent: the push is never answered */
     struct mock_answer a;
     long seq = mock_next_seq();
     mock_check(c->cfg, &st->req, c->cert_topic, seq, &a);
@@ -178,6 +198,7 @@ static int respond(nghttp2_session *s, struct conn *c, int32_t id, struct stream
          NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
     };
+    mock_answered(c->cfg, seq);
     if (st->resp_len == 0)
         return nghttp2_submit_response(s, id, hdrs, 2, NULL);
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
@@ -192,7 +213,56 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
     struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st)
         return 0;
-    return respond(s, u, f->hd.stream_id, st) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    struct conn *c = u;
+    if (c->cfg->delay_ms > 0) {
+        if (c->dlen == c->dcap) {
+            size_t cap = c->dcap ? c->dcap * 2 : 64;
+            struct delayed *d = malloc(cap * sizeof *d);
+            if (!d)
+                return NGHTTP2_ERR_CALLBACK_FAILURE;
+            for (size_t i = 0; i < c->dlen; i++)
+                d[i] = c->delayed[(c->dhead + i) % c->dcap];
+            free(c->delayed);
+            c->delayed = d;
+            c->dcap = cap;
+            c->dhead = 0;
+        }
+        c->delayed[(c->dhead + c->dlen++) % c->dcap] =
+            (struct delayed){.id = f->hd.stream_id, .due_ms = mono_ms() + c->cfg->delay_ms};
+        return 0;
+    }
+    return respond(s, c, f->hd.stream_id, st) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* Answers the held-back pushes that are due; milliseconds until the next
+ * one is (-1: none waits). */
+static int answer_due(nghttp2_session *s, struct conn *c)
+{
+    int64_t now = mono_ms();
+    while (c->dlen > 0) {
+        struct delayed *d = &c->delayed[c->dhead];
+        if (d->due_ms > now)
+            return (int)(d->due_ms - now);
+        int32_t id = d->id;
+        c->dhead = (c->dhead + 1) % c->dcap;
+        c->dlen--;
+        struct stream *st = nghttp2_session_get_stream_user_data(s, id);
+        if (st && respond(s, c, id, st) != 0)
+            c->broken = 1;
+    }
+    return -1;
+}
+
+/* A silent connection: reads nothing, answers nothing, until the client
+ * closes it. */
+static void stay_silent(SSL *ssl)
+{
+    struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLRDHUP};
+    for (;;) {
+        int n = poll(&p, 1, 1000);
+        if (n < 0 || (n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))))
+            return;
+    }
 }
 
 static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
@@ -213,9 +283,9 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
     return 0;
 }
 
-void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic)
+void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic, long index)
 {
-    struct conn c = {.cfg = cfg, .ssl = ssl, .cert_topic = cert_topic};
+    struct conn c = {.cfg = cfg, .ssl = ssl, .cert_topic = cert_topic, .index = index};
     nghttp2_session_callbacks *cb;
     if (nghttp2_session_callbacks_new(&cb) != 0)
         return;
@@ -251,14 +321,24 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
     uint8_t buf[16384];
     while (!c.broken && (nghttp2_session_want_read(s) || nghttp2_session_want_write(s))) {
+        int next_due = answer_due(s, &c);
         int sent = nghttp2_session_send(s);
         if (sent != 0) {
             if (!cfg->quiet && !c.broken)
                 fprintf(stderr, "apns-mock: HTTP/2 send error: %s\n", nghttp2_strerror(sent));
             break;
         }
+        if (mock_conn_stalled(index)) {
+            stay_silent(ssl);
+            break;
+        }
         if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
             break;
+        if (next_due >= 0 && SSL_pending(ssl) <= 0) {
+            struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
+            if (poll(&p, 1, next_due) == 0)
+                continue; /* an answer is due before anything arrived */
+        }
         /* Take everything already there before answering, so a client
          * that writes stream by stream gets its answers in batches. */
         int fails = 0;
@@ -293,4 +373,5 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
             break;
     }
     nghttp2_session_del(s);
+    free(c.delayed);
 }

@@ -27,12 +27,28 @@
 extern char **environ;
 
 static atomic_long seq;
+static atomic_long conns;            /* connections accepted */
+static atomic_long stall_below = -1; /* --stall-after: connections below this index are silent */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_file;
 
 long mock_next_seq(void)
 {
     return atomic_fetch_add(&seq, 1);
+}
+
+void mock_answered(const struct mock_config *cfg, long n)
+{
+    if (cfg->stall_after > 0 && n + 1 == cfg->stall_after) {
+        atomic_store(&stall_below, atomic_load(&conns));
+        if (!cfg->quiet)
+            fprintf(stderr, "apns-mock: %ld pushes answered: open connections go silent\n", n + 1);
+    }
+}
+
+int mock_conn_stalled(long index)
+{
+    return index < atomic_load(&stall_below);
 }
 
 static void wake(const struct mock_config *cfg, const char *topic, const struct mock_answer *a)
@@ -142,6 +158,7 @@ struct conn_arg {
     const struct mock_config *cfg;
     SSL_CTX *ctx;
     int fd;
+    long index;
 };
 
 static void *conn_thread(void *p)
@@ -156,7 +173,7 @@ static void *conn_thread(void *p)
             char *topic = cert_uid(ssl);
             if (!topic && a->cfg->anonymous_topic)
                 topic = strdup(a->cfg->anonymous_topic);
-            mock_serve_conn(a->cfg, ssl, topic);
+            mock_serve_conn(a->cfg, ssl, topic, a->index);
             free(topic);
         }
         SSL_shutdown(ssl);
@@ -232,6 +249,9 @@ static void usage(FILE *f)
           "  --wake-exec CMD        run `sh -c CMD` for each accepted push, with APNS_TOKEN,\n"
           "                         APNS_TOPIC and APNS_PUSH_MAGIC in the environment\n"
           "  --max-streams N        SETTINGS_MAX_CONCURRENT_STREAMS (default 1000)\n"
+          "  --delay-ms N           answer every push N milliseconds after it arrives\n"
+          "  --stall-after N        once N pushes are answered, the connections open then go\n"
+          "                         silent (read nothing, answer nothing, PINGs included)\n"
           "  --quiet                no handshake failure messages\n"
           "  --anonymous-topic T    let clients without a certificate push to topic T (for\n"
           "                         load generators such as h2load that cannot send one)\n",
@@ -275,6 +295,7 @@ int main(int argc, char **argv)
         {"wake-exec", required_argument, 0, 'w'},  {"max-streams", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
         {"anonymous-topic", required_argument, 0, 'A'},
+        {"delay-ms", required_argument, 0, 'D'},   {"stall-after", required_argument, 0, 'S'},
         {0, 0, 0, 0},
     };
     struct mock_config cfg = {.max_streams = 1000};
@@ -300,6 +321,8 @@ int main(int argc, char **argv)
         case 'm': cfg.max_streams = atol(optarg) > 0 ? atol(optarg) : 1000; break;
         case 'q': cfg.quiet = 1; break;
         case 'A': cfg.anonymous_topic = optarg; break;
+        case 'D': cfg.delay_ms = atol(optarg) > 0 ? atol(optarg) : 0; break;
+        case 'S': cfg.stall_after = atol(optarg) > 0 ? atol(optarg) : 0; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -350,7 +373,8 @@ int main(int argc, char **argv)
             close(fd);
             continue;
         }
-        *a = (struct conn_arg){.cfg = &cfg, .ctx = ctx, .fd = fd};
+        *a = (struct conn_arg){.cfg = &cfg, .ctx = ctx, .fd = fd,
+                               .index = atomic_fetch_add(&conns, 1)};
         if (pthread_create(&t, &attr, conn_thread, a) != 0) {
             close(fd);
             free(a);

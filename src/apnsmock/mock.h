@@ -28,6 +28,8 @@ struct mock_config {
     const char *log_path;
     int refuse_cert;      /* --refuse-cert: every push 403 BadCertificate */
     long max_streams;
+    long delay_ms;        /* --delay-ms: every answer this late */
+    long stall_after;     /* --stall-after N: connections open at the N-th answer go silent */
     int quiet;
     const char *anonymous_topic; /* topic of clients without a certificate (bench only) */
 };
@@ -61,12 +63,17 @@ struct mock_answer {
 void mock_check(const struct mock_config *cfg, const struct mock_request *r,
                 const char *cert_topic, long n_seen, struct mock_answer *a);
 
-/* Serves one accepted TLS connection until it closes (conn.c). */
-void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic);
+/* Serves one accepted TLS connection until it closes (conn.c); index
+ * counts accepted connections from 0. */
+void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_topic, long index);
 
 /* Called by conn.c for every answered push: counts, logs and wakes (main.c).
  * Returns the number of pushes seen before this one. */
 long mock_next_seq(void);
+/* --stall-after: the answer numbered seq (from 0) was sent; 1 when
+ * connection index must go silent now. */
+void mock_answered(const struct mock_config *cfg, long seq);
+int mock_conn_stalled(long index);
 void mock_record(const struct mock_config *cfg, const char *topic, const struct mock_request *r,
                  const struct mock_answer *a, const char *apns_id);
 

@@ -4,24 +4,34 @@
  * the APNs connections are kept busy while the database works:
  *   lookup: takes ready entries in batches, looks each device up (token,
  *           PushMagic, topic, unregistered mark, back-off), sorts by topic;
- *   send:   sends each topic's group through that topic's apns_client
- *           (created from the stored certificate and kept for its
- *           connections); a topic whose batches keep failing opens a
- *           circuit breaker for a while, a 403 disables its certificate;
+ *   send:   queues each job on its topic, whose apns_client (created from
+ *           the stored certificate and kept for its connections) pulls
+ *           jobs onto streams as they free up and hands answers back one
+ *           by one, so the connections stay full across batches; a topic
+ *           whose connections keep failing opens a circuit breaker for a
+ *           while, a 403 disables its certificate. A token APNs reports
+ *           gone (410, 400 BadDeviceToken) is held in memory until every
+ *           batch looked up before its mark was stored has been sent, so
+ *           no later batch pushes it again (the gone set below);
  *   record: writes the outcomes (a transaction per 2,000), answers waiters and
  *           requeues what APNs asked to retry with jittered exponential
  *           back-off.
- * One batch at most waits between two stages, so batch n+1 is looked up
- * while batch n is in flight and batch n-1 is recorded. */
+ * One batch at most waits for the send stage, which takes it once fewer
+ * pushes wait for a stream than the connections carry; so batch n+1 is
+ * looked up while batch n is in flight and batch n-1 is recorded. */
 #include "core/push.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/events.h"
 #include "push/apns.h"
@@ -31,16 +41,17 @@
 #include "util/metrics.h"
 
 #define HASH_BUCKETS 65536
-/* A batch is sent as a whole and the send stage waits for its last answer
- * before starting the next, so its size sets how often the connections
- * drain: 10,000 keeps that to one window in ten at 2 x 500 streams
- * (bench/push: 2,000 gave about 0.6 of the rate). */
-#define BATCH_MAX 10000
+/* Devices looked up together (50 per query) and recorded together. */
+#define BATCH_MAX 5000
 /* Outcomes are committed this many at a time, so a large batch holds
  * SQLite's write lock only briefly between check-ins' writes. */
 #define RECORD_TX 2000
 #define MAX_TOPICS 32
 #define BREAKER_FAILURES 3
+/* Completed batches waiting for the record stage before the send stage
+ * stops taking new ones (bounds memory when the store is slow). */
+#define RECORD_BACKLOG 2
+#define GONE_BUCKETS 1024
 
 struct waiter {
     pthread_cond_t cond;
@@ -58,19 +69,41 @@ struct entry {
     size_t wi;
 };
 
+struct job;
+struct push_service;
+
+/* A topic's client and the jobs waiting for one of its streams (the send
+ * thread's alone). */
 struct topic_client {
+    struct push_service *ps;
     char topic[256];
     char fingerprint[80];
     struct apns_client *c;
     int64_t open_until_ms; /* circuit breaker: no pushes before this */
-    int failures;          /* consecutive failed batches */
+    int failures_seen;     /* the client's failure count the breaker last acted on */
+    int stale;             /* certificates changed: new client once this one is idle */
+    int refused;           /* APNs answered 403: disable once idle */
+    char refused_reason[64];
+    struct job **q;        /* ring of waiting jobs */
+    size_t qhead, qlen, qcap;
 };
 
 /* One batch moving through the pipeline. */
 struct batch {
     struct job *jobs;
     size_t n;
-    int64_t now; /* unix seconds when it was looked up */
+    int64_t now;        /* unix seconds when it was looked up */
+    uint64_t seq;       /* order in which the lookup stage took it, from 1 */
+    size_t left;        /* jobs the send stage has not finished */
+    struct batch *next; /* send stage's batches in flight, or the record queue */
+};
+
+/* A token APNs reported gone that lookups may not see yet. */
+struct gone {
+    struct gone *next;
+    char *token;
+    int64_t at;           /* the batch's time, as recorded (unregistered_at) */
+    uint64_t visible_seq; /* batches from this seq on see the stored mark; UINT64_MAX until stored */
 };
 
 struct push_service {
@@ -79,8 +112,12 @@ struct push_service {
     pthread_cond_t moved; /* a batch moved between stages, or a stage ended */
     pthread_t lookup_thread, send_thread, record_thread;
     int started, stop, certs_changed;
-    struct batch *to_send, *to_record; /* the batch waiting for each stage */
+    struct batch *to_send;              /* looked up, waiting for the send stage */
+    struct batch *rec_head, *rec_tail;  /* sent, waiting for the record stage */
+    size_t rec_n;
+    uint64_t lookup_seq;                /* seq of the last batch the lookup stage took */
     int lookup_done, send_done;
+    int wake_fd;                        /* eventfd: wakes the send stage from its poll */
     struct entry *head, *tail; /* new entries, in ready order (nearly) */
     struct entry *retry;       /* retries, unordered */
     struct entry *hash[HASH_BUCKETS];
@@ -91,9 +128,19 @@ struct push_service {
     int64_t coalesce_ms, retry_max, repush_after;
     struct topic_client topics[MAX_TOPICS];
     size_t ntopics;
+    /* send thread only */
+    struct batch *active_head, *active_tail; /* taken, not yet finished; by seq */
+    size_t queued;                           /* jobs waiting in topics' queues */
+    uint64_t taken_seq;                      /* seq of the last batch taken */
+    /* the gone set: send thread adds and reads, record thread marks stored */
+    pthread_mutex_t gone_mu;
+    struct gone *gone[GONE_BUCKETS];
+    atomic_size_t ngone;
     unsigned seed;
     _Atomic(struct events *) events; /* push.failed webhooks, or NULL */
 };
+
+static void wake_send(struct push_service *ps);
 
 void push_set_events(struct push_service *ps, struct events *ev)
 {
@@ -269,6 +316,7 @@ size_t push_service_pending(struct push_service *ps)
 /* One entry being pushed in this batch. */
 struct job {
     struct entry *e;
+    struct batch *b;
     struct store_push_target *t;
     const char *skip;      /* set when not sent: why */
     int requeue_ms;        /* >0: retry after this many ms */
@@ -318,12 +366,18 @@ static struct topic_client *topic_find(struct push_service *ps, const char *topi
     return NULL;
 }
 
+/* Frees every topic's client and queue (the send stage has ended). */
 static void topics_drop(struct push_service *ps)
 {
-    for (size_t i = 0; i < ps->ntopics; i++)
+    for (size_t i = 0; i < ps->ntopics; i++) {
         apns_client_free(ps->topics[i].c);
+        free(ps->topics[i].q);
+    }
     ps->ntopics = 0;
 }
+
+static struct apns_push *pull(void *arg);
+static void pushed(struct apns_push *p, void *arg);
 
 /* The client for topic, made from the stored certificate; NULL with *why. */
 static struct topic_client *topic_client(struct push_service *ps, const char *topic,
@@ -355,10 +409,16 @@ static struct topic_client *topic_client(struct push_service *ps, const char *to
         }
         tc = &ps->topics[ps->ntopics++];
         memset(tc, 0, sizeof *tc);
+        tc->ps = ps;
         snprintf(tc->topic, sizeof tc->topic, "%s", topic);
     }
     char *err = NULL;
-    tc->c = apns_client_new(topic, cert->cert_pem, cert->key_pem, &ps->apns, &err);
+    struct apns_opts o = ps->apns;
+    o.next = pull;
+    o.done = pushed;
+    o.arg = tc;
+    tc->c = apns_client_new(topic, cert->cert_pem, cert->key_pem, &o, &err);
+    tc->failures_seen = 0;
     if (!tc->c) {
         log_error("apns client", "topic=%s err=\"%s\"", topic, err ? err : "?");
         free(err);
@@ -431,65 +491,6 @@ static const char *skip_metric(const char *skip)
     if (strcmp(skip, "not_enrolled") == 0 || strcmp(skip, "not_found") == 0)
         return "skipped_not_enrolled";
     return "other";
-}
-
-/* Sends one topic's group [from, to) and sets each job's outcome. */
-static void send_group(struct push_service *ps, struct job *jobs, size_t from, size_t to,
-                       int64_t now, unsigned *rng)
-{
-    const char *topic = jobs[from].t->topic, *why = NULL;
-    struct topic_client *tc = topic_client(ps, topic, &why);
-    struct topic_client *known = tc ? tc : topic_find(ps, topic);
-    if (known && known->open_until_ms > now * 1000) {
-        why = "circuit_open";
-        tc = NULL;
-    }
-    if (!tc) {
-        for (size_t i = from; i < to; i++) {
-            jobs[i].skip = why;
-            if (strcmp(why, "circuit_open") == 0 && !jobs[i].e->w)
-                jobs[i].requeue_ms = (int)(known->open_until_ms - now * 1000);
-        }
-        return;
-    }
-    size_t n = to - from;
-    struct apns_push *items = calloc(n, sizeof *items);
-    if (!items) {
-        for (size_t i = from; i < to; i++)
-            jobs[i].skip = "out_of_memory";
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        items[i] = jobs[from + i].p;
-    size_t answered = apns_client_send(tc->c, items, n);
-    int refused = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = &jobs[from + i];
-        j->p = items[i];
-        refused |= j->p.outcome == APNS_CERT_REFUSED;
-    }
-    free(items);
-    /* The breaker counts batches where nothing got an HTTP answer. */
-    if (answered == 0) {
-        if (++tc->failures >= BREAKER_FAILURES) {
-            tc->open_until_ms = now * 1000 + backoff_ms(rng, tc->failures);
-            log_warn("apns circuit open", "topic=%s failures=%d for_ms=%lld", topic,
-                     tc->failures, (long long)(tc->open_until_ms - now * 1000));
-        }
-    } else {
-        tc->failures = 0;
-    }
-    if (refused) {
-        const char *reason = "BadCertificate";
-        for (size_t i = from; i < to; i++)
-            if (jobs[i].p.outcome == APNS_CERT_REFUSED && jobs[i].p.reason[0])
-                reason = jobs[i].p.reason;
-        log_error("apns refused the push certificate; topic disabled until a new one is imported",
-                  "topic=%s reason=%s", topic, reason);
-        store_pushcert_disable(ps->send_store, topic, reason, now);
-        apns_client_free(tc->c);
-        tc->c = NULL;
-    }
 }
 
 /* Records one job's outcome and decides a retry. */
@@ -635,6 +636,7 @@ static void *lookup_thread(void *arg)
             timed_wait(&ps->wake, &ps->mu, wait_ms);
             continue;
         }
+        b->seq = ++ps->lookup_seq;
         pthread_mutex_unlock(&ps->mu);
         b->jobs = jobs;
         b->n = n;
@@ -643,58 +645,370 @@ static void *lookup_thread(void *arg)
         pthread_mutex_lock(&ps->mu);
         ps->to_send = b;
         pthread_cond_broadcast(&ps->moved);
+        wake_send(ps);
     }
     ps->lookup_done = 1;
     pthread_cond_broadcast(&ps->moved);
+    wake_send(ps);
     pthread_mutex_unlock(&ps->mu);
     return NULL;
 }
 
-/* Stage 2's work on one batch: each topic's group through its client. */
-static void send_batch(struct push_service *ps, struct batch *b, unsigned *rng)
+/* ---- the gone set ------------------------------------------------------------
+ * A token APNs reports gone is marked in the store by the record stage,
+ * but batches already looked up do not see that mark; until they have all
+ * been sent, the send stage checks them against this set. An entry is made
+ * visible (gone_stored) once the record stage committed the mark, with the
+ * seq of the first batch whose lookup started after that; it is dropped once
+ * no batch older than that seq is left to send. */
+
+static struct gone **gone_slot(struct push_service *ps, const char *token)
 {
-    struct job *jobs = b->jobs;
-    size_t i = 0, n = b->n;
-    while (i < n && jobs[i].skip)
-        i++;
-    while (i < n) {
-        size_t k = i + 1;
-        while (k < n && strcmp(jobs[k].t->topic, jobs[i].t->topic) == 0)
-            k++;
-        send_group(ps, jobs, i, k, b->now, rng);
-        i = k;
+    struct gone **pp = &ps->gone[hash_id(token) % GONE_BUCKETS];
+    while (*pp && strcmp((*pp)->token, token) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* APNs just reported token gone (send thread). */
+static void gone_add(struct push_service *ps, const char *token, int64_t at)
+{
+    pthread_mutex_lock(&ps->gone_mu);
+    struct gone **slot = gone_slot(ps, token), *g = *slot;
+    if (!g && (g = calloc(1, sizeof *g)) != NULL && !(g->token = strdup(token))) {
+        free(g);
+        g = NULL;
+    }
+    if (!g) {
+        log_warn("push: out of memory remembering a gone token", "%s", "");
+    } else {
+        if (!*slot) {
+            *slot = g;
+            atomic_fetch_add(&ps->ngone, 1);
+        }
+        g->at = at > g->at ? at : g->at;
+        g->visible_seq = UINT64_MAX;
+    }
+    pthread_mutex_unlock(&ps->gone_mu);
+}
+
+/* 1 when t's token was reported gone after its last TokenUpdate, as the
+ * store will say once the mark is recorded (send thread). */
+static int gone_has(struct push_service *ps, const struct store_push_target *t)
+{
+    if (atomic_load(&ps->ngone) == 0)
+        return 0;
+    pthread_mutex_lock(&ps->gone_mu);
+    struct gone *g = *gone_slot(ps, t->token_hex);
+    int gone = g && t->token_updated_at <= g->at;
+    pthread_mutex_unlock(&ps->gone_mu);
+    return gone;
+}
+
+/* The record stage stored token's mark; batches from seq on see it. */
+static void gone_stored(struct push_service *ps, const char *token, uint64_t seq)
+{
+    pthread_mutex_lock(&ps->gone_mu);
+    struct gone *g = *gone_slot(ps, token);
+    if (g && g->visible_seq == UINT64_MAX)
+        g->visible_seq = seq;
+    pthread_mutex_unlock(&ps->gone_mu);
+}
+
+/* Drops entries every batch still to be sent (seq >= oldest) can see. */
+static void gone_prune(struct push_service *ps, uint64_t oldest)
+{
+    if (atomic_load(&ps->ngone) == 0)
+        return;
+    pthread_mutex_lock(&ps->gone_mu);
+    for (size_t i = 0; i < GONE_BUCKETS; i++)
+        for (struct gone **pp = &ps->gone[i]; *pp;) {
+            struct gone *g = *pp;
+            if (g->visible_seq <= oldest) {
+                *pp = g->next;
+                free(g->token);
+                free(g);
+                atomic_fetch_sub(&ps->ngone, 1);
+            } else {
+                pp = &g->next;
+            }
+        }
+    pthread_mutex_unlock(&ps->gone_mu);
+}
+
+
+/* ---- the send stage ------------------------------------------------------------ */
+
+static void wake_send(struct push_service *ps)
+{
+    uint64_t one = 1;
+    if (write(ps->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn("push: cannot wake the send stage", "err=\"%s\"", strerror(errno));
+}
+
+/* j is finished as far as sending goes (outcome or skip set). */
+static void job_done(struct job *j)
+{
+    j->b->left--;
+}
+
+static int queue_push(struct push_service *ps, struct topic_client *tc, struct job *j)
+{
+    if (tc->qlen == tc->qcap) {
+        size_t cap = tc->qcap ? tc->qcap * 2 : 1024;
+        struct job **q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < tc->qlen; i++)
+            q[i] = tc->q[(tc->qhead + i) % tc->qcap];
+        free(tc->q);
+        tc->q = q;
+        tc->qcap = cap;
+        tc->qhead = 0;
+    }
+    tc->q[(tc->qhead + tc->qlen++) % tc->qcap] = j;
+    ps->queued++;
+    return 0;
+}
+
+static struct job *queue_pop(struct push_service *ps, struct topic_client *tc)
+{
+    if (tc->qlen == 0)
+        return NULL;
+    struct job *j = tc->q[tc->qhead];
+    tc->qhead = (tc->qhead + 1) % tc->qcap;
+    tc->qlen--;
+    ps->queued--;
+    return j;
+}
+
+/* Ends every job waiting on tc as not sent, for why (retried after
+ * requeue_ms when that is > 0 and the push is asynchronous). */
+static void queue_drain(struct push_service *ps, struct topic_client *tc, const char *why,
+                        int requeue_ms)
+{
+    for (struct job *j; (j = queue_pop(ps, tc)) != NULL;) {
+        j->skip = why;
+        if (requeue_ms > 0 && !j->e->w)
+            j->requeue_ms = requeue_ms;
+        job_done(j);
     }
 }
 
-/* Stage 2: sends looked-up batches; the only thread touching the topics'
- * clients. Ends once the lookup stage has and nothing waits for it. */
+/* apns_opts.next: the topic's next job to push, skipping tokens just
+ * reported gone. */
+static struct apns_push *pull(void *arg)
+{
+    struct topic_client *tc = arg;
+    struct push_service *ps = tc->ps;
+    if (tc->stale || tc->refused || tc->open_until_ms)
+        return NULL;
+    for (struct job *j; (j = queue_pop(ps, tc)) != NULL;) {
+        if (gone_has(ps, j->t)) {
+            j->skip = "unregistered";
+            job_done(j);
+            continue;
+        }
+        j->p.user = j;
+        return &j->p;
+    }
+    return NULL;
+}
+
+/* apns_opts.done: APNs' answer for one job (or why there was none). */
+static void pushed(struct apns_push *p, void *arg)
+{
+    struct topic_client *tc = arg;
+    struct job *j = p->user;
+    if (p->outcome == APNS_UNREGISTERED)
+        gone_add(tc->ps, j->t->token_hex, j->b->now);
+    if (p->outcome == APNS_CERT_REFUSED && !tc->refused) {
+        tc->refused = 1;
+        snprintf(tc->refused_reason, sizeof tc->refused_reason, "%s",
+                 p->reason[0] ? p->reason : "BadCertificate");
+    }
+    job_done(j);
+}
+
+/* Puts a looked-up batch's jobs on their topics' queues (or ends them at
+ * once when they cannot be sent). */
+static void dispatch(struct push_service *ps, struct batch *b)
+{
+    int64_t ms = now_ms();
+    b->left = b->n;
+    b->next = NULL;
+    if (ps->active_tail)
+        ps->active_tail->next = b;
+    else
+        ps->active_head = b;
+    ps->active_tail = b;
+    ps->taken_seq = b->seq;
+    struct topic_client *tc = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        struct job *j = &b->jobs[i];
+        j->b = b;
+        if (j->skip) {
+            job_done(j);
+            continue;
+        }
+        if (!tc || strcmp(tc->topic, j->t->topic) != 0) { /* the batch is sorted by topic */
+            const char *why = NULL;
+            tc = topic_find(ps, j->t->topic);
+            if (!tc || (!tc->c && !tc->stale))
+                tc = topic_client(ps, j->t->topic, &why);
+            if (!tc) {
+                size_t k = i;
+                for (; k < b->n && strcmp(b->jobs[k].t->topic, j->t->topic) == 0; k++) {
+                    b->jobs[k].b = b;
+                    b->jobs[k].skip = why;
+                    job_done(&b->jobs[k]);
+                }
+                i = k - 1;
+                continue;
+            }
+        }
+        if (tc->open_until_ms > ms) {
+            j->skip = "circuit_open";
+            if (!j->e->w)
+                j->requeue_ms = (int)(tc->open_until_ms - ms);
+            job_done(j);
+        } else if (queue_push(ps, tc, j) < 0) {
+            j->skip = "out_of_memory";
+            job_done(j);
+        }
+    }
+}
+
+/* Between rounds: the circuit breaker, a refused certificate, replaced
+ * certificates, and clients for topics whose jobs wait without one. */
+static void topics_tend(struct push_service *ps, unsigned *rng)
+{
+    int64_t ms = now_ms();
+    for (size_t i = 0; i < ps->ntopics; i++) {
+        struct topic_client *tc = &ps->topics[i];
+        if (tc->open_until_ms && tc->open_until_ms <= ms)
+            tc->open_until_ms = 0; /* half open: the next push tries again */
+        int f = tc->c ? apns_client_failures(tc->c) : 0;
+        if (f < tc->failures_seen)
+            tc->failures_seen = f;
+        if (f >= BREAKER_FAILURES && f > tc->failures_seen) {
+            tc->failures_seen = f;
+            tc->open_until_ms = ms + backoff_ms(rng, f);
+            log_warn("apns circuit open", "topic=%s failures=%d for_ms=%lld", tc->topic, f,
+                     (long long)(tc->open_until_ms - ms));
+        }
+        if (tc->open_until_ms)
+            queue_drain(ps, tc, "circuit_open", (int)(tc->open_until_ms - ms));
+        if (tc->refused && tc->c && apns_client_inflight(tc->c) == 0) {
+            log_error("apns refused the push certificate; topic disabled until a new one is "
+                      "imported",
+                      "topic=%s reason=%s", tc->topic, tc->refused_reason);
+            store_pushcert_disable(ps->send_store, tc->topic, tc->refused_reason, ms / 1000);
+            apns_client_free(tc->c);
+            tc->c = NULL;
+            tc->refused = 0;
+            queue_drain(ps, tc, "certificate_disabled", 0);
+        }
+        if (tc->stale && (!tc->c || apns_client_inflight(tc->c) == 0)) {
+            apns_client_free(tc->c);
+            tc->c = NULL;
+            tc->stale = 0;
+        }
+        if (!tc->c && tc->qlen > 0) {
+            const char *why = NULL;
+            if (!topic_client(ps, tc->topic, &why))
+                queue_drain(ps, tc, why, 0);
+        }
+    }
+}
+
+/* Moves finished batches to the record stage (takes mu). */
+static void hand_over(struct push_service *ps)
+{
+    struct batch *done = NULL, **tail = &done;
+    for (struct batch **pp = &ps->active_head, *prev = NULL; *pp;) {
+        struct batch *b = *pp;
+        if (b->left > 0) {
+            prev = b;
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        if (ps->active_tail == b)
+            ps->active_tail = prev;
+        b->next = NULL;
+        *tail = b;
+        tail = &b->next;
+    }
+    gone_prune(ps, ps->active_head ? ps->active_head->seq : ps->taken_seq + 1);
+    if (!done)
+        return;
+    pthread_mutex_lock(&ps->mu);
+    for (struct batch *b = done, *next; b; b = next) {
+        next = b->next;
+        b->next = NULL;
+        if (ps->rec_tail)
+            ps->rec_tail->next = b;
+        else
+            ps->rec_head = b;
+        ps->rec_tail = b;
+        ps->rec_n++;
+    }
+    pthread_cond_broadcast(&ps->moved);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+/* Stage 2: keeps the topics' connections full; the only thread touching
+ * their clients. Takes the next looked-up batch once fewer jobs wait for a
+ * stream than the connections carry, and ends once the lookup stage has
+ * and every batch taken is finished. */
 static void *send_thread(void *arg)
 {
     struct push_service *ps = arg;
     unsigned rng = ps->seed ^ 0x85ebca6bu;
-    pthread_mutex_lock(&ps->mu);
+    /* Writes to a connection APNs closed fail with EPIPE instead of a
+     * SIGPIPE ending the process (steward ignores it too; this thread's
+     * mask makes the service safe in any program). */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+    size_t window = (size_t)(ps->apns.connections > 0 ? ps->apns.connections : 2) *
+                    (size_t)(ps->apns.streams > 0 ? ps->apns.streams : 500);
     for (;;) {
+        struct batch *b = NULL;
+        pthread_mutex_lock(&ps->mu);
         if (ps->certs_changed) {
             ps->certs_changed = 0;
-            topics_drop(ps);
+            for (size_t i = 0; i < ps->ntopics; i++)
+                ps->topics[i].stale = 1;
         }
-        if (!ps->to_send) {
-            if (ps->lookup_done)
-                break;
-            pthread_cond_wait(&ps->moved, &ps->mu);
-            continue;
+        if (ps->to_send && ps->queued < window && ps->rec_n < RECORD_BACKLOG) {
+            b = ps->to_send;
+            ps->to_send = NULL;
+            pthread_cond_broadcast(&ps->moved);
         }
-        struct batch *b = ps->to_send;
-        ps->to_send = NULL;
-        pthread_cond_broadcast(&ps->moved);
+        int end = ps->lookup_done && !ps->to_send && !b && !ps->active_head;
         pthread_mutex_unlock(&ps->mu);
-        send_batch(ps, b, &rng);
-        pthread_mutex_lock(&ps->mu);
-        while (ps->to_record)
-            pthread_cond_wait(&ps->moved, &ps->mu);
-        ps->to_record = b;
-        pthread_cond_broadcast(&ps->moved);
+        if (end)
+            break;
+        if (b)
+            dispatch(ps, b);
+        topics_tend(ps, &rng);
+        struct apns_client *cs[MAX_TOPICS];
+        size_t n = 0;
+        for (size_t i = 0; i < ps->ntopics; i++)
+            if (ps->topics[i].c)
+                cs[n++] = ps->topics[i].c;
+        /* Waits for answers, timers, or the wake fd (a batch looked up, one
+         * recorded, stop); a second at most, for the breaker's clock. */
+        uint64_t count;
+        if (apns_clients_run(cs, n, ps->wake_fd, b ? 0 : 1000) &&
+            read(ps->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+            log_warn("push: cannot read the wake fd", "err=\"%s\"", strerror(errno));
+        hand_over(ps);
     }
+    pthread_mutex_lock(&ps->mu);
     ps->send_done = 1;
     pthread_cond_broadcast(&ps->moved);
     pthread_mutex_unlock(&ps->mu);
@@ -715,7 +1029,12 @@ static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng
     }
     int64_t ms = now_ms();
     pthread_mutex_lock(&ps->mu);
+    /* Committed: batches the lookup stage takes from now on see the marks. */
+    uint64_t visible = ps->lookup_seq + 1;
     for (size_t k = 0; k < b->n; k++) {
+        struct job *j = &b->jobs[k];
+        if (!j->skip && j->p.outcome == APNS_UNREGISTERED)
+            gone_stored(ps, j->t->token_hex, visible);
         deliver(ps, &b->jobs[k], ms);
         store_push_target_free(b->jobs[k].t);
     }
@@ -730,15 +1049,18 @@ static void *record_thread(void *arg)
     unsigned rng = ps->seed ^ 0xc2b2ae35u;
     pthread_mutex_lock(&ps->mu);
     for (;;) {
-        if (!ps->to_record) {
+        if (!ps->rec_head) {
             if (ps->send_done)
                 break;
             pthread_cond_wait(&ps->moved, &ps->mu);
             continue;
         }
-        struct batch *b = ps->to_record;
-        ps->to_record = NULL;
-        pthread_cond_broadcast(&ps->moved);
+        struct batch *b = ps->rec_head;
+        ps->rec_head = b->next;
+        if (!ps->rec_head)
+            ps->rec_tail = NULL;
+        ps->rec_n--;
+        wake_send(ps); /* the send stage may have been waiting for room here */
         pthread_mutex_unlock(&ps->mu);
         record_batch(ps, b, &rng);
         batch_free(b);
@@ -784,14 +1106,23 @@ struct push_service *push_service_new(const struct config *cfg, char **err)
         return NULL;
     }
     pthread_mutex_init(&ps->mu, NULL);
+    pthread_mutex_init(&ps->gone_mu, NULL);
     pthread_cond_init(&ps->wake, NULL);
     pthread_cond_init(&ps->moved, NULL);
+    ps->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ps->wake_fd < 0) {
+        *err = strdup("push: cannot make an eventfd");
+        push_service_free(ps);
+        return NULL;
+    }
     snprintf(ps->url, sizeof ps->url, "%s", cfg->apns_url);
     snprintf(ps->ca, sizeof ps->ca, "%s", cfg->apns_ca);
     ps->apns = (struct apns_opts){
         .url = ps->url, .ca_file = ps->ca[0] ? ps->ca : NULL, .ttl = cfg->apns_expiration,
         .priority = (int)cfg->apns_priority, .connections = cfg->apns_connections,
         .streams = cfg->apns_streams, .timeout_ms = cfg->apns_timeout * 1000,
+        .ping_interval_ms = cfg->apns_ping_interval * 1000,
+        .ping_timeout_ms = cfg->apns_ping_timeout * 1000,
     };
     ps->coalesce_ms = cfg->push_coalesce_ms;
     ps->retry_max = cfg->push_retry_max;
@@ -827,6 +1158,7 @@ void push_service_free(struct push_service *ps)
         ps->stop = 1;
         pthread_cond_broadcast(&ps->wake);
         pthread_cond_broadcast(&ps->moved);
+        wake_send(ps);
         pthread_mutex_unlock(&ps->mu);
         if (ps->started >= 3)
             pthread_join(ps->lookup_thread, NULL);
@@ -845,11 +1177,15 @@ void push_service_free(struct push_service *ps)
         entry_free(e);
     }
     topics_drop(ps);
+    gone_prune(ps, UINT64_MAX);
     store_close(ps->lookup_store);
     store_close(ps->send_store);
     store_close(ps->record_store);
+    if (ps->wake_fd >= 0)
+        close(ps->wake_fd);
     pthread_cond_destroy(&ps->wake);
     pthread_cond_destroy(&ps->moved);
+    pthread_mutex_destroy(&ps->gone_mu);
     pthread_mutex_destroy(&ps->mu);
     free(ps);
 }

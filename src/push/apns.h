@@ -2,8 +2,9 @@
  * ../shared/PROTOCOL.md §6). One apns_client per topic (push/client.c, on
  * libnghttp2 and OpenSSL) holds a few long-lived TLS connections,
  * authenticated with the push certificate, each carrying many concurrent
- * streams; apns_client_send pushes a batch and waits for every answer. The
- * request building and response classification are separate pure
+ * streams. It sends continuously: whenever a stream is free it pulls the
+ * next push from its caller, and hands each answer back as it arrives, so
+ * the connections never drain between batches. The request building and response classification are separate pure
  * functions (push/apns.c, unit-tested). Used by core/push.c's push thread;
  * nothing here touches the store. */
 #ifndef STEWARD_APNS_H
@@ -45,20 +46,11 @@ enum apns_outcome apns_classify(long status, const char *body, size_t len, char 
 
 /* ---- the client ---------------------------------------------------------- */
 
-struct apns_opts {
-    const char *url;     /* base URL: APNS_PRODUCTION_URL, APNS_SANDBOX_URL, or a mock */
-    const char *ca_file; /* CA bundle verifying the server; NULL = the system's */
-    int64_t ttl;         /* seconds for apns-expiration (0: "0") */
-    int priority;        /* 10 or 5 */
-    long connections;    /* most TLS connections (default 2) */
-    long streams;        /* most concurrent streams per connection (default 500) */
-    long timeout_ms;     /* per push (default 15000) */
-};
-
 /* One push: inputs, then the answer. */
 struct apns_push {
     const char *token_hex;
     const char *magic;
+    void *user;                /* the caller's, untouched */
     /* out */
     long status;               /* HTTP status, 0 when none arrived */
     enum apns_outcome outcome;
@@ -67,16 +59,55 @@ struct apns_push {
     int64_t timestamp;         /* 410's timestamp (ms) */
 };
 
+struct apns_opts {
+    const char *url;     /* base URL: APNS_PRODUCTION_URL, APNS_SANDBOX_URL, or a mock */
+    const char *ca_file; /* CA bundle verifying the server; NULL = the system's */
+    int64_t ttl;         /* seconds for apns-expiration (0: "0") */
+    int priority;        /* 10 or 5 */
+    long connections;    /* most TLS connections (default 2) */
+    long streams;        /* most concurrent streams per connection (default 500) */
+    long timeout_ms;     /* per push (default 15000) */
+    /* Liveness: a connection that has received nothing for ping_interval_ms
+     * (or, while pushes wait on it, for ping_timeout_ms) is sent an HTTP/2
+     * PING; one unanswered for ping_timeout_ms drops the connection (its
+     * waiting pushes come back as APNS_RETRY) and the next push opens a
+     * new one. Defaults 60000 and 5000. */
+    long ping_interval_ms;
+    long ping_timeout_ms;
+    /* Where pushes come from and answers go, both called on the thread
+     * running apns_clients_run: next returns the next push to send (the
+     * caller keeps it alive until done) or NULL when none waits; done is
+     * called once per push next returned, with its outcome set. */
+    struct apns_push *(*next)(void *arg);
+    void (*done)(struct apns_push *p, void *arg);
+    void *arg;
+};
+
 struct apns_client;
 
 /* A client for topic with the push certificate and key (PEM). NULL with
- * *err malloc'd when the URL, certificate or key cannot be used. */
+ * *err malloc'd when the URL, certificate or key cannot be used or o has
+ * no next/done. */
 struct apns_client *apns_client_new(const char *topic, const char *cert_pem, const char *key_pem,
                                     const struct apns_opts *o, char **err);
-/* Pushes every item concurrently and waits for all answers (each gets its
- * outcome; a malformed token or magic is APNS_REJECTED without sending).
- * Returns how many got HTTP answers. */
-size_t apns_client_send(struct apns_client *c, struct apns_push *items, size_t n);
-void apns_client_free(struct apns_client *c); /* accepts NULL */
+/* One round of work for clients cs[0..n) on a thread that has SIGPIPE
+ * blocked or ignored (a peer that closed then makes a write fail with
+ * EPIPE rather than end the process): pushes are pulled (next) onto
+ * every free stream, connections opened as needed, frames written, then
+ * all connections (and wake_fd, when >= 0) are polled for at most wait_ms
+ * (-1: until something happens), and what arrived is read: answers (done),
+ * PING acknowledgements, GOAWAY. Timed-out pushes, dead or silent
+ * connections end here too. A malformed token or magic is answered
+ * APNS_REJECTED without sending. When no connection can be opened, the
+ * pushes pulled meanwhile come back as APNS_RETRY with the reason.
+ * Returns 1 when wake_fd became readable (the caller drains it), else 0. */
+int apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms);
+/* Pushes on streams, waiting for their answers. */
+size_t apns_client_inflight(const struct apns_client *c);
+/* Connections lost or not opened since the last HTTP answer (the caller's
+ * circuit breaker). */
+int apns_client_failures(const struct apns_client *c);
+/* Frees c; pushes still waiting get done(APNS_RETRY) first. Accepts NULL. */
+void apns_client_free(struct apns_client *c);
 
 #endif

@@ -2,11 +2,13 @@
  * OpenSSL. One apns_client per topic holds one TLS context (the push
  * certificate loaded once) and up to apns_opts.connections long-lived
  * connections; a new one opens only when every open one carries its most
- * streams. apns_client_send runs a poll loop on the push thread: it starts
- * streams while connections have room, writes the frames nghttp2 queued in
- * large TLS records, and finishes each push when its stream closes. A
- * connection that fails or is sent GOAWAY takes no more streams; its
- * unanswered pushes come back as APNS_RETRY for core/push.c to retry. */
+ * streams. apns_clients_run is the poll loop of the caller's thread: it
+ * pulls pushes onto free streams (apns_opts.next), writes the frames
+ * nghttp2 queued in large TLS records, and hands each push back
+ * (apns_opts.done) as its stream closes, so streams are refilled as answers
+ * arrive rather than batch by batch. A connection that fails, is sent
+ * GOAWAY or stops answering PINGs takes no more streams; its unanswered
+ * pushes come back as APNS_RETRY for core/push.c to retry. */
 #include "push/apns.h"
 
 #include <arpa/inet.h>
@@ -31,19 +33,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/log.h"
+
 #define MAX_CONNS 64
+#define MAX_POLL 256 /* connections polled at once by apns_clients_run */
 #define RESP_MAX 512
 #define CONNECT_TIMEOUT_MS 10000
+#define REOPEN_AFTER_MS 1000 /* after a failed open, pushes fail fast this long */
 #define OUT_MAX 16384 /* one full TLS record */
 
 struct conn;
 
-/* One push of the current batch, on a stream once started. */
+/* One push on a stream. Streams come from the client's pool and sit on
+ * its in-flight list, oldest first (they share one timeout, so the head
+ * is the next to expire). */
 struct stream {
     struct apns_push *p;
-    struct conn *c;   /* NULL until started */
+    struct conn *c;
+    struct stream *prev, *next; /* in-flight list, or next in the free pool */
     int32_t id;
-    int done;         /* p has its outcome */
     int64_t deadline_ms;
     char path[224];
     char body[160];
@@ -61,6 +69,9 @@ struct conn {
     int dead;           /* I/O or protocol failure: drop it */
     int goaway;         /* the server said GOAWAY: no new streams */
     char why[96];       /* why it died */
+    int64_t last_recv_ms;  /* when bytes last arrived */
+    int64_t busy_since_ms; /* when active last went from 0 to 1 */
+    int64_t ping_sent_ms;  /* an unanswered PING went out then; 0: none */
     uint8_t out[OUT_MAX + 1024];
     size_t out_len, out_off; /* frames waiting to be written */
     const uint8_t *spill;    /* a frame from nghttp2 that did not fit in out */
@@ -78,12 +89,17 @@ struct apns_client {
     nghttp2_session_callbacks *cbs;
     struct conn *conns[MAX_CONNS];
     size_t nconns;
-    /* per batch */
-    size_t inflight, answered;
-    int open_failed; /* a connection failed to open: no more tries this batch */
-    char open_why[128];
+    struct stream *head, *tail; /* in flight, oldest first */
+    struct stream *pool;        /* free streams */
+    size_t inflight;
+    int failures;          /* connections lost or not opened since the last answer */
+    int64_t reopen_ms;     /* no new connection attempt before this */
+    char open_why[128];    /* why the last attempt failed */
+    size_t topic_len, authority_len;
     char priority[4];
     char expiration[24];
+    size_t expiration_len;
+    int64_t expiration_at; /* unix second expiration was computed for */
 };
 
 static int64_t mono_ms(void)
@@ -102,32 +118,46 @@ static void fail_item(struct apns_push *p, enum apns_outcome o, const char *why)
 
 /* ---- a stream's end ------------------------------------------------------ */
 
-/* Ends stream st with its answer, or as a retry for why when none came. */
+/* Ends stream st with its answer, or as a retry for why when none came,
+ * hands its push back and returns st to the pool. */
 static void stream_finish(struct stream *st, uint32_t h2_error, const char *why)
 {
-    if (st->done)
-        return;
-    st->done = 1;
     struct apns_client *cl = st->c->cl;
     st->c->active--;
     cl->inflight--;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        cl->head = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    else
+        cl->tail = st->prev;
     struct apns_push *p = st->p;
     if (p->status != 0 && h2_error == NGHTTP2_NO_ERROR && !why) {
         p->outcome = apns_classify(p->status, st->resp, st->resp_len, p->reason,
                                    sizeof p->reason, &p->timestamp);
-        cl->answered++;
-        return;
-    }
-    char buf[64];
-    if (!why) {
-        if (h2_error == NGHTTP2_REFUSED_STREAM)
-            why = "GOAWAY: stream refused, not processed";
-        else {
-            snprintf(buf, sizeof buf, "stream reset by APNs (%s)", nghttp2_http2_strerror(h2_error));
-            why = buf;
+        cl->failures = 0;
+    } else {
+        char buf[64];
+        if (!why) {
+            if (h2_error == NGHTTP2_REFUSED_STREAM)
+                why = "GOAWAY: stream refused, not processed";
+            else {
+                snprintf(buf, sizeof buf, "stream reset by APNs (%s)",
+                         nghttp2_http2_strerror(h2_error));
+                why = buf;
+            }
         }
+        fail_item(p, APNS_RETRY, why);
     }
-    fail_item(p, APNS_RETRY, why);
+    st->p = NULL;
+    st->c = NULL;
+    st->id = 0;
+    st->prev = NULL;
+    st->next = cl->pool;
+    cl->pool = st;
+    cl->o.done(p, cl->o.arg);
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
@@ -181,6 +211,8 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
         c->goaway = 1;
         snprintf(c->why, sizeof c->why, "GOAWAY from APNs (%s)",
                  nghttp2_http2_strerror(f->goaway.error_code));
+    } else if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->ping_sent_ms = 0;
     }
     return 0;
 }
@@ -200,9 +232,10 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
                          uint32_t *flags, nghttp2_data_source *src, void *u)
 {
     (void)s;
-    (void)id;
     (void)u;
     struct stream *st = src->ptr;
+    if (st->id != id) /* the push timed out and its stream slot was reused */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = st->body_len - st->body_off;
     size_t k = left < len ? left : len;
     memcpy(buf, st->body + st->body_off, k);
@@ -343,6 +376,7 @@ static struct conn *conn_open(struct apns_client *cl, char *why, size_t whyn)
         conn_free(c);
         return NULL;
     }
+    c->last_recv_ms = mono_ms();
     return c;
 }
 
@@ -402,6 +436,7 @@ static void conn_read(struct conn *c)
         ERR_clear_error();
         int n = SSL_read(c->ssl, buf, sizeof buf);
         if (n > 0) {
+            c->last_recv_ms = mono_ms();
             ssize_t used = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
             if (used < 0)
                 conn_fail(c, "HTTP/2 error from APNs: %s", nghttp2_strerror((int)used));
@@ -418,63 +453,6 @@ static void conn_read(struct conn *c)
     }
 }
 
-static int conn_wants_out(const struct conn *c)
-{
-    return c->out_off < c->out_len || c->spill_len || nghttp2_session_want_write(c->h2);
-}
-
-/* Streams this connection can still take. */
-static size_t conn_room(const struct conn *c)
-{
-    if (c->dead || c->goaway)
-        return 0;
-    uint32_t peer = nghttp2_session_get_remote_settings(c->h2,
-                                                        NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    size_t cap = (size_t)c->cl->o.streams < peer ? (size_t)c->cl->o.streams : peer;
-    return c->active < cap ? cap - c->active : 0;
-}
-
-/* Drops connections that died or are finished after a GOAWAY, failing
- * their unanswered streams of this batch (streams may be NULL between
- * batches, when none are open). */
-static void conns_sweep(struct apns_client *cl, struct stream *streams, size_t n)
-{
-    for (size_t i = 0; i < cl->nconns;) {
-        struct conn *c = cl->conns[i];
-        int finished = c->goaway && c->active == 0 && !conn_wants_out(c);
-        if (!c->dead && !finished &&
-            (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
-            i++;
-            continue;
-        }
-        for (size_t k = 0; k < n && c->active > 0; k++)
-            if (streams[k].c == c && !streams[k].done)
-                stream_finish(&streams[k], NGHTTP2_NO_ERROR, c->why[0] ? c->why : "connection lost");
-        conn_free(c);
-        cl->conns[i] = cl->conns[--cl->nconns];
-    }
-}
-
-/* ---- the client ------------------------------------------------------------- */
-
-static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
-static void ssl_init_once(void)
-{
-    OPENSSL_init_ssl(0, NULL);
-}
-
-void apns_client_free(struct apns_client *c)
-{
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->nconns; i++)
-        conn_free(c->conns[i]);
-    if (c->cbs)
-        nghttp2_session_callbacks_del(c->cbs);
-    SSL_CTX_free(c->ctx);
-    free(c->topic);
-    free(c);
-}
 
 /* Splits "https://host[:port][/…]" into host and port. */
 static int parse_url(struct apns_client *c, const char *url, char **err)
@@ -529,6 +507,11 @@ static const char *make_tls_context(struct apns_client *c, const char *cert_pem,
         return "out of memory setting up TLS";
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* APNs may send each answer in a TLS record of its own: reading ahead
+     * takes many records per read() instead of two reads (header, body)
+     * per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     static const unsigned char alpn[] = "\x02h2";
     if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0)
@@ -559,11 +542,147 @@ static const char *make_tls_context(struct apns_client *c, const char *cert_pem,
     return why;
 }
 
+
+
+
+static int conn_wants_out(const struct conn *c)
+{
+    return c->out_off < c->out_len || c->spill_len || nghttp2_session_want_write(c->h2);
+}
+
+/* Streams this connection can still take. */
+static size_t conn_room(const struct conn *c)
+{
+    if (c->dead || c->goaway)
+        return 0;
+    uint32_t peer = nghttp2_session_get_remote_settings(c->h2,
+                                                        NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    size_t cap = (size_t)c->cl->o.streams < peer ? (size_t)c->cl->o.streams : peer;
+    return c->active < cap ? cap - c->active : 0;
+}
+
+/* Drops connections that died or are finished after a GOAWAY, failing
+ * their unanswered pushes as retries. */
+static void conns_sweep(struct apns_client *cl)
+{
+    for (size_t i = 0; i < cl->nconns;) {
+        struct conn *c = cl->conns[i];
+        int finished = c->goaway && c->active == 0 && !conn_wants_out(c);
+        if (!c->dead && !finished &&
+            (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
+            i++;
+            continue;
+        }
+        if (c->dead)
+            log_warn("APNs connection dropped", "topic=%s why=\"%s\" unanswered=%zu", cl->topic,
+                     c->why[0] ? c->why : "connection lost", c->active);
+        if (c->active > 0)
+            cl->failures++;
+        for (struct stream *st = cl->head, *next; st && c->active > 0; st = next) {
+            next = st->next;
+            if (st->c == c)
+                stream_finish(st, NGHTTP2_NO_ERROR, c->why[0] ? c->why : "connection lost");
+        }
+        conn_free(c);
+        cl->conns[i] = cl->conns[--cl->nconns];
+    }
+}
+
+/* ---- liveness ---------------------------------------------------------------- */
+
+/* Sends a PING on a connection that has been silent too long, and fails
+ * one whose PING went unanswered: without it a connection that died
+ * silently (a NAT or firewall dropping its state) would hold every push put
+ * on it until its timeout. Silent means nothing received for
+ * ping_interval_ms when idle, for ping_timeout_ms while pushes wait. */
+static void conn_check_alive(struct conn *c, int64_t now)
+{
+    const struct apns_opts *o = &c->cl->o;
+    if (c->dead)
+        return;
+    if (c->ping_sent_ms) {
+        if (now - c->ping_sent_ms >= o->ping_timeout_ms) {
+            char why[80];
+            snprintf(why, sizeof why, "no answer to a PING from APNs within %ld ms",
+                     o->ping_timeout_ms);
+            conn_fail(c, "%s", why);
+        }
+        return;
+    }
+    int64_t quiet = c->active ? now - (c->last_recv_ms > c->busy_since_ms ? c->last_recv_ms
+                                                                         : c->busy_since_ms)
+                              : now - c->last_recv_ms;
+    if (quiet < (c->active ? o->ping_timeout_ms : o->ping_interval_ms))
+        return;
+    if (nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL) != 0) {
+        conn_fail(c, "cannot send a PING to APNs%s", NULL);
+        return;
+    }
+    c->ping_sent_ms = now;
+}
+
+/* Milliseconds until conn_check_alive has something to do on c. */
+static int64_t conn_alive_due(const struct conn *c, int64_t now)
+{
+    const struct apns_opts *o = &c->cl->o;
+    if (c->ping_sent_ms)
+        return c->ping_sent_ms + o->ping_timeout_ms - now;
+    if (c->active) {
+        int64_t since = c->last_recv_ms > c->busy_since_ms ? c->last_recv_ms : c->busy_since_ms;
+        return since + o->ping_timeout_ms - now;
+    }
+    return c->last_recv_ms + o->ping_interval_ms - now;
+}
+
+/* ---- the client ------------------------------------------------------------- */
+
+static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
+static void ssl_init_once(void)
+{
+    OPENSSL_init_ssl(0, NULL);
+}
+
+size_t apns_client_inflight(const struct apns_client *c)
+{
+    return c->inflight;
+}
+
+int apns_client_failures(const struct apns_client *c)
+{
+    return c->failures;
+}
+
+void apns_client_free(struct apns_client *c)
+{
+    if (!c)
+        return;
+    while (c->head) {
+        struct stream *st = c->head;
+        nghttp2_session_set_stream_user_data(st->c->h2, st->id, NULL);
+        stream_finish(st, NGHTTP2_NO_ERROR, "APNs client closed");
+    }
+    for (size_t i = 0; i < c->nconns; i++)
+        conn_free(c->conns[i]);
+    for (struct stream *st = c->pool, *next; st; st = next) {
+        next = st->next;
+        free(st);
+    }
+    if (c->cbs)
+        nghttp2_session_callbacks_del(c->cbs);
+    SSL_CTX_free(c->ctx);
+    free(c->topic);
+    free(c);
+}
+
 struct apns_client *apns_client_new(const char *topic, const char *cert_pem, const char *key_pem,
                                     const struct apns_opts *o, char **err)
 {
     pthread_once(&ssl_once, ssl_init_once);
     *err = NULL;
+    if (!o->next || !o->done) {
+        *err = strdup("the APNs client needs next and done callbacks");
+        return NULL;
+    }
     struct apns_client *c = calloc(1, sizeof *c);
     if (!c || !(c->topic = strdup(topic)) || nghttp2_session_callbacks_new(&c->cbs) != 0) {
         apns_client_free(c);
@@ -579,8 +698,13 @@ struct apns_client *apns_client_new(const char *topic, const char *cert_pem, con
         c->o.streams = 500;
     if (c->o.timeout_ms <= 0)
         c->o.timeout_ms = 15000;
+    if (c->o.ping_interval_ms <= 0)
+        c->o.ping_interval_ms = 60000;
+    if (c->o.ping_timeout_ms <= 0)
+        c->o.ping_timeout_ms = 5000;
     if (c->o.priority != 5)
         c->o.priority = 10;
+    snprintf(c->priority, sizeof c->priority, "%d", c->o.priority);
     c->o.url = NULL; /* not kept: the caller owns the strings */
     if (parse_url(c, o->url && *o->url ? o->url : APNS_PRODUCTION_URL, err) < 0) {
         apns_client_free(c);
@@ -594,6 +718,8 @@ struct apns_client *apns_client_new(const char *topic, const char *cert_pem, con
         *err = strdup(why);
         return NULL;
     }
+    c->topic_len = strlen(c->topic);
+    c->authority_len = strlen(c->authority);
     nghttp2_session_callbacks_set_on_header_callback(c->cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c->cbs, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(c->cbs, on_frame);
@@ -601,24 +727,27 @@ struct apns_client *apns_client_new(const char *topic, const char *cert_pem, con
     return c;
 }
 
-/* Fills st for p; -1 (p answered) when p cannot be sent. */
+/* Fills st for p; -1 when p cannot be sent (its outcome is set). */
 static int stream_prepare(struct stream *st, struct apns_push *p)
 {
     memset(p->apns_id, 0, sizeof p->apns_id);
     p->timestamp = 0;
     p->status = 0;
     st->p = p;
+    st->body_off = st->resp_len = 0;
     if (apns_path(st->path, sizeof st->path, p->token_hex) < 0) {
         fail_item(p, APNS_REJECTED, "BadDeviceToken (not hex)");
-        st->done = 1;
         return -1;
     }
     if (apns_body(st->body, sizeof st->body, p->magic) < 0) {
         fail_item(p, APNS_REJECTED, "bad PushMagic");
-        st->done = 1;
         return -1;
     }
     st->body_len = strlen(st->body);
+    if (st->body_len > 999) {
+        fail_item(p, APNS_REJECTED, "bad PushMagic");
+        return -1;
+    }
     return 0;
 }
 
@@ -626,25 +755,30 @@ static int stream_prepare(struct stream *st, struct apns_push *p)
     {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl),                                  \
      NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
 
-/* Starts st's stream on c; -1 when nghttp2 refuses (c takes no more). */
+/* Starts st's stream on c and puts it on the in-flight list; -1 when
+ * nghttp2 refuses (c takes no more). */
 static int stream_start(struct apns_client *cl, struct conn *c, struct stream *st, int64_t now)
 {
-    char len[8];
-    int ll = snprintf(len, sizeof len, "%zu", st->body_len);
+    char len[4]; /* the body is at most 159 bytes */
+    size_t ll = 0;
+    if (st->body_len >= 100)
+        len[ll++] = (char)('0' + st->body_len / 100);
+    if (st->body_len >= 10)
+        len[ll++] = (char)('0' + st->body_len / 10 % 10);
+    len[ll++] = (char)('0' + st->body_len % 10);
     nghttp2_nv h[] = {
         NV(":method", "POST", 4),
         NV(":scheme", "https", 5),
-        NV(":authority", cl->authority, strlen(cl->authority)),
+        NV(":authority", cl->authority, cl->authority_len),
         /* unique per push: kept out of HPACK's table so it does not push the topic out */
         {(uint8_t *)":path", (uint8_t *)st->path, 5, strlen(st->path),
          NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | NGHTTP2_NV_FLAG_NO_INDEX},
-        NV("apns-topic", cl->topic, strlen(cl->topic)),
+        NV("apns-topic", cl->topic, cl->topic_len),
         NV("apns-push-type", "mdm", 3),
         NV("apns-priority", cl->priority, strlen(cl->priority)),
-        NV("apns-expiration", cl->expiration, strlen(cl->expiration)),
+        NV("apns-expiration", cl->expiration, cl->expiration_len),
         NV("content-type", "application/json", 16),
-        {(uint8_t *)"content-length", (uint8_t *)len, 14, (size_t)ll,
-         NGHTTP2_NV_FLAG_NO_COPY_NAME},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, ll, NGHTTP2_NV_FLAG_NO_COPY_NAME},
     };
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(c->h2, NULL, h, sizeof h / sizeof h[0], &dp, st);
@@ -655,145 +789,165 @@ static int stream_start(struct apns_client *cl, struct conn *c, struct stream *s
     st->id = id;
     st->c = c;
     st->deadline_ms = now + cl->o.timeout_ms;
-    c->active++;
+    st->next = NULL;
+    st->prev = cl->tail;
+    if (cl->tail)
+        cl->tail->next = st;
+    else
+        cl->head = st;
+    cl->tail = st;
+    if (c->active++ == 0)
+        c->busy_since_ms = now;
     cl->inflight++;
     return 0;
 }
 
-/* A connection with room for a stream: the first open one that has some,
- * else a new one while fewer than o.connections are open. NULL with why. */
-static struct conn *conn_with_room(struct apns_client *cl, char *why, size_t whyn)
+/* An open connection with room for a stream, or NULL. */
+static struct conn *conn_with_room(struct apns_client *cl)
 {
     for (size_t i = 0; i < cl->nconns; i++)
         if (conn_room(cl->conns[i]) > 0)
             return cl->conns[i];
-    if (cl->nconns >= (size_t)cl->o.connections || cl->open_failed) {
-        snprintf(why, whyn, "%s", cl->open_failed ? cl->open_why : "busy");
+    return NULL;
+}
+
+/* Opens one more connection for a push; NULL with why when it cannot (a
+ * failure stands for REOPEN_AFTER_MS, so a queue of pushes fails fast
+ * rather than each waiting for its own connect). */
+static struct conn *conn_add(struct apns_client *cl, int64_t now, char *why, size_t whyn)
+{
+    if (now < cl->reopen_ms) {
+        snprintf(why, whyn, "%s", cl->open_why);
         return NULL;
     }
     struct conn *c = conn_open(cl, why, whyn);
     if (c) {
         cl->conns[cl->nconns++] = c;
     } else {
-        cl->open_failed = 1;
+        cl->failures++;
+        cl->reopen_ms = mono_ms() + REOPEN_AFTER_MS;
         snprintf(cl->open_why, sizeof cl->open_why, "%s", why);
     }
     return c;
 }
 
-/* Ends streams past their deadline as retries (with RST_STREAM to APNs). */
-static void expire(struct apns_client *cl, struct stream *streams, size_t n, int64_t now)
+/* A stream from the pool (or a new one); NULL when memory ran out. */
+static struct stream *stream_get(struct apns_client *cl)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct stream *st = &streams[i];
-        if (st->c && !st->done && st->deadline_ms <= now) {
-            nghttp2_session_set_stream_user_data(st->c->h2, st->id, NULL);
-            nghttp2_submit_rst_stream(st->c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-            stream_finish(st, NGHTTP2_NO_ERROR, "timeout waiting for APNs");
-        }
+    struct stream *st = cl->pool;
+    if (st) {
+        cl->pool = st->next;
+        st->next = NULL;
+        return st;
     }
-    (void)cl;
+    return calloc(1, sizeof *st);
 }
 
-/* One round of I/O: flush, wait up to wait_ms for any connection, read. */
-static void io_round(struct apns_client *cl, int wait_ms)
+static void stream_put(struct apns_client *cl, struct stream *st)
 {
-    struct pollfd pf[MAX_CONNS];
-    for (size_t i = 0; i < cl->nconns; i++) {
-        conn_flush(cl->conns[i]);
-        pf[i] = (struct pollfd){.fd = cl->conns[i]->fd,
-                                .events = (short)(POLLIN | (conn_wants_out(cl->conns[i]) ? POLLOUT : 0))};
-    }
-    if (poll(pf, cl->nconns, wait_ms) <= 0)
-        return;
-    for (size_t i = 0; i < cl->nconns; i++) {
-        if (pf[i].revents & (POLLIN | POLLERR | POLLHUP))
-            conn_read(cl->conns[i]);
-        if (pf[i].revents & POLLOUT)
-            conn_flush(cl->conns[i]);
-    }
+    st->p = NULL;
+    st->next = cl->pool;
+    cl->pool = st;
 }
 
-/* Blocks SIGPIPE on this thread while writing to sockets (a peer that
- * closed makes the write fail with EPIPE rather than end the process), and
- * discards one that became pending. */
-static void sigpipe_block(sigset_t *old)
+/* Pulls pushes onto every free stream. When no connection can be opened
+ * at all, what is pulled fails at once as a retry for that reason. */
+static void fill(struct apns_client *cl, int64_t now)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
-static void sigpipe_restore(const sigset_t *old)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&set, NULL, &zero);
+    int64_t unix_now = (int64_t)time(NULL);
+    if (unix_now != cl->expiration_at) {
+        cl->expiration_at = unix_now;
+        snprintf(cl->expiration, sizeof cl->expiration, "%" PRId64,
+                 apns_expiration(unix_now, cl->o.ttl));
+        cl->expiration_len = strlen(cl->expiration);
     }
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
-size_t apns_client_send(struct apns_client *cl, struct apns_push *items, size_t n)
-{
-    struct stream *streams = calloc(n ? n : 1, sizeof *streams);
-    if (!streams) {
-        for (size_t i = 0; i < n; i++)
-            fail_item(&items[i], APNS_RETRY, "out of memory");
-        return 0;
-    }
-    sigset_t old;
-    sigpipe_block(&old);
-    snprintf(cl->priority, sizeof cl->priority, "%d", cl->o.priority);
-    snprintf(cl->expiration, sizeof cl->expiration, "%" PRId64,
-             apns_expiration((int64_t)time(NULL), cl->o.ttl));
-    cl->inflight = cl->answered = 0;
-    cl->open_failed = 0;
-    /* What arrived while idle: a GOAWAY or a close ends a connection now,
-     * before pushes are put on it. */
-    for (size_t i = 0; i < cl->nconns; i++)
-        conn_read(cl->conns[i]);
-    conns_sweep(cl, NULL, 0);
-    size_t next = 0;
-    int64_t next_expiry = mono_ms() + 100;
-    while (next < n || cl->inflight > 0) {
-        int64_t now = mono_ms();
+    for (;;) {
         char why[128] = "";
-        while (next < n) {
-            struct stream *st = &streams[next];
-            if (!st->p && stream_prepare(st, &items[next]) < 0) {
-                next++;
-                continue;
-            }
-            struct conn *c = conn_with_room(cl, why, sizeof why);
-            if (!c)
-                break;
-            if (stream_start(cl, c, st, now) == 0)
-                next++;
+        struct conn *c = conn_with_room(cl);
+        if (!c && cl->nconns >= (size_t)cl->o.connections)
+            return; /* every stream busy: the next answer frees one */
+        struct apns_push *p = cl->o.next(cl->o.arg);
+        if (!p)
+            return;
+        if (!c)
+            c = conn_add(cl, now, why, sizeof why);
+        struct stream *st = c ? stream_get(cl) : NULL;
+        if (!st) {
+            fail_item(p, APNS_RETRY, c ? "out of memory" : why);
+            cl->o.done(p, cl->o.arg);
+            continue;
         }
-        if (next < n && cl->nconns == 0) {
-            /* Nothing can carry the rest: every one is a retry for why. */
-            for (; next < n; next++)
-                if (!streams[next].done) {
-                    streams[next].done = 1;
-                    fail_item(&items[next], APNS_RETRY, why);
-                }
-            break;
+        if (stream_prepare(st, p) < 0) {
+            stream_put(cl, st);
+            cl->o.done(p, cl->o.arg);
+            continue;
         }
-        io_round(cl, 50);
-        now = mono_ms();
-        if (now >= next_expiry) {
-            expire(cl, streams, next, now);
-            next_expiry = now + 100;
+        if (stream_start(cl, c, st, now) < 0) {
+            stream_put(cl, st);
+            fail_item(p, APNS_RETRY, "APNs connection closing");
+            cl->o.done(p, cl->o.arg);
         }
-        conns_sweep(cl, streams, next);
     }
-    for (size_t i = 0; i < cl->nconns; i++) /* RST_STREAMs of expired pushes, settings ACKs */
-        conn_flush(cl->conns[i]);
-    sigpipe_restore(&old);
-    free(streams);
-    return cl->answered;
+}
+
+/* Ends pushes past their deadline as retries (with RST_STREAM to APNs). */
+static void expire(struct apns_client *cl, int64_t now)
+{
+    while (cl->head && cl->head->deadline_ms <= now) {
+        struct stream *st = cl->head;
+        nghttp2_session_set_stream_user_data(st->c->h2, st->id, NULL);
+        nghttp2_submit_rst_stream(st->c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        stream_finish(st, NGHTTP2_NO_ERROR, "timeout waiting for APNs");
+    }
+}
+
+
+int apns_clients_run(struct apns_client *const *cs, size_t n, int wake_fd, int wait_ms)
+{
+    int64_t now = mono_ms();
+    struct pollfd pf[MAX_POLL + 1];
+    struct conn *pc[MAX_POLL];
+    size_t np = 0;
+    int64_t wait = wait_ms < 0 ? INT64_MAX : wait_ms;
+    for (size_t k = 0; k < n; k++) {
+        struct apns_client *cl = cs[k];
+        fill(cl, now);
+        if (cl->head && cl->head->deadline_ms - now < wait)
+            wait = cl->head->deadline_ms - now;
+        for (size_t i = 0; i < cl->nconns && np < MAX_POLL; i++) {
+            struct conn *c = cl->conns[i];
+            conn_flush(c);
+            int64_t due = conn_alive_due(c, now);
+            if (due < wait)
+                wait = due;
+            pc[np] = c;
+            pf[np++] = (struct pollfd){.fd = c->fd,
+                                       .events = (short)(POLLIN | (conn_wants_out(c) ? POLLOUT : 0))};
+        }
+    }
+    size_t nfd = np;
+    if (wake_fd >= 0)
+        pf[nfd++] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+    if (wait < 0)
+        wait = 0;
+    int ready = nfd ? poll(pf, nfd, wait > 60000 ? 60000 : (int)wait) : 0;
+    if (nfd == 0 && wait > 0 && wait != INT64_MAX) {
+        struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; ready > 0 && i < np; i++) {
+        if (pf[i].revents & (POLLIN | POLLERR | POLLHUP))
+            conn_read(pc[i]);
+        if (pf[i].revents & POLLOUT)
+            conn_flush(pc[i]);
+    }
+    now = mono_ms();
+    for (size_t k = 0; k < n; k++) {
+        struct apns_client *cl = cs[k];
+        expire(cl, now);
+        for (size_t i = 0; i < cl->nconns; i++)
+            conn_check_alive(cl->conns[i], now); /* a PING goes out on the next round */
+        conns_sweep(cl);
+    }
+    return wake_fd >= 0 && ready > 0 && (pf[np].revents & POLLIN);
 }

@@ -162,6 +162,11 @@ static const struct opt options[] = {
     L(apns_connections, "2", 1, 64, "Most HTTP/2 connections to APNs per push certificate (topic)."),
     L(apns_streams, "500", 1, 10000, "Most concurrent pushes (streams) per APNs connection."),
     L(apns_timeout, "15", 1, 300, "Seconds one push may take before it is retried."),
+    L(apns_ping_interval, "60", 1, 3600,
+      "Seconds an idle APNs connection may stay silent before it is sent an HTTP/2 PING."),
+    L(apns_ping_timeout, "5", 1, 300,
+      "Seconds APNs has to answer a PING (or, while pushes wait, to send anything) before the "
+      "connection is dropped and its pushes retried on a new one."),
     L(push_coalesce_ms, "200", 0, 60000,
       "Pushes requested for the same device within this many milliseconds are sent once."),
     L(push_retry_max, "5", 1, 50,

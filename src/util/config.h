@@ -82,6 +82,8 @@ struct config {
     long apns_connections;
     long apns_streams;
     long apns_timeout;
+    long apns_ping_interval;
+    long apns_ping_timeout;
     long push_coalesce_ms;
     long push_retry_max;
     long push_repush_after;

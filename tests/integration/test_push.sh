@@ -313,4 +313,45 @@ for _ in $(seq 1 50); do grep -q 'push certificate expires soon' "$T/server.log"
 expect_contains "expiry warning logged" "com.apple.mgmt.External.soon days_left=" "$(grep 'expires soon' "$T/server.log")"
 m=$(curl -sS --cacert "$CA" "$URL/metrics")
 expect_contains "expiry metric" 'steward_push_certs_expiring{within="30d"} 1' "$m"
+# --- liveness: a connection that goes silent (no reset) is found by HTTP/2 PING, dropped and
+# replaced, so pushes neither wait for apns_timeout (60 s here, past the API's 30 s wait) nor stall
+stop_server
+stop_mock
+start_mock --stall-after 1
+start_server --set apns_url="https://localhost:$MOCK_PORT" --set apns_ca="$P/mockca.pem" \
+  --set apns_ping_interval=1 --set apns_ping_timeout=1 --set apns_timeout=60 \
+  --set apns_connections=1 --set apns_streams=1
+echo "$URL" >"$T/url"
+push1() { api POST /api/v1/push --data-binary "{\"devices\":[\"$ID1\"]}"; }
+r=$(push1)
+expect_eq "push before the connection goes silent" 200 "$(body_of "$r" | jq --arg i "$ID1" '.devices[$i].status')"
+sleep 3 # idle: PINGed after 1 s, unanswered after 1 s more: dropped
+expect_contains "silent idle connection dropped after an unanswered PING" "no answer to a PING" \
+  "$(grep 'APNs connection dropped' "$T/server.log")"
+r=$(push1)
+expect_eq "next push goes out on a new connection" 200 "$(body_of "$r" | jq --arg i "$ID1" '.devices[$i].status')"
+stop_mock
+start_mock --stall-after 1
+r=$(push1)
+expect_eq "push on a fresh mock" 200 "$(body_of "$r" | jq --arg i "$ID1" '.devices[$i].status')"
+r=$(push1) # put on the connection that just went silent
+expect_contains "a push waiting on a silent connection ends by PING, not by apns_timeout" "PING" \
+  "$(body_of "$r" | jq -r --arg i "$ID1" '.devices[$i].result')"
+r=$(push1)
+expect_eq "and the push after it goes out on a new connection" 200 "$(body_of "$r" | jq --arg i "$ID1" '.devices[$i].status')"
+
+# --- a token APNs reports gone is not pushed again by a request looked up before the 410 was
+# recorded: with one stream, the second push waits for the first one's (slow) 410
+stop_mock
+start_mock --unregistered "$TOK1" --delay-ms 800
+n=$(pushes_for "$TOK1")
+push1 >"$T/first.out" &
+first=$!
+sleep 0.3
+r=$(push1)
+wait "$first"
+expect_eq "first push: 410" 410 "$(body_of "$(cat "$T/first.out")" | jq --arg i "$ID1" '.devices[$i].status')"
+expect_eq "second push, waiting when the 410 came: not sent" unregistered \
+  "$(body_of "$r" | jq -r --arg i "$ID1" '.devices[$i].result')"
+expect_eq "the mock got one push for the gone token" $((n + 1)) "$(pushes_for "$TOK1")"
 finish
