@@ -52,6 +52,7 @@
  * stops taking new ones (bounds memory when the store is slow). */
 #define RECORD_BACKLOG 2
 #define GONE_BUCKETS 1024
+#define SPARE_BATCHES 4
 
 struct waiter {
     pthread_cond_t cond;
@@ -116,6 +117,8 @@ struct push_service {
     struct batch *rec_head, *rec_tail;  /* sent, waiting for the record stage */
     size_t rec_n;
     uint64_t lookup_seq;                /* seq of the last batch the lookup stage took */
+    struct batch *spare;                /* finished batches kept for reuse */
+    size_t nspare;
     int lookup_done, send_done;
     int wake_fd;                        /* eventfd: wakes the send stage from its poll */
     struct entry *head, *tail; /* new entries, in ready order (nearly) */
@@ -334,7 +337,7 @@ static size_t take_ready(struct push_service *ps, struct job *jobs, size_t max, 
         struct entry *e = *pp;
         if (e->ready_ms <= now) {
             *pp = e->next;
-            jobs[n++].e = e;
+            jobs[n++] = (struct job){.e = e};
         } else {
             next = e->ready_ms < next ? e->ready_ms : next;
             pp = &e->next;
@@ -350,7 +353,7 @@ static size_t take_ready(struct push_service *ps, struct job *jobs, size_t max, 
             if (*slot == e)
                 *slot = e->hnext;
         }
-        jobs[n++].e = e;
+        jobs[n++] = (struct job){.e = e};
     }
     if (ps->head && ps->head->ready_ms < next)
         next = ps->head->ready_ms;
@@ -569,6 +572,37 @@ static void batch_free(struct batch *b)
     }
 }
 
+/* A batch with room for BATCH_MAX jobs: a spare one, or new (caller holds
+ * mu). */
+static struct batch *batch_get(struct push_service *ps)
+{
+    struct batch *b = ps->spare;
+    if (b) {
+        ps->spare = b->next;
+        ps->nspare--;
+    } else if ((b = calloc(1, sizeof *b)) != NULL &&
+               !(b->jobs = malloc(BATCH_MAX * sizeof *b->jobs))) {
+        free(b);
+        return NULL;
+    }
+    b->next = NULL;
+    b->n = b->left = 0;
+    return b;
+}
+
+/* Keeps a finished batch for the next one (caller holds mu): its memory
+ * stays mapped, so a push storm does not page-fault a megabyte per batch. */
+static void batch_put(struct push_service *ps, struct batch *b)
+{
+    if (ps->nspare >= SPARE_BATCHES) {
+        batch_free(b);
+        return;
+    }
+    b->next = ps->spare;
+    ps->spare = b;
+    ps->nspare++;
+}
+
 /* Waits on cond until wait_ms (-1 or over a minute: a minute) passes. */
 static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t wait_ms)
 {
@@ -619,26 +653,21 @@ static void *lookup_thread(void *arg)
             pthread_cond_wait(&ps->moved, &ps->mu);
             continue;
         }
-        struct batch *b = calloc(1, sizeof *b);
-        size_t max = ps->pending < BATCH_MAX ? ps->pending : BATCH_MAX; /* ready <= pending */
-        struct job *jobs = b ? calloc(max ? max : 1, sizeof *jobs) : NULL;
-        if (!jobs) {
-            free(b);
+        struct batch *b = batch_get(ps);
+        if (!b) {
             log_error("push: out of memory for a batch", "%s", "");
             timed_wait(&ps->wake, &ps->mu, 1000);
             continue;
         }
         int64_t wait_ms = -1;
-        size_t n = take_ready(ps, jobs, max, now_ms(), &wait_ms);
+        size_t n = take_ready(ps, b->jobs, BATCH_MAX, now_ms(), &wait_ms);
         if (n == 0) {
-            free(jobs);
-            free(b);
+            batch_put(ps, b);
             timed_wait(&ps->wake, &ps->mu, wait_ms);
             continue;
         }
         b->seq = ++ps->lookup_seq;
         pthread_mutex_unlock(&ps->mu);
-        b->jobs = jobs;
         b->n = n;
         b->now = (int64_t)time(NULL);
         lookup_batch(ps, b, &rng);
@@ -1063,8 +1092,8 @@ static void *record_thread(void *arg)
         wake_send(ps); /* the send stage may have been waiting for room here */
         pthread_mutex_unlock(&ps->mu);
         record_batch(ps, b, &rng);
-        batch_free(b);
         pthread_mutex_lock(&ps->mu);
+        batch_put(ps, b);
     }
     pthread_mutex_unlock(&ps->mu);
     return NULL;
@@ -1178,6 +1207,10 @@ void push_service_free(struct push_service *ps)
     }
     topics_drop(ps);
     gone_prune(ps, UINT64_MAX);
+    for (struct batch *b = ps->spare, *next; b; b = next) {
+        next = b->next;
+        batch_free(b);
+    }
     store_close(ps->lookup_store);
     store_close(ps->send_store);
     store_close(ps->record_store);

@@ -218,16 +218,7 @@ int store_push_topic_devices(struct store *s, const char *topic, const char *exc
 
 void store_push_target_free(struct store_push_target *t)
 {
-    if (!t)
-        return;
-    free(t->id);
-    free(t->topic);
-    free(t->token_hex);
-    free(t->push_magic);
-    free(t->last_result);
-    free(t->last_apns_id);
-    free(t->unregistered_token);
-    free(t);
+    free(t); /* its strings live in the same block (read_target_row) */
 }
 
 #define TARGET_COLS                                                                        \
@@ -237,32 +228,40 @@ void store_push_target_free(struct store_push_target *t)
     " FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id"
 
 /* The target on st's current row; NULL when out of memory. */
+/* One allocation holds the target and its strings (the push service reads
+ * thousands a second, and frees them on another thread): the strings are
+ * copied after the struct, and store_push_target_free frees the block. */
 static struct store_push_target *read_target_row(struct sql_stmt *st)
 {
-    struct store_push_target *t = calloc(1, sizeof *t);
+    static const int str_cols[] = {0, 2, 3, 4, 9, 10, 14};
+    const char *v[7];
+    size_t len[7], total = sizeof(struct store_push_target);
+    for (size_t i = 0; i < 7; i++) {
+        v[i] = sql_col_text(st, str_cols[i]);
+        len[i] = v[i] ? strlen(v[i]) + 1 : 0;
+        total += len[i];
+    }
+    struct store_push_target *t = calloc(1, total);
     if (!t)
         return NULL;
-    int oom = 0;
-    t->id = sql_col_strdup(st, 0, &oom);
+    char *p = (char *)(t + 1);
+    char **dst[7] = {&t->id, &t->topic, &t->token_hex, &t->push_magic, &t->last_result,
+                     &t->last_apns_id, &t->unregistered_token};
+    for (size_t i = 0; i < 7; i++)
+        if (v[i]) {
+            memcpy(p, v[i], len[i]);
+            *dst[i] = p;
+            p += len[i];
+        }
     t->status = (int)sql_col_int(st, 1);
-    t->topic = sql_col_strdup(st, 2, &oom);
-    t->token_hex = sql_col_strdup(st, 3, &oom);
-    t->push_magic = sql_col_strdup(st, 4, &oom);
     t->token_updated_at = sql_col_int(st, 5);
     t->last_seen_at = sql_col_int(st, 6);
     t->last_push_at = sql_col_int(st, 7);
     t->last_status = (int)sql_col_int(st, 8);
-    t->last_result = sql_col_strdup(st, 9, &oom);
-    t->last_apns_id = sql_col_strdup(st, 10, &oom);
     t->pushes = sql_col_int(st, 11);
     t->failures = sql_col_int(st, 12);
     t->unregistered_at = sql_col_int(st, 13);
-    t->unregistered_token = sql_col_strdup(st, 14, &oom);
     t->backoff_until = sql_col_int(st, 15);
-    if (oom) {
-        store_push_target_free(t);
-        return NULL;
-    }
     return t;
 }
 
@@ -305,16 +304,19 @@ static int targets_chunk(struct store *s, const char *const *ids, size_t n,
     for (size_t i = 0; i < TARGETS_CHUNK; i++)
         sql_bind_text(st, (int)i + 1, i < n ? ids[i] : NULL, &code);
     int row;
+    size_t from = 0; /* rows tend to come in the ids' order: look there first */
     while ((row = sql_next_row(s, st, "push.targets_get", code)) == 1) {
         code = 0;
         const char *id = sql_col_text(st, 0);
-        for (size_t i = 0; id && i < n; i++) {
+        for (size_t k = 0; id && k < n; k++) {
+            size_t i = (from + k) % n;
             if (out[i] || strcmp(ids[i], id) != 0)
                 continue;
             if (!(out[i] = read_target_row(st))) {
                 sql_done(st);
                 return sql_out_of_memory("push.targets_get");
             }
+            from = i + 1;
         }
     }
     return row < 0 ? row : STORE_OK;
