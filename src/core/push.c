@@ -496,17 +496,20 @@ static const char *skip_metric(const char *skip)
     return "other";
 }
 
-/* Records one job's outcome and decides a retry. */
-static void record(struct push_service *ps, struct job *j, int64_t now, unsigned *rng)
+/* Counts and logs one job's outcome, decides a retry, and fills *row
+ * with what to store; 0 when nothing is stored for it. */
+static int record(struct push_service *ps, struct job *j, int64_t now, unsigned *rng,
+                  struct store_push_outcome *row)
 {
     struct entry *e = j->e;
     if (j->skip) {
         metrics_push(skip_metric(j->skip));
         log_debug("push skipped", "id=%s why=%s", e->id, j->skip);
-        if (j->t && (strcmp(j->skip, "no_certificate") == 0 ||
-                     strcmp(j->skip, "certificate_disabled") == 0))
-            store_push_record(ps->record_store, e->id, now, 0, j->skip, NULL, NULL, 0);
-        return;
+        if (!j->t || (strcmp(j->skip, "no_certificate") != 0 &&
+                      strcmp(j->skip, "certificate_disabled") != 0))
+            return 0;
+        *row = (struct store_push_outcome){.id = e->id, .result = j->skip};
+        return 1;
     }
     struct apns_push *p = &j->p;
     metrics_push(apns_outcome_name(p->outcome));
@@ -527,10 +530,11 @@ static void record(struct push_service *ps, struct job *j, int64_t now, unsigned
                  apns_outcome_name(p->outcome), p->reason);
     if (p->outcome != APNS_OK && !j->requeue_ms)
         emit_failed(ps, e->id, p);
-    int rc = store_push_record(ps->record_store, e->id, now, (int)p->status, result,
-                               p->apns_id[0] ? p->apns_id : NULL, gone, backoff_until);
-    if (rc != STORE_OK)
-        log_warn("cannot record push", "id=%s rc=%d", e->id, rc);
+    *row = (struct store_push_outcome){.id = e->id, .status = (int)p->status, .result = result,
+                                       .apns_id = p->apns_id[0] ? p->apns_id : NULL,
+                                       .unregistered_token = gone,
+                                       .backoff_until = backoff_until};
+    return 1;
 }
 
 /* Hands results to waiters and requeues retries (caller holds mu). */
@@ -1048,11 +1052,15 @@ static void *send_thread(void *arg)
  * waiters and retries (under mu). */
 static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng)
 {
+    struct store_push_outcome rows[RECORD_TX];
     for (size_t from = 0; from < b->n; from += RECORD_TX) {
-        size_t to = b->n - from < RECORD_TX ? b->n : from + RECORD_TX;
-        int tx = store_begin(ps->record_store) == STORE_OK;
+        size_t to = b->n - from < RECORD_TX ? b->n : from + RECORD_TX, n = 0;
         for (size_t k = from; k < to; k++)
-            record(ps, &b->jobs[k], b->now, rng);
+            n += (size_t)record(ps, &b->jobs[k], b->now, rng, &rows[n]);
+        int tx = store_begin(ps->record_store) == STORE_OK;
+        int rc = store_push_record_many(ps->record_store, rows, n, b->now);
+        if (rc != STORE_OK)
+            log_warn("cannot record some pushes", "pushes=%zu rc=%d", n, rc);
         if (tx && store_commit(ps->record_store) != STORE_OK)
             store_rollback(ps->record_store);
     }

@@ -5,6 +5,8 @@
 #include "store/store.h"
 #include "store/sql.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,6 +384,113 @@ int store_push_record(struct store *s, const char *id, int64_t now, int status, 
     else
         sql_bind_null(st, 7, &code);
     return sql_exec(s, st, "push.record", code);
+}
+
+/* store_push_record_many's statement: RECORD_ROWS rows of store_push_record's
+ * upsert, ?1 the shared time and six parameters per row. Built once into a
+ * static buffer (sql_prepare keys statements by their text's address). */
+#define RECORD_ROWS 50
+static char record_many_sql[RECORD_ROWS * 190 + 1024];
+static pthread_once_t record_many_once = PTHREAD_ONCE_INIT;
+
+static void record_many_build(void)
+{
+    char *p = record_many_sql, *end = record_many_sql + sizeof record_many_sql;
+    p += snprintf(p, (size_t)(end - p),
+                  "INSERT INTO push_state (enrollment_id, last_push_at, last_status, last_result,"
+                  " last_apns_id, pushes, failures, unregistered_at, unregistered_token,"
+                  " backoff_until) VALUES");
+    for (int r = 0; r < RECORD_ROWS; r++) {
+        int b = 2 + r * 6; /* id, status, result, apns_id, token, backoff */
+        p += snprintf(p, (size_t)(end - p),
+                      "%s (?%d, ?1, ?%d, ?%d, ?%d, CASE WHEN ?%d > 0 THEN 1 ELSE 0 END,"
+                      " CASE WHEN ?%d = 200 THEN 0 ELSE 1 END,"
+                      " CASE WHEN CAST(?%d AS TEXT) IS NULL THEN NULL ELSE ?1 END, ?%d, ?%d)",
+                      r ? "," : "", b, b + 1, b + 2, b + 3, b + 1, b + 1, b + 4, b + 4, b + 5);
+    }
+    snprintf(p, (size_t)(end - p),
+             " ON CONFLICT (enrollment_id) DO UPDATE SET last_push_at = excluded.last_push_at,"
+             " last_status = excluded.last_status, last_result = excluded.last_result,"
+             " last_apns_id = excluded.last_apns_id,"
+             " pushes = push_state.pushes + excluded.pushes,"
+             " failures = push_state.failures + excluded.failures,"
+             " unregistered_at = COALESCE(excluded.unregistered_at, push_state.unregistered_at),"
+             " unregistered_token = COALESCE(excluded.unregistered_token,"
+             " push_state.unregistered_token),"
+             " backoff_until = excluded.backoff_until");
+}
+
+static int record_one(struct store *s, const struct store_push_outcome *o, int64_t now)
+{
+    return store_push_record(s, o->id, now, o->status, o->result, o->apns_id,
+                             o->unregistered_token, o->backoff_until);
+}
+
+/* RECORD_ROWS outcomes in one statement, in a savepoint (or transaction)
+ * of its own so that a failure leaves nothing behind to retry row by row. */
+static int record_rows(struct store *s, const struct store_push_outcome *o, int64_t now)
+{
+    int nested = 0, rc = sql_atomic_begin(s, "push.record_many", &nested);
+    if (rc != STORE_OK)
+        return rc;
+    int code = 0;
+    struct sql_stmt *st = sql_prepare(s, record_many_sql, "push.record_many", &rc);
+    if (st) {
+        sql_bind_int(st, 1, now, &code);
+        for (int r = 0; r < RECORD_ROWS; r++) {
+            int b = 2 + r * 6;
+            sql_bind_text(st, b, o[r].id, &code);
+            sql_bind_int(st, b + 1, o[r].status, &code);
+            sql_bind_text(st, b + 2, o[r].result, &code);
+            sql_bind_text(st, b + 3, o[r].apns_id, &code);
+            sql_bind_text(st, b + 4, o[r].unregistered_token, &code);
+            if (o[r].backoff_until)
+                sql_bind_int(st, b + 5, o[r].backoff_until, &code);
+            else
+                sql_bind_null(st, b + 5, &code);
+        }
+        rc = sql_exec(s, st, "push.record_many", code);
+    }
+    return sql_atomic_end(s, nested, rc, "push.record_many");
+}
+
+int store_push_record_many(struct store *s, const struct store_push_outcome *o, size_t n,
+                           int64_t now)
+{
+    pthread_once(&record_many_once, record_many_build);
+    int first = STORE_OK;
+    size_t i = 0;
+    while (i < n) {
+        /* A full chunk without a repeated id goes as one statement
+         * (PostgreSQL refuses to upsert one row twice in a statement). */
+        uint32_t h[RECORD_ROWS];
+        size_t k = 0;
+        int repeat = 0;
+        while (k < RECORD_ROWS && i + k < n && !repeat) {
+            uint32_t x = 2166136261u;
+            for (const char *c = o[i + k].id; *c; c++)
+                x = (x ^ (unsigned char)*c) * 16777619u;
+            h[k] = x;
+            for (size_t j = 0; j < k && !repeat; j++)
+                repeat = h[j] == x && strcmp(o[i + j].id, o[i + k].id) == 0;
+            if (!repeat)
+                k++;
+        }
+        int rc = k == RECORD_ROWS ? record_rows(s, o + i, now) : STORE_ERR;
+        if (rc == STORE_OK) {
+            i += k;
+            continue;
+        }
+        /* A short chunk (or a failed one): row by row. */
+        size_t m = k ? k : 1;
+        for (size_t j = 0; j < m; j++) {
+            int r1 = record_one(s, &o[i + j], now);
+            if (r1 != STORE_OK && first == STORE_OK)
+                first = r1;
+        }
+        i += m;
+    }
+    return first;
 }
 
 int store_push_due(struct store *s, int64_t now, int64_t silent_before, int64_t pushed_before,
