@@ -481,14 +481,21 @@ int store_push_record_many(struct store *s, const struct store_push_outcome *o, 
             i += k;
             continue;
         }
-        /* A short chunk (or a failed one): row by row. */
-        size_t m = k ? k : 1;
-        for (size_t j = 0; j < m; j++) {
-            int r1 = record_one(s, &o[i + j], now);
+        /* A short chunk row by row; a failed one too, each row in a
+         * savepoint so that on PostgreSQL the bad row does not abort the
+         * caller's transaction. */
+        for (size_t j = 0; j < k; j++) {
+            int nested = 0, r1 = STORE_OK;
+            if (k == RECORD_ROWS)
+                r1 = sql_atomic_begin(s, "push.record", &nested);
+            if (r1 == STORE_OK)
+                r1 = record_one(s, &o[i + j], now);
+            if (k == RECORD_ROWS)
+                r1 = sql_atomic_end(s, nested, r1, "push.record");
             if (r1 != STORE_OK && first == STORE_OK)
                 first = r1;
         }
-        i += m;
+        i += k;
     }
     return first;
 }
