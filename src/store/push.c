@@ -310,8 +310,9 @@ static int targets_chunk(struct store *s, const char *const *ids, size_t n,
     while ((row = sql_next_row(s, st, "push.targets_get", code)) == 1) {
         code = 0;
         const char *id = sql_col_text(st, 0);
+        size_t start = from;
         for (size_t k = 0; id && k < n; k++) {
-            size_t i = (from + k) % n;
+            size_t i = (start + k) % n;
             if (out[i] || strcmp(ids[i], id) != 0)
                 continue;
             if (!(out[i] = read_target_row(st))) {
@@ -387,9 +388,10 @@ int store_push_record(struct store *s, const char *id, int64_t now, int status, 
 }
 
 /* store_push_record_many's statement: RECORD_ROWS rows of store_push_record's
- * upsert, ?1 the shared time and six parameters per row. Built once into a
- * static buffer (sql_prepare keys statements by their text's address). */
-#define RECORD_ROWS 50
+ * upsert, ?1 the shared time and six parameters per row (97 in all: the
+ * PostgreSQL layer takes at most 100). Built once into a static buffer
+ * (sql_prepare keys statements by their text's address). */
+#define RECORD_ROWS 16
 static char record_many_sql[RECORD_ROWS * 190 + 1024];
 static pthread_once_t record_many_once = PTHREAD_ONCE_INIT;
 
@@ -426,12 +428,19 @@ static int record_one(struct store *s, const struct store_push_outcome *o, int64
                              o->unregistered_token, o->backoff_until);
 }
 
-/* RECORD_ROWS outcomes in one statement, in a savepoint (or transaction)
- * of its own so that a failure leaves nothing behind to retry row by row. */
+/* Whether a failed statement must be fenced by a savepoint: on PostgreSQL
+ * it aborts the caller's transaction; SQLite undoes just the statement. */
+static int needs_savepoint(struct store *s)
+{
+    return sql_dialect(s) == STORE_DIALECT_POSTGRES;
+}
+
+/* RECORD_ROWS outcomes in one statement (in a savepoint where needed), so
+ * that a failure leaves nothing behind to retry row by row. */
 static int record_rows(struct store *s, const struct store_push_outcome *o, int64_t now)
 {
-    int nested = 0, rc = sql_atomic_begin(s, "push.record_many", &nested);
-    if (rc != STORE_OK)
+    int nested = 0, fence = needs_savepoint(s), rc = STORE_OK;
+    if (fence && (rc = sql_atomic_begin(s, "push.record_many", &nested)) != STORE_OK)
         return rc;
     int code = 0;
     struct sql_stmt *st = sql_prepare(s, record_many_sql, "push.record_many", &rc);
@@ -451,7 +460,7 @@ static int record_rows(struct store *s, const struct store_push_outcome *o, int6
         }
         rc = sql_exec(s, st, "push.record_many", code);
     }
-    return sql_atomic_end(s, nested, rc, "push.record_many");
+    return fence ? sql_atomic_end(s, nested, rc, "push.record_many") : rc;
 }
 
 int store_push_record_many(struct store *s, const struct store_push_outcome *o, size_t n,
@@ -484,13 +493,14 @@ int store_push_record_many(struct store *s, const struct store_push_outcome *o, 
         /* A short chunk row by row; a failed one too, each row in a
          * savepoint so that on PostgreSQL the bad row does not abort the
          * caller's transaction. */
+        int fence = k == RECORD_ROWS && needs_savepoint(s);
         for (size_t j = 0; j < k; j++) {
             int nested = 0, r1 = STORE_OK;
-            if (k == RECORD_ROWS)
+            if (fence)
                 r1 = sql_atomic_begin(s, "push.record", &nested);
             if (r1 == STORE_OK)
                 r1 = record_one(s, &o[i + j], now);
-            if (k == RECORD_ROWS)
+            if (fence)
                 r1 = sql_atomic_end(s, nested, r1, "push.record");
             if (r1 != STORE_OK && first == STORE_OK)
                 first = r1;

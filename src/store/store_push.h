@@ -91,7 +91,7 @@ struct store_push_outcome {
     const char *unregistered_token;
     int64_t backoff_until;
 };
-/* store_push_record for n outcomes at time now, several rows per statement
+/* store_push_record for n outcomes at time now, 16 rows per statement
  * (an id may appear more than once: later outcomes win, as one by one). 0,
  * or the first error (the rows of a failed statement are then retried one
  * by one, so one bad row costs only itself). */
