@@ -53,6 +53,7 @@
 #define RECORD_BACKLOG 2
 #define GONE_BUCKETS 1024
 #define SPARE_BATCHES 4
+#define DELIVER_CHUNK 256
 
 struct waiter {
     pthread_cond_t cond;
@@ -1065,18 +1066,26 @@ static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng
             store_rollback(ps->record_store);
     }
     int64_t ms = now_ms();
-    pthread_mutex_lock(&ps->mu);
-    /* Committed: batches the lookup stage takes from now on see the marks. */
-    uint64_t visible = ps->lookup_seq + 1;
-    for (size_t k = 0; k < b->n; k++) {
-        struct job *j = &b->jobs[k];
-        if (!j->skip && j->p.outcome == APNS_UNREGISTERED)
-            gone_stored(ps, j->t->token_hex, visible);
-        deliver(ps, &b->jobs[k], ms);
-        store_push_target_free(b->jobs[k].t);
+    uint64_t visible = 0;
+    /* mu is taken for DELIVER_CHUNK jobs at a time: the send stage takes it
+     * every round and must not wait for a whole batch. */
+    for (size_t from = 0; from < b->n; from += DELIVER_CHUNK) {
+        size_t to = b->n - from < DELIVER_CHUNK ? b->n : from + DELIVER_CHUNK;
+        pthread_mutex_lock(&ps->mu);
+        /* Committed: batches the lookup stage takes from now on see the marks. */
+        if (!visible)
+            visible = ps->lookup_seq + 1;
+        for (size_t k = from; k < to; k++) {
+            struct job *j = &b->jobs[k];
+            if (!j->skip && j->p.outcome == APNS_UNREGISTERED)
+                gone_stored(ps, j->t->token_hex, visible);
+            deliver(ps, j, ms);
+        }
+        pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
+        pthread_mutex_unlock(&ps->mu);
     }
-    pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
-    pthread_mutex_unlock(&ps->mu);
+    for (size_t k = 0; k < b->n; k++)
+        store_push_target_free(b->jobs[k].t);
 }
 
 /* Stage 3: records sent batches. Ends once the send stage has. */
