@@ -13,7 +13,8 @@
  *           gone (410, 400 BadDeviceToken) is held in memory until every
  *           batch looked up before its mark was stored has been sent, so
  *           no later batch pushes it again (the gone set below);
- *   record: writes the outcomes (a transaction per 2,000), answers waiters and
+ *   record: writes the outcomes (16 rows per upsert, a transaction per
+ *           2,000), answers waiters and
  *           requeues what APNs asked to retry with jittered exponential
  *           back-off.
  * One batch at most waits for the send stage, which takes it once fewer
@@ -22,7 +23,6 @@
 #include "core/push.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -304,6 +304,7 @@ void push_service_certs_changed(struct push_service *ps)
 {
     pthread_mutex_lock(&ps->mu);
     ps->certs_changed = 1;
+    wake_send(ps);
     pthread_mutex_unlock(&ps->mu);
 }
 
