@@ -13,7 +13,8 @@
  *           gone (410, 400 BadDeviceToken) is held in memory until every
  *           batch looked up before its mark was stored has been sent, so
  *           no later batch pushes it again (the gone set below);
- *   record: writes the outcomes (a transaction per 2,000), answers waiters and
+ *   record: writes the outcomes (16 rows per upsert, a transaction per
+ *           2,000), answers waiters and
  *           requeues what APNs asked to retry with jittered exponential
  *           back-off.
  * One batch at most waits for the send stage, which takes it once fewer
@@ -22,7 +23,6 @@
 #include "core/push.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,6 +52,8 @@
  * stops taking new ones (bounds memory when the store is slow). */
 #define RECORD_BACKLOG 2
 #define GONE_BUCKETS 1024
+#define SPARE_BATCHES 4
+#define DELIVER_CHUNK 256
 
 struct waiter {
     pthread_cond_t cond;
@@ -116,6 +118,8 @@ struct push_service {
     struct batch *rec_head, *rec_tail;  /* sent, waiting for the record stage */
     size_t rec_n;
     uint64_t lookup_seq;                /* seq of the last batch the lookup stage took */
+    struct batch *spare;                /* finished batches kept for reuse */
+    size_t nspare;
     int lookup_done, send_done;
     int wake_fd;                        /* eventfd: wakes the send stage from its poll */
     struct entry *head, *tail; /* new entries, in ready order (nearly) */
@@ -300,6 +304,7 @@ void push_service_certs_changed(struct push_service *ps)
 {
     pthread_mutex_lock(&ps->mu);
     ps->certs_changed = 1;
+    wake_send(ps);
     pthread_mutex_unlock(&ps->mu);
 }
 
@@ -334,7 +339,7 @@ static size_t take_ready(struct push_service *ps, struct job *jobs, size_t max, 
         struct entry *e = *pp;
         if (e->ready_ms <= now) {
             *pp = e->next;
-            jobs[n++].e = e;
+            jobs[n++] = (struct job){.e = e};
         } else {
             next = e->ready_ms < next ? e->ready_ms : next;
             pp = &e->next;
@@ -350,7 +355,7 @@ static size_t take_ready(struct push_service *ps, struct job *jobs, size_t max, 
             if (*slot == e)
                 *slot = e->hnext;
         }
-        jobs[n++].e = e;
+        jobs[n++] = (struct job){.e = e};
     }
     if (ps->head && ps->head->ready_ms < next)
         next = ps->head->ready_ms;
@@ -493,17 +498,20 @@ static const char *skip_metric(const char *skip)
     return "other";
 }
 
-/* Records one job's outcome and decides a retry. */
-static void record(struct push_service *ps, struct job *j, int64_t now, unsigned *rng)
+/* Counts and logs one job's outcome, decides a retry, and fills *row
+ * with what to store; 0 when nothing is stored for it. */
+static int record(struct push_service *ps, struct job *j, int64_t now, unsigned *rng,
+                  struct store_push_outcome *row)
 {
     struct entry *e = j->e;
     if (j->skip) {
         metrics_push(skip_metric(j->skip));
         log_debug("push skipped", "id=%s why=%s", e->id, j->skip);
-        if (j->t && (strcmp(j->skip, "no_certificate") == 0 ||
-                     strcmp(j->skip, "certificate_disabled") == 0))
-            store_push_record(ps->record_store, e->id, now, 0, j->skip, NULL, NULL, 0);
-        return;
+        if (!j->t || (strcmp(j->skip, "no_certificate") != 0 &&
+                      strcmp(j->skip, "certificate_disabled") != 0))
+            return 0;
+        *row = (struct store_push_outcome){.id = e->id, .result = j->skip};
+        return 1;
     }
     struct apns_push *p = &j->p;
     metrics_push(apns_outcome_name(p->outcome));
@@ -524,10 +532,11 @@ static void record(struct push_service *ps, struct job *j, int64_t now, unsigned
                  apns_outcome_name(p->outcome), p->reason);
     if (p->outcome != APNS_OK && !j->requeue_ms)
         emit_failed(ps, e->id, p);
-    int rc = store_push_record(ps->record_store, e->id, now, (int)p->status, result,
-                               p->apns_id[0] ? p->apns_id : NULL, gone, backoff_until);
-    if (rc != STORE_OK)
-        log_warn("cannot record push", "id=%s rc=%d", e->id, rc);
+    *row = (struct store_push_outcome){.id = e->id, .status = (int)p->status, .result = result,
+                                       .apns_id = p->apns_id[0] ? p->apns_id : NULL,
+                                       .unregistered_token = gone,
+                                       .backoff_until = backoff_until};
+    return 1;
 }
 
 /* Hands results to waiters and requeues retries (caller holds mu). */
@@ -567,6 +576,37 @@ static void batch_free(struct batch *b)
         free(b->jobs);
         free(b);
     }
+}
+
+/* A batch with room for BATCH_MAX jobs: a spare one, or new (caller holds
+ * mu). */
+static struct batch *batch_get(struct push_service *ps)
+{
+    struct batch *b = ps->spare;
+    if (b) {
+        ps->spare = b->next;
+        ps->nspare--;
+    } else if ((b = calloc(1, sizeof *b)) != NULL &&
+               !(b->jobs = malloc(BATCH_MAX * sizeof *b->jobs))) {
+        free(b);
+        return NULL;
+    }
+    b->next = NULL;
+    b->n = b->left = 0;
+    return b;
+}
+
+/* Keeps a finished batch for the next one (caller holds mu): its memory
+ * stays mapped, so a push storm does not page-fault a megabyte per batch. */
+static void batch_put(struct push_service *ps, struct batch *b)
+{
+    if (ps->nspare >= SPARE_BATCHES) {
+        batch_free(b);
+        return;
+    }
+    b->next = ps->spare;
+    ps->spare = b;
+    ps->nspare++;
 }
 
 /* Waits on cond until wait_ms (-1 or over a minute: a minute) passes. */
@@ -619,26 +659,21 @@ static void *lookup_thread(void *arg)
             pthread_cond_wait(&ps->moved, &ps->mu);
             continue;
         }
-        struct batch *b = calloc(1, sizeof *b);
-        size_t max = ps->pending < BATCH_MAX ? ps->pending : BATCH_MAX; /* ready <= pending */
-        struct job *jobs = b ? calloc(max ? max : 1, sizeof *jobs) : NULL;
-        if (!jobs) {
-            free(b);
+        struct batch *b = batch_get(ps);
+        if (!b) {
             log_error("push: out of memory for a batch", "%s", "");
             timed_wait(&ps->wake, &ps->mu, 1000);
             continue;
         }
         int64_t wait_ms = -1;
-        size_t n = take_ready(ps, jobs, max, now_ms(), &wait_ms);
+        size_t n = take_ready(ps, b->jobs, BATCH_MAX, now_ms(), &wait_ms);
         if (n == 0) {
-            free(jobs);
-            free(b);
+            batch_put(ps, b);
             timed_wait(&ps->wake, &ps->mu, wait_ms);
             continue;
         }
         b->seq = ++ps->lookup_seq;
         pthread_mutex_unlock(&ps->mu);
-        b->jobs = jobs;
         b->n = n;
         b->now = (int64_t)time(NULL);
         lookup_batch(ps, b, &rng);
@@ -1019,27 +1054,39 @@ static void *send_thread(void *arg)
  * waiters and retries (under mu). */
 static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng)
 {
+    struct store_push_outcome rows[RECORD_TX];
     for (size_t from = 0; from < b->n; from += RECORD_TX) {
-        size_t to = b->n - from < RECORD_TX ? b->n : from + RECORD_TX;
-        int tx = store_begin(ps->record_store) == STORE_OK;
+        size_t to = b->n - from < RECORD_TX ? b->n : from + RECORD_TX, n = 0;
         for (size_t k = from; k < to; k++)
-            record(ps, &b->jobs[k], b->now, rng);
+            n += (size_t)record(ps, &b->jobs[k], b->now, rng, &rows[n]);
+        int tx = store_begin(ps->record_store) == STORE_OK;
+        int rc = store_push_record_many(ps->record_store, rows, n, b->now);
+        if (rc != STORE_OK)
+            log_warn("cannot record some pushes", "pushes=%zu rc=%d", n, rc);
         if (tx && store_commit(ps->record_store) != STORE_OK)
             store_rollback(ps->record_store);
     }
     int64_t ms = now_ms();
-    pthread_mutex_lock(&ps->mu);
-    /* Committed: batches the lookup stage takes from now on see the marks. */
-    uint64_t visible = ps->lookup_seq + 1;
-    for (size_t k = 0; k < b->n; k++) {
-        struct job *j = &b->jobs[k];
-        if (!j->skip && j->p.outcome == APNS_UNREGISTERED)
-            gone_stored(ps, j->t->token_hex, visible);
-        deliver(ps, &b->jobs[k], ms);
-        store_push_target_free(b->jobs[k].t);
+    uint64_t visible = 0;
+    /* mu is taken for DELIVER_CHUNK jobs at a time: the send stage takes it
+     * every round and must not wait for a whole batch. */
+    for (size_t from = 0; from < b->n; from += DELIVER_CHUNK) {
+        size_t to = b->n - from < DELIVER_CHUNK ? b->n : from + DELIVER_CHUNK;
+        pthread_mutex_lock(&ps->mu);
+        /* Committed: batches the lookup stage takes from now on see the marks. */
+        if (!visible)
+            visible = ps->lookup_seq + 1;
+        for (size_t k = from; k < to; k++) {
+            struct job *j = &b->jobs[k];
+            if (!j->skip && j->p.outcome == APNS_UNREGISTERED)
+                gone_stored(ps, j->t->token_hex, visible);
+            deliver(ps, j, ms);
+        }
+        pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
+        pthread_mutex_unlock(&ps->mu);
     }
-    pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
-    pthread_mutex_unlock(&ps->mu);
+    for (size_t k = 0; k < b->n; k++)
+        store_push_target_free(b->jobs[k].t);
 }
 
 /* Stage 3: records sent batches. Ends once the send stage has. */
@@ -1063,8 +1110,8 @@ static void *record_thread(void *arg)
         wake_send(ps); /* the send stage may have been waiting for room here */
         pthread_mutex_unlock(&ps->mu);
         record_batch(ps, b, &rng);
-        batch_free(b);
         pthread_mutex_lock(&ps->mu);
+        batch_put(ps, b);
     }
     pthread_mutex_unlock(&ps->mu);
     return NULL;
@@ -1178,6 +1225,10 @@ void push_service_free(struct push_service *ps)
     }
     topics_drop(ps);
     gone_prune(ps, UINT64_MAX);
+    for (struct batch *b = ps->spare, *next; b; b = next) {
+        next = b->next;
+        batch_free(b);
+    }
     store_close(ps->lookup_store);
     store_close(ps->send_store);
     store_close(ps->record_store);

@@ -4,9 +4,10 @@
  * authenticated with the push certificate, each carrying many concurrent
  * streams. It sends continuously: whenever a stream is free it pulls the
  * next push from its caller, and hands each answer back as it arrives, so
- * the connections never drain between batches. The request building and response classification are separate pure
- * functions (push/apns.c, unit-tested). Used by core/push.c's push thread;
- * nothing here touches the store. */
+ * the connections never drain between batches; idle connections are
+ * checked with HTTP/2 PING. The request building and response
+ * classification are separate pure functions (push/apns.c, unit-tested).
+ * Used by core/push.c's send thread; nothing here touches the store. */
 #ifndef STEWARD_APNS_H
 #define STEWARD_APNS_H
 

@@ -5,6 +5,8 @@
 #include "store/store.h"
 #include "store/sql.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,16 +220,7 @@ int store_push_topic_devices(struct store *s, const char *topic, const char *exc
 
 void store_push_target_free(struct store_push_target *t)
 {
-    if (!t)
-        return;
-    free(t->id);
-    free(t->topic);
-    free(t->token_hex);
-    free(t->push_magic);
-    free(t->last_result);
-    free(t->last_apns_id);
-    free(t->unregistered_token);
-    free(t);
+    free(t); /* its strings live in the same block (read_target_row) */
 }
 
 #define TARGET_COLS                                                                        \
@@ -237,32 +230,40 @@ void store_push_target_free(struct store_push_target *t)
     " FROM enrollments e LEFT JOIN push_state p ON p.enrollment_id = e.id"
 
 /* The target on st's current row; NULL when out of memory. */
+/* One allocation holds the target and its strings (the push service reads
+ * thousands a second, and frees them on another thread): the strings are
+ * copied after the struct, and store_push_target_free frees the block. */
 static struct store_push_target *read_target_row(struct sql_stmt *st)
 {
-    struct store_push_target *t = calloc(1, sizeof *t);
+    static const int str_cols[] = {0, 2, 3, 4, 9, 10, 14};
+    const char *v[7];
+    size_t len[7], total = sizeof(struct store_push_target);
+    for (size_t i = 0; i < 7; i++) {
+        v[i] = sql_col_text(st, str_cols[i]);
+        len[i] = v[i] ? strlen(v[i]) + 1 : 0;
+        total += len[i];
+    }
+    struct store_push_target *t = calloc(1, total);
     if (!t)
         return NULL;
-    int oom = 0;
-    t->id = sql_col_strdup(st, 0, &oom);
+    char *p = (char *)(t + 1);
+    char **dst[7] = {&t->id, &t->topic, &t->token_hex, &t->push_magic, &t->last_result,
+                     &t->last_apns_id, &t->unregistered_token};
+    for (size_t i = 0; i < 7; i++)
+        if (v[i]) {
+            memcpy(p, v[i], len[i]);
+            *dst[i] = p;
+            p += len[i];
+        }
     t->status = (int)sql_col_int(st, 1);
-    t->topic = sql_col_strdup(st, 2, &oom);
-    t->token_hex = sql_col_strdup(st, 3, &oom);
-    t->push_magic = sql_col_strdup(st, 4, &oom);
     t->token_updated_at = sql_col_int(st, 5);
     t->last_seen_at = sql_col_int(st, 6);
     t->last_push_at = sql_col_int(st, 7);
     t->last_status = (int)sql_col_int(st, 8);
-    t->last_result = sql_col_strdup(st, 9, &oom);
-    t->last_apns_id = sql_col_strdup(st, 10, &oom);
     t->pushes = sql_col_int(st, 11);
     t->failures = sql_col_int(st, 12);
     t->unregistered_at = sql_col_int(st, 13);
-    t->unregistered_token = sql_col_strdup(st, 14, &oom);
     t->backoff_until = sql_col_int(st, 15);
-    if (oom) {
-        store_push_target_free(t);
-        return NULL;
-    }
     return t;
 }
 
@@ -305,16 +306,20 @@ static int targets_chunk(struct store *s, const char *const *ids, size_t n,
     for (size_t i = 0; i < TARGETS_CHUNK; i++)
         sql_bind_text(st, (int)i + 1, i < n ? ids[i] : NULL, &code);
     int row;
+    size_t from = 0; /* rows tend to come in the ids' order: look there first */
     while ((row = sql_next_row(s, st, "push.targets_get", code)) == 1) {
         code = 0;
         const char *id = sql_col_text(st, 0);
-        for (size_t i = 0; id && i < n; i++) {
+        size_t start = from;
+        for (size_t k = 0; id && k < n; k++) {
+            size_t i = (start + k) % n;
             if (out[i] || strcmp(ids[i], id) != 0)
                 continue;
             if (!(out[i] = read_target_row(st))) {
                 sql_done(st);
                 return sql_out_of_memory("push.targets_get");
             }
+            from = i + 1;
         }
     }
     return row < 0 ? row : STORE_OK;
@@ -380,6 +385,129 @@ int store_push_record(struct store *s, const char *id, int64_t now, int status, 
     else
         sql_bind_null(st, 7, &code);
     return sql_exec(s, st, "push.record", code);
+}
+
+/* store_push_record_many's statement: RECORD_ROWS rows of store_push_record's
+ * upsert, ?1 the shared time and six parameters per row (97 in all: the
+ * PostgreSQL layer takes at most 100). Built once into a static buffer
+ * (sql_prepare keys statements by their text's address). */
+#define RECORD_ROWS 16
+static char record_many_sql[RECORD_ROWS * 190 + 1024];
+static pthread_once_t record_many_once = PTHREAD_ONCE_INIT;
+
+static void record_many_build(void)
+{
+    char *p = record_many_sql, *end = record_many_sql + sizeof record_many_sql;
+    p += snprintf(p, (size_t)(end - p),
+                  "INSERT INTO push_state (enrollment_id, last_push_at, last_status, last_result,"
+                  " last_apns_id, pushes, failures, unregistered_at, unregistered_token,"
+                  " backoff_until) VALUES");
+    for (int r = 0; r < RECORD_ROWS; r++) {
+        int b = 2 + r * 6; /* id, status, result, apns_id, token, backoff */
+        p += snprintf(p, (size_t)(end - p),
+                      "%s (?%d, ?1, ?%d, ?%d, ?%d, CASE WHEN ?%d > 0 THEN 1 ELSE 0 END,"
+                      " CASE WHEN ?%d = 200 THEN 0 ELSE 1 END,"
+                      " CASE WHEN CAST(?%d AS TEXT) IS NULL THEN NULL ELSE ?1 END, ?%d, ?%d)",
+                      r ? "," : "", b, b + 1, b + 2, b + 3, b + 1, b + 1, b + 4, b + 4, b + 5);
+    }
+    snprintf(p, (size_t)(end - p),
+             " ON CONFLICT (enrollment_id) DO UPDATE SET last_push_at = excluded.last_push_at,"
+             " last_status = excluded.last_status, last_result = excluded.last_result,"
+             " last_apns_id = excluded.last_apns_id,"
+             " pushes = push_state.pushes + excluded.pushes,"
+             " failures = push_state.failures + excluded.failures,"
+             " unregistered_at = COALESCE(excluded.unregistered_at, push_state.unregistered_at),"
+             " unregistered_token = COALESCE(excluded.unregistered_token,"
+             " push_state.unregistered_token),"
+             " backoff_until = excluded.backoff_until");
+}
+
+static int record_one(struct store *s, const struct store_push_outcome *o, int64_t now)
+{
+    return store_push_record(s, o->id, now, o->status, o->result, o->apns_id,
+                             o->unregistered_token, o->backoff_until);
+}
+
+/* Whether a failed statement must be fenced by a savepoint: on PostgreSQL
+ * it aborts the caller's transaction; SQLite undoes just the statement. */
+static int needs_savepoint(struct store *s)
+{
+    return sql_dialect(s) == STORE_DIALECT_POSTGRES;
+}
+
+/* RECORD_ROWS outcomes in one statement (in a savepoint where needed), so
+ * that a failure leaves nothing behind to retry row by row. */
+static int record_rows(struct store *s, const struct store_push_outcome *o, int64_t now)
+{
+    int nested = 0, fence = needs_savepoint(s), rc = STORE_OK;
+    if (fence && (rc = sql_atomic_begin(s, "push.record_many", &nested)) != STORE_OK)
+        return rc;
+    int code = 0;
+    struct sql_stmt *st = sql_prepare(s, record_many_sql, "push.record_many", &rc);
+    if (st) {
+        sql_bind_int(st, 1, now, &code);
+        for (int r = 0; r < RECORD_ROWS; r++) {
+            int b = 2 + r * 6;
+            sql_bind_text(st, b, o[r].id, &code);
+            sql_bind_int(st, b + 1, o[r].status, &code);
+            sql_bind_text(st, b + 2, o[r].result, &code);
+            sql_bind_text(st, b + 3, o[r].apns_id, &code);
+            sql_bind_text(st, b + 4, o[r].unregistered_token, &code);
+            if (o[r].backoff_until)
+                sql_bind_int(st, b + 5, o[r].backoff_until, &code);
+            else
+                sql_bind_null(st, b + 5, &code);
+        }
+        rc = sql_exec(s, st, "push.record_many", code);
+    }
+    return fence ? sql_atomic_end(s, nested, rc, "push.record_many") : rc;
+}
+
+int store_push_record_many(struct store *s, const struct store_push_outcome *o, size_t n,
+                           int64_t now)
+{
+    pthread_once(&record_many_once, record_many_build);
+    int first = STORE_OK;
+    size_t i = 0;
+    while (i < n) {
+        /* A full chunk without a repeated id goes as one statement
+         * (PostgreSQL refuses to upsert one row twice in a statement). */
+        uint32_t h[RECORD_ROWS];
+        size_t k = 0;
+        int repeat = 0;
+        while (k < RECORD_ROWS && i + k < n && !repeat) {
+            uint32_t x = 2166136261u;
+            for (const char *c = o[i + k].id; *c; c++)
+                x = (x ^ (unsigned char)*c) * 16777619u;
+            h[k] = x;
+            for (size_t j = 0; j < k && !repeat; j++)
+                repeat = h[j] == x && strcmp(o[i + j].id, o[i + k].id) == 0;
+            if (!repeat)
+                k++;
+        }
+        int rc = k == RECORD_ROWS ? record_rows(s, o + i, now) : STORE_ERR;
+        if (rc == STORE_OK) {
+            i += k;
+            continue;
+        }
+        /* A short chunk row by row; a failed one too, each row in a
+         * savepoint so that on PostgreSQL the bad row does not abort the
+         * caller's transaction. */
+        int fence = k == RECORD_ROWS && needs_savepoint(s);
+        for (size_t j = 0; j < k; j++) {
+            int nested = 0, r1 = STORE_OK;
+            if (fence)
+                r1 = sql_atomic_begin(s, "push.record", &nested);
+            if (r1 == STORE_OK)
+                r1 = record_one(s, &o[i + j], now);
+            if (fence)
+                r1 = sql_atomic_end(s, nested, r1, "push.record");
+            if (r1 != STORE_OK && first == STORE_OK)
+                first = r1;
+        }
+        i += k;
+    }
+    return first;
 }
 
 int store_push_due(struct store *s, int64_t now, int64_t silent_before, int64_t pushed_before,

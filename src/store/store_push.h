@@ -82,6 +82,22 @@ int store_push_target_unregistered(const struct store_push_target *t);
 int store_push_record(struct store *s, const char *id, int64_t now, int status, const char *result,
                       const char *apns_id, const char *unregistered_token, int64_t backoff_until);
 
+/* One outcome for store_push_record_many (the arguments of store_push_record). */
+struct store_push_outcome {
+    const char *id;
+    int status;
+    const char *result;
+    const char *apns_id;
+    const char *unregistered_token;
+    int64_t backoff_until;
+};
+/* store_push_record for n outcomes at time now, 16 rows per statement
+ * (an id may appear more than once: later outcomes win, as one by one). 0,
+ * or the first error (the rows of a failed statement are then retried one
+ * by one, so one bad row costs only itself). */
+int store_push_record_many(struct store *s, const struct store_push_outcome *o, size_t n,
+                           int64_t now);
+
 /* Enrolled enrollments with a waiting command, not seen since silent_before
  * and not pushed since pushed_before (nor held off or unregistered): the
  * re-push list, at most limit ids (caller frees each and the array). */

@@ -271,6 +271,68 @@ static void test_targets_bulk(void **state)
         store_push_target_free(out[i]);
 }
 
+/* Outcomes recorded many at once: full chunks of 50 rows in one statement,
+ * a repeated id (row by row, the later one wins), a short tail, an unknown
+ * enrollment (its row alone fails), each row as store_push_record writes it. */
+static void test_record_many(void **state)
+{
+    struct store_test *f = *state;
+    enum { N = 130 };
+    char names[N][16];
+    struct store_push_outcome o[N + 2];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "R%03d", i);
+        enroll(f->s, names[i], "com.apple.mgmt.A", TOKEN, 100);
+        o[i] = (struct store_push_outcome){.id = names[i], .status = 200, .result = "ok",
+                                           .apns_id = "ID"};
+    }
+    o[3] = (struct store_push_outcome){.id = "R003", .status = 410, .result = "Unregistered",
+                                       .unregistered_token = TOKEN};
+    o[60] = (struct store_push_outcome){.id = "R060", .status = 429, .result = "TooManyRequests",
+                                        .backoff_until = 5000};
+    o[70] = (struct store_push_outcome){.id = "R060", .status = 200, .result = "ok"}; /* again */
+    o[N] = (struct store_push_outcome){.id = "R001", .status = 0, .result = "no_certificate"};
+    o[N + 1] = (struct store_push_outcome){.id = "R002", .status = 200, .result = "ok"};
+    o[10].id = "NOPE"; /* no such enrollment: only its row fails */
+    assert_int_not_equal(store_push_record_many(f->s, o, N + 2, 200), STORE_OK);
+
+    struct store_push_target *t = NULL;
+    assert_int_equal(store_push_target_get(f->s, "R000", &t), STORE_OK);
+    assert_int_equal(t->last_push_at, 200);
+    assert_int_equal(t->last_status, 200);
+    assert_string_equal(t->last_apns_id, "ID");
+    assert_int_equal(t->pushes, 1);
+    assert_int_equal(t->failures, 0);
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R003", &t), STORE_OK);
+    assert_true(store_push_target_unregistered(t));
+    assert_int_equal(t->unregistered_at, 200);
+    assert_int_equal(t->failures, 1);
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R060", &t), STORE_OK);
+    assert_int_equal(t->pushes, 2);
+    assert_int_equal(t->failures, 1);
+    assert_int_equal(t->backoff_until, 0); /* the later 200 cleared it */
+    assert_string_equal(t->last_result, "ok");
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R001", &t), STORE_OK);
+    assert_string_equal(t->last_result, "no_certificate");
+    assert_int_equal(t->pushes, 1); /* not sent: not counted */
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R002", &t), STORE_OK);
+    assert_int_equal(t->pushes, 2);
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R010", &t), STORE_OK);
+    assert_int_equal(t->pushes, 0); /* its outcome went to "NOPE" */
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R011", &t), STORE_OK);
+    assert_int_equal(t->pushes, 1); /* in the chunk with the bad row */
+    store_push_target_free(t);
+    assert_int_equal(store_push_target_get(f->s, "R129", &t), STORE_OK);
+    assert_int_equal(t->pushes, 1);
+    store_push_target_free(t);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -285,6 +347,7 @@ int main(void)
         T(test_unregistered_until_token_update),
         T(test_repush_due),
         T(test_targets_bulk),
+        T(test_record_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
