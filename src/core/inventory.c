@@ -78,7 +78,7 @@ inventory_handler inventory_handler_for(const char *request_type)
 
 int inventory_report_command(struct store *s, const char *id, const char *status,
                              plist_t report, const char *type, const uint8_t *payload,
-                             size_t len, int64_t now)
+                             size_t len, int compliance, int64_t now)
 {
     if (!status || strcmp(status, "Acknowledged") != 0 || !type)
         return STORE_OK;
@@ -98,7 +98,7 @@ int inventory_report_command(struct store *s, const char *id, const char *status
         char qi[160];
         log_warn("inventory not updated", "id=%s type=%s rc=%d", log_quote(qi, sizeof qi, id),
                  type, rc);
-    } else {
+    } else if (compliance) {
         compliance_on_inventory(s, id, type, now); /* logs its own failures */
     }
     plist_free(cmd_root);
@@ -118,7 +118,7 @@ int inventory_report(struct store *s, const char *id, const char *command_uuid,
         return STORE_OK; /* a report for a command we never sent: already logged */
     if (rc != STORE_OK)
         return rc;
-    rc = inventory_report_command(s, id, status, report, type, payload, len, now);
+    rc = inventory_report_command(s, id, status, report, type, payload, len, 1, now);
     free(type);
     free(payload);
     return rc;

@@ -36,10 +36,12 @@ inventory_handler inventory_handler_for(const char *request_type);
 int inventory_report(struct store *s, const char *id, const char *command_uuid,
                      const char *status, plist_t report, int64_t now);
 /* The same for a command the caller already read with the report (its
- * RequestType and stored payload): no second read. */
+ * RequestType and stored payload): no second read. compliance 0 skips the
+ * compliance evaluation that follows a successful update (the caller read
+ * that no policy is enabled). */
 int inventory_report_command(struct store *s, const char *id, const char *status,
                              plist_t report, const char *type, const uint8_t *payload,
-                             size_t len, int64_t now);
+                             size_t len, int compliance, int64_t now);
 
 /* ---- the inventory set and dedupe ---- */
 

@@ -74,24 +74,47 @@ static int check_and_peek_full(struct worker *w, struct mdm_message *m, int idle
     return irc;
 }
 
+/* What a report's exchange writes besides the report (from the peek): with
+ * nothing more, the exchange is one statement and needs no transaction (on
+ * PostgreSQL, no BEGIN and COMMIT round trips). Unknown (the full identity
+ * path) counts as everything. */
+struct report_work {
+    int known;
+    int inventory; /* an Acknowledged answer to a command with an inventory handler */
+    int policies;  /* a compliance policy is enabled: the inventory update evaluates it */
+};
+
+static void report_work_from_peek(struct report_work *rw, const char *status,
+                                  const struct store_checkin_peek *pk)
+{
+    rw->known = 1;
+    rw->inventory = strcmp(status, "Acknowledged") == 0 && pk->reported_type[0] &&
+                    inventory_handler_for(pk->reported_type) != NULL;
+    rw->policies = pk->policies;
+}
+
 /* The identity check and, for an Idle, whether anything waits. The common
  * case (a live enrollment with this very certificate bound, not revoked) is
  * settled by one statement outside any transaction, store_checkin_peek: one
- * round trip on PostgreSQL, the whole of an Idle with nothing queued. Any
- * other answer (unknown or checked out, another certificate, which may be a
- * renewal taking over the binding, revoked) takes identity.h's full rules,
- * which give the reason. Returns an identity_rc; *waiting stays 1 unless an
- * Idle found the queue empty; m->last_seen is set when known. */
-static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int *waiting,
-                          int *store_rc)
+ * round trip on PostgreSQL, the whole of an Idle with nothing queued, and
+ * for a report (uuid set) what its exchange will write (*rw, may be NULL).
+ * Any other answer (unknown or checked out, another certificate, which may
+ * be a renewal taking over the binding, revoked) takes identity.h's full
+ * rules, which give the reason. Returns an identity_rc; *waiting stays 1
+ * unless an Idle found the queue empty; m->last_seen is set when known. */
+static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, const char *uuid,
+                          int *waiting, struct report_work *rw, int *store_rc)
 {
     struct store_checkin_peek pk;
-    int rc = store_checkin_peek(w->store, m->device_id, m->id, m->cert_fp, idle, &pk);
+    int rc = store_checkin_peek(w->store, m->device_id, m->id, m->cert_fp, idle,
+                                idle ? NULL : uuid, &pk);
     if (rc == STORE_OK && pk.status != ENROLLMENT_CHECKED_OUT && pk.cert_bound &&
         !pk.cert_revoked) {
         m->last_seen = pk.last_seen;
         if (idle)
             *waiting = pk.waiting;
+        else if (rw)
+            report_work_from_peek(rw, pl_str(m->root, "Status"), &pk);
         return IDENTITY_OK;
     }
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
@@ -119,7 +142,8 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         return;
     }
     int store_rc = STORE_OK, waiting = 1;
-    int irc = check_and_peek(w, m, idle, &waiting, &store_rc);
+    struct report_work rw = {0};
+    int irc = check_and_peek(w, m, idle, uuid, &waiting, &rw, &store_rc);
     if (irc == IDENTITY_STORE) {
         mdm_reply_store_error(req, resp, store_rc);
         return;
@@ -139,21 +163,26 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
 
     struct store_command *next = NULL, *reported = NULL;
     int64_t now = (int64_t)time(NULL);
-    /* An Idle's exchange is the claim alone, one statement: atomic without
-     * a transaction of its own (a commit round trip less on PostgreSQL). */
-    int rc = idle ? STORE_OK : store_begin(w->store);
+    /* An Idle's exchange is the claim alone, and a report with nothing to
+     * write besides is the report and the claim: either is one call that is
+     * atomic by itself (on PostgreSQL one statement, without the BEGIN and
+     * COMMIT round trips). A report that updates the inventory is one
+     * transaction with that update. */
+    int tx = !idle && (!rw.known || rw.inventory);
+    int rc = tx ? store_begin(w->store) : STORE_OK;
     if (rc == STORE_OK) {
         rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len, now,
                                    &reported, &next);
-        /* The answer updates the inventory in a savepoint: a failure there
-         * is logged and undone, and the report itself is still kept. The
+        /* The answer updates the inventory in a savepoint (or, should the
+         * peek have missed it, its own transaction): a failure there is
+         * logged and undone, and the report itself is still kept. The
          * command was read with the report. */
         if (rc == STORE_OK && reported)
             (void)inventory_report_command(w->store, m->id, status, m->root,
                                            reported->request_type, reported->payload,
-                                           reported->payload_len, now);
+                                           reported->payload_len, !rw.known || rw.policies, now);
         store_command_free(reported);
-        if (idle) {
+        if (!tx) {
             /* nothing to end */
         } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
             int crc = store_commit(w->store);
@@ -202,7 +231,7 @@ int mdm_fast_idle(struct worker *w, struct request *req, struct response *resp)
     const char *status = pl_str(m.root, "Status");
     if (status && strcmp(status, "Idle") == 0 && !plist_dict_get_item(m.root, "MessageType")) {
         int store_rc = STORE_OK, waiting = 1;
-        int irc = check_and_peek(w, &m, 1, &waiting, &store_rc);
+        int irc = check_and_peek(w, &m, 1, NULL, &waiting, NULL, &store_rc);
         int64_t now = (int64_t)time(NULL);
         int touch_due = !m.last_seen || now - m.last_seen >= STORE_TOUCH_INTERVAL;
         if (irc == IDENTITY_UNKNOWN) {

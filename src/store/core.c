@@ -233,7 +233,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"
         "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
         " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
-        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
+        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END,"
+        /* a report's command (the queue's primary key), and whether compliance has work */
+        " (SELECT c.request_type FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
+        "  WHERE q.enrollment_id = ?3 AND q.command_uuid = ?5 AND q.active = 1),"
+        " CASE WHEN CAST(?5 AS TEXT) IS NOT NULL AND EXISTS (SELECT 1 FROM compliance_policies"
+        "  WHERE enabled = 1) THEN 1 ELSE 0 END"
         " FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -982,12 +987,19 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
         free(nx);
         return sql_out_of_memory("queue_report");
     }
-    int claim = 1, rc;
+    int claim = 1, rc, nested = 0, own = 0;
     if (uuid && sql_dialect(s) == STORE_DIALECT_POSTGRES) {
+        /* One statement: atomic by itself, in the caller's transaction or
+         * none (a claim that met an expired row claims again below: marking
+         * that row Expired stands on its own). */
         rc = report_next_pg(s, enrollment_id, uuid, status, raw, raw_len, now, rep, nx, &claim);
         claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND);
     } else {
-        rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
+        /* Two statements: one transaction (or savepoint) for both. */
+        rc = sql_atomic_begin(s, "queue_report", &nested);
+        own = rc == STORE_OK;
+        if (own)
+            rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
     }
     int report_rc = rc;
     if (claim && (rc == STORE_OK || rc == STORE_NOTFOUND)) {
@@ -995,6 +1007,12 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
         nx = NULL;
         rc = store_queue_next(s, enrollment_id, 0, now, &nx);
         rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
+    }
+    if (own) {
+        int ok = rc == STORE_OK || rc == STORE_NOTFOUND;
+        int erc = sql_atomic_end(s, nested, ok ? STORE_OK : rc, "queue_report");
+        rc = ok && erc != STORE_OK ? erc : rc;
+        report_rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
     }
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         store_command_free(rep);
@@ -1022,7 +1040,8 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
 }
 
 int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
-                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out)
+                       const char *cert_fp, int want_waiting, const char *report_uuid,
+                       struct store_checkin_peek *out)
 {
     memset(out, 0, sizeof *out);
     if (!binding_id || !enrollment_id || !cert_fp)
@@ -1036,6 +1055,7 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     sql_bind_text(st, 2, cert_fp, &code);
     sql_bind_text(st, 3, enrollment_id, &code);
     sql_bind_int(st, 4, want_waiting ? 1 : 0, &code);
+    sql_bind_text(st, 5, report_uuid, &code);
     rc = sql_first_row(s, st, "checkin_peek", code);
     if (rc != STORE_OK)
         return rc;
@@ -1044,6 +1064,10 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     out->cert_revoked = sql_col_int(st, 2) != 0;
     out->last_seen = sql_col_int(st, 3);
     out->waiting = sql_col_int(st, 4) != 0;
+    const char *type = sql_col_text(st, 5);
+    if (type && strlen(type) < sizeof out->reported_type)
+        memcpy(out->reported_type, type, strlen(type) + 1);
+    out->policies = sql_col_int(st, 6) != 0;
     sql_done(st);
     return STORE_OK;
 }

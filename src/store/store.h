@@ -200,7 +200,9 @@ int store_queue_report(struct store *s, const char *enrollment_id, const char *u
 
 /* A report and the next command (NotNow'd ones held back) in one call:
  * store_queue_report, then store_queue_next, in one statement on
- * PostgreSQL (one round trip for the pair). *reported (may be NULL) gets
+ * PostgreSQL (one round trip for the pair). Atomic by itself: it needs no
+ * transaction of the caller's (SQLite's pair runs in its own, or in a
+ * savepoint of the caller's). *reported (may be NULL) gets
  * the reported command (uuid, type, payload; caller frees) when the report
  * was stored, *next the next command or NULL when nothing waits. Returns the
  * report's STORE_OK or STORE_NOTFOUND (the next command is served either
@@ -214,17 +216,26 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
  * PostgreSQL): the binding enrollment's status and whether cert_fp is the
  * certificate bound to it, whether that certificate is revoked, the
  * last-seen time of the enrollment the request is for, and (want_waiting)
- * whether anything waits for it, NotNow'd commands included. */
+ * whether anything waits for it, NotNow'd commands included. For a report
+ * (report_uuid set), also what the exchange will need: the RequestType of
+ * the command it answers (when that command waits for the enrollment,
+ * delivered and unanswered) and whether any compliance policy is enabled,
+ * so the caller opens a transaction, and evaluates compliance, only when
+ * something besides the report itself will be written. */
+#define STORE_REQUEST_TYPE_MAX 128
 struct store_checkin_peek {
     int status;           /* the binding enrollment's enum store_enrollment_status */
     int cert_bound;       /* cert_fp is the one bound to it */
     int cert_revoked;     /* cert_fp is a certificate of ours, revoked */
     int64_t last_seen;    /* enrollment_id's last_seen_at; 0 when never or unknown */
     int waiting;          /* want_waiting and a command waits for enrollment_id */
+    char reported_type[STORE_REQUEST_TYPE_MAX]; /* "" when unknown, or no report_uuid */
+    int policies;         /* report_uuid set and a compliance policy is enabled */
 };
 /* NOTFOUND when the binding enrollment is unknown. */
 int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
-                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out);
+                       const char *cert_fp, int want_waiting, const char *report_uuid,
+                       struct store_checkin_peek *out);
 
 struct store_queue_item {
     char *uuid;

@@ -327,37 +327,82 @@ static void test_checkin_peek(void **state)
     struct fx *f = *state;
     enroll(f->s, "DEV1", FP_A);
     struct store_checkin_peek pk;
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.status, ENROLLMENT_ENROLLED);
     assert_int_equal(pk.cert_bound, 1);
     assert_int_equal(pk.cert_revoked, 0);
     assert_int_equal(pk.waiting, 0);
     assert_int_equal(store_enrollment_touch(f->s, "DEV1", 500), STORE_OK);
     enqueue_with_deadline(f->s, "ProfileList", "C1", 400, 0);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.waiting, 1);
     assert_int_equal(pk.last_seen, 500);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, NULL, &pk), STORE_OK);
     assert_int_equal(pk.waiting, 0); /* not asked */
     /* another certificate, a user channel's own time (unknown: 0), a stranger */
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_B, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_B, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_bound, 0);
     assert_int_equal(pk.last_seen, 0);
     assert_int_equal(pk.waiting, 0);
-    assert_int_equal(store_checkin_peek(f->s, "NOBODY", "NOBODY", FP_A, 1, &pk), STORE_NOTFOUND);
+    assert_int_equal(store_checkin_peek(f->s, "NOBODY", "NOBODY", FP_A, 1, NULL, &pk), STORE_NOTFOUND);
     /* a revoked certificate of ours */
     struct store_cert c = {.serial_hex = "0a", .subject = "CN=DEV1", .fingerprint = FP_A,
                            .status = "issued", .created_at = 100};
     assert_int_equal(store_cert_add(f->s, &c), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_revoked, 0);
     assert_int_equal(store_cert_revoke(f->s, "0a", "test", 600), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_revoked, 1);
     /* checked out */
     assert_int_equal(store_enrollment_checkout(f->s, "DEV1", 700), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.status, ENROLLMENT_CHECKED_OUT);
+}
+
+/* For a report, the peek also says what the exchange will write: the
+ * answered command's RequestType while it waits in this device's queue,
+ * and whether any compliance policy is enabled. */
+static void test_checkin_peek_report(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "DeviceInformation", "C1", 400, 0);
+    struct store_checkin_peek pk;
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C1", &pk), STORE_OK);
+    assert_string_equal(pk.reported_type, "DeviceInformation");
+    assert_int_equal(pk.policies, 0);
+    /* no report, an unknown command, another device's view of it */
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
+    assert_string_equal(pk.reported_type, "");
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "NOPE", &pk), STORE_OK);
+    assert_string_equal(pk.reported_type, "");
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_A, 0, "C1", &pk), STORE_OK);
+    assert_string_equal(pk.reported_type, "");
+    /* answered: no longer waiting */
+    struct store_command *next = NULL;
+    assert_int_equal(store_queue_next(f->s, "DEV1", 0, 401, &next), STORE_OK);
+    store_command_free(next);
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    assert_int_equal(store_queue_report(f->s, "DEV1", "C1", "Acknowledged", raw, sizeof raw - 1,
+                                        402),
+                     STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C1", &pk), STORE_OK);
+    assert_string_equal(pk.reported_type, "");
+    /* an enabled policy counts; a disabled one does not */
+    struct store_compliance_policy p = {.name = "p", .enabled = 0, .rules = "[]", .scope = "{}",
+                                        .actions = "[]"};
+    int64_t id = 0;
+    assert_int_equal(store_compliance_policy_add(f->s, &p, 100, &id), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C1", &pk), STORE_OK);
+    assert_int_equal(pk.policies, 0);
+    p.id = id;
+    p.enabled = 1;
+    assert_int_equal(store_compliance_policy_update(f->s, &p, 101), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C1", &pk), STORE_OK);
+    assert_int_equal(pk.policies, 1);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
+    assert_int_equal(pk.policies, 0); /* asked for reports only */
 }
 
 int main(void)
@@ -369,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enqueue_fleet_in_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkin_peek_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
