@@ -234,9 +234,13 @@ static const char *const stmt_sql[ST_COUNT] = {
         "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
         " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
         "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END,"
-        /* a report's command (the queue's primary key), and whether compliance has work */
-        " (SELECT c.request_type FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
-        "  WHERE q.enrollment_id = ?3 AND q.command_uuid = ?5 AND q.active = 1),"
+        /* A report's command, by the queue's primary key (with active = 1
+         * in the WHERE, PostgreSQL's generic plan takes the partial index
+         * queue_order instead and walks the device's whole queue), and
+         * whether compliance has work. */
+        " (SELECT CASE WHEN q.active = 1 THEN c.request_type END FROM queue q"
+        "  JOIN commands c ON c.uuid = q.command_uuid"
+        "  WHERE q.enrollment_id = ?3 AND q.command_uuid = ?5),"
         " CASE WHEN CAST(?5 AS TEXT) IS NOT NULL AND EXISTS (SELECT 1 FROM compliance_policies"
         "  WHERE enabled = 1) THEN 1 ELSE 0 END"
         " FROM enrollments e WHERE e.id = ?1",

@@ -200,6 +200,71 @@ int store_inventory_values_put(struct store *s, const char *id, const char *sect
     return sql_atomic_end(s, nested, rc, "inventory.values");
 }
 
+/* The section's rows (?2) and its mark in "reported" (?3 = "reported"),
+ * told apart by the first column. */
+static const char sql_values_and_mark[] =
+    "SELECT section, name, type, value FROM inv_values WHERE enrollment_id = ?1"
+    " AND section IN (?2, ?3)";
+
+/* Reads values from st (name, type, value from column col on); with mark
+ * set (the section's name), column 0 is the row's section, and a row of
+ * "reported" is not a value but the mark: *reported is set when it names
+ * the section. */
+static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
+                       const char *mark, struct store_inv_value **out, size_t *n, int *reported)
+{
+    struct store_inv_value *v = NULL;
+    size_t cap = 0, count = 0;
+    int row, oom = 0;
+    while ((row = sql_next_row(s, st, op, code)) == 1) {
+        code = 0;
+        if (mark) {
+            const char *section = sql_col_text(st, 0), *name = sql_col_text(st, 1);
+            if (section && strcmp(section, "reported") == 0) {
+                if (name && strcmp(name, mark) == 0)
+                    *reported = 1;
+                continue;
+            }
+        }
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+            oom = 1;
+            sql_done(st);
+            break;
+        }
+        struct store_inv_value *e = &v[count++];
+        e->name = sql_col_strdup(st, col, &oom);
+        e->type = sql_col_strdup(st, col + 1, &oom);
+        e->value = sql_col_strdup(st, col + 2, &oom);
+        if (oom) {
+            sql_done(st);
+            break;
+        }
+    }
+    if (oom || row < 0) {
+        store_inv_values_free(v, count);
+        return oom ? sql_out_of_memory(op) : row;
+    }
+    *out = v;
+    *n = count;
+    return STORE_OK;
+}
+
+int store_inventory_values_and_mark(struct store *s, const char *id, const char *section,
+                                    struct store_inv_value **out, size_t *n, int *reported)
+{
+    *out = NULL;
+    *n = 0;
+    *reported = 0;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_values_and_mark, "inventory.values_and_mark", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    sql_bind_text(st, 2, section, &code);
+    sql_bind_text(st, 3, "reported", &code);
+    return read_values(s, st, code, 1, "inventory.values_and_mark", section, out, n, reported);
+}
+
 int store_inventory_values_get(struct store *s, const char *id, const char *section,
                                struct store_inv_value **out, size_t *n)
 {
@@ -211,32 +276,7 @@ int store_inventory_values_get(struct store *s, const char *id, const char *sect
         return rc;
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, section, &code);
-    struct store_inv_value *v = NULL;
-    size_t cap = 0, count = 0;
-    int row, oom = 0;
-    while ((row = sql_next_row(s, st, "inventory.values_get", code)) == 1) {
-        code = 0;
-        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
-            oom = 1;
-            sql_done(st);
-            break;
-        }
-        struct store_inv_value *e = &v[count++];
-        e->name = sql_col_strdup(st, 0, &oom);
-        e->type = sql_col_strdup(st, 1, &oom);
-        e->value = sql_col_strdup(st, 2, &oom);
-        if (oom) {
-            sql_done(st);
-            break;
-        }
-    }
-    if (oom || row < 0) {
-        store_inv_values_free(v, count);
-        return oom ? sql_out_of_memory("inventory.values_get") : row;
-    }
-    *out = v;
-    *n = count;
-    return STORE_OK;
+    return read_values(s, st, code, 0, "inventory.values_get", NULL, out, n, NULL);
 }
 
 /* ---- list sections ------------------------------------------------------------ */
@@ -788,11 +828,14 @@ int store_inventory_command(struct store *s, const char *uuid, char **request_ty
     return STORE_OK;
 }
 
-/* The queue_next partial index (enrollment_id, created_at WHERE active = 1)
- * finds the device's waiting rows; there are few. */
+/* The device's waiting rows (the partial index on enrollment_id WHERE
+ * active = 1), each command looked up by its key: a row per waiting command,
+ * NULL when of another type. Written as a subquery per row: as a join,
+ * PostgreSQL's generic plan hashes the queue rows against a full scan of
+ * commands (every command of every device). */
 static const char sql_pending[] =
-    "SELECT c.payload FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
-    " WHERE q.enrollment_id = ?1 AND q.active = 1 AND c.request_type = ?2";
+    "SELECT (SELECT c.payload FROM commands c WHERE c.uuid = q.command_uuid"
+    " AND c.request_type = ?2) FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1";
 
 void store_inv_blobs_free(struct store_inv_blob *b, size_t n)
 {
@@ -819,6 +862,8 @@ int store_inventory_pending(struct store *s, const char *id, const char *request
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.pending", code)) == 1) {
         code = 0;
+        if (sql_col_is_null(st, 0))
+            continue; /* another type */
         if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);
