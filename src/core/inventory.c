@@ -346,17 +346,18 @@ static int values_history(struct store *s, const char *id, const char *section,
     return rc;
 }
 
-/* One read (the stored values and the section's mark), then only what
- * differs is written: an answer that repeats the last one writes nothing
- * here. (A value's updated_at is therefore when it last changed.) */
-int inventory_put_values(struct store *s, const char *id, const char *section,
-                         const struct store_inv_value *v, size_t n, int replace,
-                         const char *const *quiet, int64_t now)
+/* The writes of an answer against what was read (old, reported; rc is the
+ * read's): only what differs is written, so an answer that repeats the last
+ * one writes nothing here. (A value's updated_at is therefore when it last
+ * changed.) Frees old. */
+static int put_values_read(struct store *s, const char *id, const char *section,
+                           const struct store_inv_value *v, size_t n, int replace,
+                           const char *const *quiet, int64_t now, int rc,
+                           struct store_inv_value *old, size_t nold, int reported)
 {
-    struct store_inv_value *old = NULL, *changed = NULL;
-    size_t nold = 0, nchanged = 0;
-    int reported = 0, removed = 0;
-    int rc = store_inventory_values_and_mark(s, id, section, &old, &nold, &reported);
+    struct store_inv_value *changed = NULL;
+    size_t nchanged = 0;
+    int removed = 0;
     if (rc == STORE_OK)
         rc = changed_values(v, n, old, nold, replace, &changed, &nchanged, &removed);
     if (rc == STORE_OK && !reported)
@@ -371,6 +372,29 @@ int inventory_put_values(struct store *s, const char *id, const char *section,
     free(changed);
     store_inv_values_free(old, nold);
     return rc;
+}
+
+/* One read (the stored values and the section's mark), then the writes. */
+int inventory_put_values(struct store *s, const char *id, const char *section,
+                         const struct store_inv_value *v, size_t n, int replace,
+                         const char *const *quiet, int64_t now)
+{
+    struct store_inv_value *old = NULL;
+    size_t nold = 0;
+    int reported = 0;
+    int rc = store_inventory_values_and_mark(s, id, section, &old, &nold, &reported);
+    return put_values_read(s, id, section, v, n, replace, quiet, now, rc, old, nold, reported);
+}
+
+int inventory_put_device_values(struct store *s, const char *id, const struct store_inv_device *d,
+                                const struct store_inv_value *v, size_t n,
+                                const char *const *quiet, int64_t now)
+{
+    struct store_inv_value *old = NULL;
+    size_t nold = 0;
+    int reported = 0;
+    int rc = store_inventory_device_set_and_read(s, id, d, now, &old, &nold, &reported);
+    return put_values_read(s, id, "device", v, n, 0, quiet, now, rc, old, nold, reported);
 }
 
 int inventory_history_prune(struct store *s, int64_t days, int64_t now, int64_t *deleted)

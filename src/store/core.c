@@ -172,11 +172,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
                      " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index already holds rows in that order. A
-     * row still waiting to be sent whose command's deadline passed
-     * (command_meta, migration 7) is marked Expired instead of delivered,
-     * and the caller claims again: an expired command is never sent. The
-     * statement returns the command as well (one round trip on PostgreSQL). */
+     * order, and the queue_next index (queue_order on PostgreSQL) holds
+     * rows in that order. A row still waiting to be sent whose command's
+     * deadline passed (command_meta, migration 7) is marked Expired
+     * instead of delivered, and the caller claims again: an expired
+     * command is never sent. The statement returns the command as well
+     * (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
         "UPDATE queue SET " QUEUE_CLAIM_SET("?3")
         " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"

@@ -13,24 +13,31 @@
 /* ---- the filterable row ---------------------------------------------------- */
 
 /* COALESCE keeps what an answer did not include (a NULL bind). */
-static const char sql_device_set[] =
-    "INSERT INTO inv_device (enrollment_id, os_version, os_num, build_version, model, model_name,"
-    " product_name, serial_number, device_name, supervised, battery_pct, capacity_mb,"
-    " available_mb, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    " ON CONFLICT (enrollment_id) DO UPDATE SET"
-    " os_version = COALESCE(excluded.os_version, inv_device.os_version),"
-    " os_num = COALESCE(excluded.os_num, inv_device.os_num),"
-    " build_version = COALESCE(excluded.build_version, inv_device.build_version),"
-    " model = COALESCE(excluded.model, inv_device.model),"
-    " model_name = COALESCE(excluded.model_name, inv_device.model_name),"
-    " product_name = COALESCE(excluded.product_name, inv_device.product_name),"
-    " serial_number = COALESCE(excluded.serial_number, inv_device.serial_number),"
-    " device_name = COALESCE(excluded.device_name, inv_device.device_name),"
-    " supervised = COALESCE(excluded.supervised, inv_device.supervised),"
-    " battery_pct = COALESCE(excluded.battery_pct, inv_device.battery_pct),"
-    " capacity_mb = COALESCE(excluded.capacity_mb, inv_device.capacity_mb),"
-    " available_mb = COALESCE(excluded.available_mb, inv_device.available_mb),"
-    " device_at = excluded.device_at";
+#define DEVICE_SET                                                                                 \
+    "INSERT INTO inv_device (enrollment_id, os_version, os_num, build_version, model, model_name," \
+    " product_name, serial_number, device_name, supervised, battery_pct, capacity_mb,"            \
+    " available_mb, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"   \
+    " ?14) ON CONFLICT (enrollment_id) DO UPDATE SET"                                              \
+    " os_version = COALESCE(excluded.os_version, inv_device.os_version),"                         \
+    " os_num = COALESCE(excluded.os_num, inv_device.os_num),"                                     \
+    " build_version = COALESCE(excluded.build_version, inv_device.build_version),"                \
+    " model = COALESCE(excluded.model, inv_device.model),"                                        \
+    " model_name = COALESCE(excluded.model_name, inv_device.model_name),"                         \
+    " product_name = COALESCE(excluded.product_name, inv_device.product_name),"                   \
+    " serial_number = COALESCE(excluded.serial_number, inv_device.serial_number),"                \
+    " device_name = COALESCE(excluded.device_name, inv_device.device_name),"                      \
+    " supervised = COALESCE(excluded.supervised, inv_device.supervised),"                         \
+    " battery_pct = COALESCE(excluded.battery_pct, inv_device.battery_pct),"                      \
+    " capacity_mb = COALESCE(excluded.capacity_mb, inv_device.capacity_mb),"                      \
+    " available_mb = COALESCE(excluded.available_mb, inv_device.available_mb),"                   \
+    " device_at = excluded.device_at"
+static const char sql_device_set[] = DEVICE_SET;
+/* PostgreSQL: the row written by a data-modifying WITH (run to completion
+ * whether read or not), the section's values and mark read by the query. */
+static const char sql_device_set_and_read_pg[] =
+    "WITH d AS (" DEVICE_SET " RETURNING 1)"
+    " SELECT section, name, type, value FROM inv_values WHERE enrollment_id = ?1"
+    " AND section IN (?15, ?16)";
 
 static void bind_opt_int(struct sql_stmt *st, int i, int64_t v, int *code)
 {
@@ -40,6 +47,9 @@ static void bind_opt_int(struct sql_stmt *st, int i, int64_t v, int *code)
         sql_bind_int(st, i, v, code);
 }
 
+static void bind_device(struct sql_stmt *st, const char *id, const struct store_inv_device *d,
+                        int64_t now, int *code);
+
 int store_inventory_device_set(struct store *s, const char *id, const struct store_inv_device *d,
                                int64_t now)
 {
@@ -47,6 +57,41 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
     struct sql_stmt *st = sql_prepare(s, sql_device_set, "inventory.device_set", &rc);
     if (!st)
         return rc;
+    bind_device(st, id, d, now, &code);
+    return sql_exec(s, st, "inventory.device_set", code);
+}
+
+static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
+                       const char *mark, struct store_inv_value **out, size_t *n, int *reported);
+
+int store_inventory_device_set_and_read(struct store *s, const char *id,
+                                        const struct store_inv_device *d, int64_t now,
+                                        struct store_inv_value **v, size_t *n, int *reported)
+{
+    if (sql_dialect(s) != STORE_DIALECT_POSTGRES) {
+        int rc = store_inventory_device_set(s, id, d, now);
+        return rc == STORE_OK ? store_inventory_values_and_mark(s, id, "device", v, n, reported)
+                              : rc;
+    }
+    *v = NULL;
+    *n = 0;
+    *reported = 0;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st =
+        sql_prepare(s, sql_device_set_and_read_pg, "inventory.device_set_and_read", &rc);
+    if (!st)
+        return rc;
+    bind_device(st, id, d, now, &code);
+    sql_bind_text(st, 15, "device", &code);
+    sql_bind_text(st, 16, "reported", &code);
+    return read_values(s, st, code, 1, "inventory.device_set_and_read", "device", v, n,
+                       reported);
+}
+
+static void bind_device(struct sql_stmt *st, const char *id, const struct store_inv_device *d,
+                        int64_t now, int *code_out)
+{
+    int code = *code_out;
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, d->os_version, &code);
     bind_opt_int(st, 3, d->os_num, &code);
@@ -61,7 +106,7 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
     bind_opt_int(st, 12, d->capacity_mb, &code);
     bind_opt_int(st, 13, d->available_mb, &code);
     sql_bind_int(st, 14, now, &code);
-    return sql_exec(s, st, "inventory.device_set", code);
+    *code_out = code;
 }
 
 static const char sql_security_set[] =
