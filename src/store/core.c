@@ -38,6 +38,7 @@ enum stmt_id {
     ST_QUEUE_MARK,
     ST_QUEUE_REPORT_NEXT_PG,
     ST_CHECKIN_PEEK,
+    ST_CHECKIN_PEEK_REPORT,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
     ST_QUEUE_CANCEL,
@@ -123,6 +124,17 @@ enum stmt_id {
     " status = CASE WHEN h.expired <> 0 THEN 'Expired' ELSE queue.status END,"                    \
     " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"                                       \
     " updated_at = CASE WHEN h.expired <> 0 THEN " now " ELSE queue.updated_at END"
+
+/* Identity binding, revocation, last seen and the queue in one read: the
+ * Idle a fleet sends most is one statement and no transaction. */
+#define CHECKIN_PEEK                                                                               \
+    "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"                                \
+    " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"       \
+    "  THEN 1 ELSE 0 END,"                                                                         \
+    " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"                                        \
+    "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"         \
+    " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"             \
+    "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
@@ -225,26 +237,18 @@ static const char *const stmt_sql[ST_COUNT] = {
         " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
         "  ON c.uuid = m.command_uuid) AS rc ON true"
         " LEFT JOIN n ON true",
-    /* Identity binding, revocation, last seen and the queue in one read:
-     * the Idle a fleet sends most is one statement and no transaction. */
-    [ST_CHECKIN_PEEK] =
-        "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"
-        " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"
-        "  THEN 1 ELSE 0 END,"
-        " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"
-        "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
-        " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
-        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END,"
-        /* A report's command, by the queue's primary key (with active = 1
-         * in the WHERE, PostgreSQL's generic plan takes the partial index
-         * queue_order instead and walks the device's whole queue), and
-         * whether compliance has work. */
-        " (SELECT CASE WHEN q.active = 1 THEN c.request_type END FROM queue q"
-        "  JOIN commands c ON c.uuid = q.command_uuid"
-        "  WHERE q.enrollment_id = ?3 AND q.command_uuid = ?5),"
-        " CASE WHEN CAST(?5 AS TEXT) IS NOT NULL AND EXISTS (SELECT 1 FROM compliance_policies"
-        "  WHERE enabled = 1) THEN 1 ELSE 0 END"
-        " FROM enrollments e WHERE e.id = ?1",
+    [ST_CHECKIN_PEEK] = CHECKIN_PEEK " FROM enrollments e WHERE e.id = ?1",
+    /* For a report, also its command, by the queue's primary key (with
+     * active = 1 in the WHERE, PostgreSQL's generic plan takes the partial
+     * index queue_order instead and walks the device's whole queue), and
+     * whether compliance has work. A statement of its own: the Idle a
+     * fleet sends most does not set up these two subqueries. */
+    [ST_CHECKIN_PEEK_REPORT] =
+        CHECKIN_PEEK ", (SELECT CASE WHEN q.active = 1 THEN c.request_type END FROM queue q"
+        " JOIN commands c ON c.uuid = q.command_uuid"
+        " WHERE q.enrollment_id = ?3 AND q.command_uuid = ?5),"
+        " CASE WHEN EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1)"
+        " THEN 1 ELSE 0 END FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_QUEUE_LIST] =
@@ -1052,7 +1056,8 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     if (!binding_id || !enrollment_id || !cert_fp)
         return STORE_ERR;
     int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_CHECKIN_PEEK, "checkin_peek", &rc);
+    struct sql_stmt *st =
+        prep(s, report_uuid ? ST_CHECKIN_PEEK_REPORT : ST_CHECKIN_PEEK, "checkin_peek", &rc);
     if (!st)
         return rc;
     int code = 0;
@@ -1060,7 +1065,8 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     sql_bind_text(st, 2, cert_fp, &code);
     sql_bind_text(st, 3, enrollment_id, &code);
     sql_bind_int(st, 4, want_waiting ? 1 : 0, &code);
-    sql_bind_text(st, 5, report_uuid, &code);
+    if (report_uuid)
+        sql_bind_text(st, 5, report_uuid, &code);
     rc = sql_first_row(s, st, "checkin_peek", code);
     if (rc != STORE_OK)
         return rc;
@@ -1069,10 +1075,10 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     out->cert_revoked = sql_col_int(st, 2) != 0;
     out->last_seen = sql_col_int(st, 3);
     out->waiting = sql_col_int(st, 4) != 0;
-    const char *type = sql_col_text(st, 5);
+    const char *type = report_uuid ? sql_col_text(st, 5) : NULL;
     if (type && strlen(type) < sizeof out->reported_type)
         memcpy(out->reported_type, type, strlen(type) + 1);
-    out->policies = sql_col_int(st, 6) != 0;
+    out->policies = report_uuid && sql_col_int(st, 6) != 0;
     sql_done(st);
     return STORE_OK;
 }
