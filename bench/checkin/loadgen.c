@@ -6,7 +6,9 @@
  * Modes: plain (HTTP + Mdm-Signature), keepalive (HTTPS mTLS), handshake (a
  * full TLS handshake per request), ack (answer each command Acknowledged),
  * hold (open C TLS connections and keep them idle), enroll (Authenticate +
- * TokenUpdate per device). Prints one "RESULT key=value…" line.
+ * TokenUpdate per device). With --inventory, ack mode answers a
+ * DeviceInformation command as a device does, with the QueryResponses it
+ * asked for (the same values every time). Prints one "RESULT key=value…" line.
  * Called by bench/checkin/run. */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +66,7 @@ struct conn {
     size_t in_len, in_cap;
     struct timespec t0;     /* request start (handshake mode: connect start) */
     char uuid[128];         /* ack mode: the command to acknowledge */
+    char *answer;           /* ack mode, --inventory: the QueryResponses to send, or NULL */
 };
 
 struct opts {
@@ -71,6 +74,7 @@ struct opts {
     const char *host, *sni, *ca_file, *devices_file, *path, *ready_file, *cpu_pids;
     int port, conns, parallel, max_devices;
     int conn_close;         /* send "Connection: close" with every request */
+    int inventory;          /* ack: answer DeviceInformation with QueryResponses */
     double duration, warmup_max;
 };
 
@@ -141,16 +145,18 @@ static const char plist_head[] =
     "<plist version=\"1.0\">\n<dict>\n";
 static const char plist_tail[] = "</dict>\n</plist>\n";
 
-/* A body like iOS sends to the ServerURL; uuid NULL for Idle. malloc'd. */
-static char *connect_body(const char *udid, const char *status, const char *uuid)
+/* A body like iOS sends to the ServerURL; uuid NULL for Idle; extra (may
+ * be NULL) is more of the dict, for an answer's data. malloc'd. */
+static char *connect_body(const char *udid, const char *status, const char *uuid,
+                          const char *extra)
 {
     char *b = NULL;
     int n;
     if (uuid)
-        n = asprintf(&b, "%s\t<key>CommandUUID</key>\n\t<string>%s</string>\n"
+        n = asprintf(&b, "%s\t<key>CommandUUID</key>\n\t<string>%s</string>\n%s"
                          "\t<key>Status</key>\n\t<string>%s</string>\n"
                          "\t<key>UDID</key>\n\t<string>%s</string>\n%s",
-                     plist_head, uuid, status, udid, plist_tail);
+                     plist_head, uuid, extra ? extra : "", status, udid, plist_tail);
     else
         n = asprintf(&b, "%s\t<key>Status</key>\n\t<string>%s</string>\n"
                          "\t<key>UDID</key>\n\t<string>%s</string>\n%s",
@@ -246,7 +252,7 @@ static void load_devices(struct run *r)
         die("%s holds no devices", r->o.devices_file);
     for (int i = 0; i < r->ndev; i++) {
         struct device *d = &r->devs[i];
-        char *body = connect_body(d->udid, "Idle", NULL);
+        char *body = connect_body(d->udid, "Idle", NULL, NULL);
         char *sig = NULL;
         if (!body)
             die("out of memory");
@@ -374,7 +380,7 @@ static int prepare_request(struct run *r, struct conn *c)
         c->out = d->idle_req;
         c->out_len = d->idle_len;
     } else {
-        char *body = c->next == R_ACK ? connect_body(d->udid, "Acknowledged", c->uuid)
+        char *body = c->next == R_ACK ? connect_body(d->udid, "Acknowledged", c->uuid, c->answer)
                                       : checkin_body(d, c->next);
         const char *path = c->next == R_ACK ? r->o.path : "/mdm/checkin";
         if (!body)
@@ -514,6 +520,46 @@ static int command_uuid(const char *body, size_t len, char *out, size_t n)
     return 0;
 }
 
+/* Answers a device gives to DeviceInformation queries (iOS's types). */
+static const struct {
+    const char *query, *value;
+} device_answers[] = {
+    {"OSVersion", "<string>18.1</string>"},
+    {"BuildVersion", "<string>22B83</string>"},
+    {"SerialNumber", "<string>F2LXBENCH0001</string>"},
+    {"DeviceName", "<string>Bench iPhone</string>"},
+    {"ModelName", "<string>iPhone</string>"},
+    {"Model", "<string>MQ9T3LL/A</string>"},
+    {"ProductName", "<string>iPhone15,2</string>"},
+    {"BatteryLevel", "<real>0.81</real>"},
+    {"IsSupervised", "<true/>"},
+};
+
+/* --inventory: the QueryResponses answering a DeviceInformation command
+ * (each query of the table it asks), into c->answer; NULL for any other
+ * command. 0, or -1 when out of memory. */
+static int prepare_answer(struct conn *c, const char *body, size_t len)
+{
+    free(c->answer);
+    c->answer = NULL;
+    static const char devinfo[] = "<string>DeviceInformation</string>";
+    if (!memmem(body, len, devinfo, sizeof devinfo - 1))
+        return 0;
+    char buf[2048];
+    size_t o = (size_t)snprintf(buf, sizeof buf, "\t<key>QueryResponses</key>\n\t<dict>\n");
+    for (size_t i = 0; i < sizeof device_answers / sizeof device_answers[0]; i++) {
+        char q[96];
+        int qn = snprintf(q, sizeof q, "<string>%s</string>", device_answers[i].query);
+        if (!memmem(body, len, q, (size_t)qn))
+            continue;
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "\t\t<key>%s</key>\n\t\t%s\n",
+                              device_answers[i].query, device_answers[i].value);
+    }
+    snprintf(buf + o, sizeof buf - o, "\t</dict>\n");
+    c->answer = strdup(buf);
+    return c->answer ? 0 : -1;
+}
+
 /* ---- what happens after each response, per mode ---- */
 
 enum after { A_NEXT, A_RECONNECT, A_DONE, A_HOLD };
@@ -529,6 +575,8 @@ static enum after after_ack_mode(struct run *r, struct conn *c, const char *body
     }
     if (was_ack)
         record(r, c, 1);
+    if (r->o.inventory && prepare_answer(c, body, len) < 0)
+        die("out of memory");
     c->next = R_ACK;
     return A_NEXT;
 }
@@ -928,6 +976,7 @@ static void usage(void)
           "         [--conns C] [--duration SECONDS] [--path /mdm/connect]\n"
           "         [--cpu-pids PID,PID…] [--parallel N] [--ready-file F] [--max-devices N]\n"
           "         [--conn-close]  (send \"Connection: close\"; the server closes after each answer)\n"
+          "         [--inventory]   (ack: answer DeviceInformation with its QueryResponses)\n"
           "       bench-loadgen --free-port     (prints a free loopback TCP port)\n",
           stderr);
     exit(2);
@@ -965,7 +1014,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
         {"path", required_argument, 0, 'P'},     {"cpu-pids", required_argument, 0, 'u'},
         {"parallel", required_argument, 0, 'l'}, {"ready-file", required_argument, 0, 'r'},
         {"max-devices", required_argument, 0, 'x'}, {"free-port", no_argument, 0, 'f'},
-        {"conn-close", no_argument, 0, 'C'},
+        {"conn-close", no_argument, 0, 'C'},     {"inventory", no_argument, 0, 'I'},
         {0, 0, 0, 0},
     };
     *o = (struct opts){.mode = M_KEEPALIVE, .host = "127.0.0.1", .sni = "localhost",
@@ -989,6 +1038,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
         case 'x': o->max_devices = atoi(optarg); break;
         case 'f': exit(free_port());
         case 'C': o->conn_close = 1; break;
+        case 'I': o->inventory = 1; break;
         default: usage();
         }
     }

@@ -78,7 +78,7 @@ inventory_handler inventory_handler_for(const char *request_type)
 
 int inventory_report_command(struct store *s, const char *id, const char *status,
                              plist_t report, const char *type, const uint8_t *payload,
-                             size_t len, int64_t now)
+                             size_t len, int compliance, int64_t now)
 {
     if (!status || strcmp(status, "Acknowledged") != 0 || !type)
         return STORE_OK;
@@ -98,7 +98,7 @@ int inventory_report_command(struct store *s, const char *id, const char *status
         char qi[160];
         log_warn("inventory not updated", "id=%s type=%s rc=%d", log_quote(qi, sizeof qi, id),
                  type, rc);
-    } else {
+    } else if (compliance) {
         compliance_on_inventory(s, id, type, now); /* logs its own failures */
     }
     plist_free(cmd_root);
@@ -118,7 +118,7 @@ int inventory_report(struct store *s, const char *id, const char *command_uuid,
         return STORE_OK; /* a report for a command we never sent: already logged */
     if (rc != STORE_OK)
         return rc;
-    rc = inventory_report_command(s, id, status, report, type, payload, len, now);
+    rc = inventory_report_command(s, id, status, report, type, payload, len, 1, now);
     free(type);
     free(payload);
     return rc;
@@ -126,8 +126,19 @@ int inventory_report(struct store *s, const char *id, const char *command_uuid,
 
 /* ---- history ------------------------------------------------------------------ */
 
-/* Whether a section was reported before (its first answer is a baseline, not
- * a change), and marks it reported now. */
+/* Marks a section reported (its mark in "reported", dated with the first
+ * answer): later answers are then compared with what is stored, while the
+ * first is a baseline, not a change. */
+static int mark_reported(struct store *s, const char *id, const char *section, int64_t now)
+{
+    char when[24];
+    snprintf(when, sizeof when, "%lld", (long long)now);
+    struct store_inv_value mark = {(char *)section, "date", when};
+    return store_inventory_values_put(s, id, "reported", &mark, 1, 0, now);
+}
+
+/* Whether a section was reported before (see mark_reported), marking it
+ * now if not. */
 static int first_report(struct store *s, const char *id, const char *section, int64_t now,
                         int *first)
 {
@@ -141,10 +152,7 @@ static int first_report(struct store *s, const char *id, const char *section, in
         if (strcmp(v[i].name, section) == 0)
             *first = 0;
     store_inv_values_free(v, n);
-    char when[24];
-    snprintf(when, sizeof when, "%lld", (long long)now);
-    struct store_inv_value mark = {(char *)section, "date", when};
-    return store_inventory_values_put(s, id, "reported", &mark, 1, 0, now);
+    return *first ? mark_reported(s, id, section, now) : STORE_OK;
 }
 
 /* A cell as text into buf (numbers formatted); NULL for a null cell. */
@@ -221,6 +229,34 @@ static int list_history(struct store *s, const char *id, const struct store_inv_
     return rc;
 }
 
+/* Whether writing the new rows would leave the table as it is: each has an
+ * equal old row (every column), and with replace no old row goes. */
+static int rows_unchanged(const struct store_inv_shape *sh, const struct store_inv_table *old,
+                          const struct store_inv_cell *cells, size_t nrows, int replace)
+{
+    if (replace && old->nrows != nrows)
+        return 0;
+    char buf[32];
+    for (size_t r = 0; r < nrows; r++) {
+        size_t o;
+        for (o = 0; o < old->nrows; o++) {
+            size_t c;
+            for (c = 0; c < sh->ncols; c++) {
+                const char *nv = cell_text(&cells[r * sh->ncols + c], buf, sizeof buf);
+                if (!same(old->cells[o * sh->ncols + c], nv))
+                    break;
+            }
+            if (c == sh->ncols)
+                break;
+        }
+        if (o == old->nrows)
+            return 0;
+    }
+    return 1;
+}
+
+/* An answer that repeats the stored rows writes nothing but its history
+ * (none). */
 int inventory_put_list(struct store *s, const char *id, enum store_inv_list list,
                        const struct store_inv_cell *cells, size_t nrows, int replace,
                        int64_t now)
@@ -233,7 +269,7 @@ int inventory_put_list(struct store *s, const char *id, enum store_inv_list list
     struct store_inv_table *old = NULL;
     if (rc == STORE_OK && !first)
         rc = store_inventory_rows_get(s, id, list, INT32_MAX, &old);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK && !(old && rows_unchanged(sh, old, cells, nrows, replace)))
         rc = store_inventory_rows_put(s, id, list, cells, nrows, replace);
     if (rc == STORE_OK && old)
         rc = list_history(s, id, sh, old, cells, nrows, replace, now);
@@ -258,19 +294,41 @@ static const struct store_inv_value *find_value(const struct store_inv_value *v,
     return NULL;
 }
 
-int inventory_put_values(struct store *s, const char *id, const char *section,
-                         const struct store_inv_value *v, size_t n, int replace,
-                         const char *const *quiet, int64_t now)
+/* The values of v[0..n) that differ from old (added or changed), copied
+ * into *out (the strings are v's, not copied); with replace, *removed is
+ * set when old has a value v lacks. */
+static int changed_values(const struct store_inv_value *v, size_t n,
+                          const struct store_inv_value *old, size_t nold, int replace,
+                          struct store_inv_value **out, size_t *nout, int *removed)
 {
-    int first = 0;
-    int rc = first_report(s, id, section, now, &first);
-    struct store_inv_value *old = NULL;
-    size_t nold = 0;
-    if (rc == STORE_OK && !first)
-        rc = store_inventory_values_get(s, id, section, &old, &nold);
-    if (rc == STORE_OK)
-        rc = store_inventory_values_put(s, id, section, v, n, replace, now);
-    for (size_t i = 0; rc == STORE_OK && !first && i < n; i++) {
+    *out = NULL;
+    *nout = 0;
+    *removed = 0;
+    for (size_t i = 0; replace && i < nold; i++)
+        if (!find_value(v, n, old[i].name))
+            *removed = 1;
+    struct store_inv_value *c = malloc((n ? n : 1) * sizeof *c);
+    if (!c)
+        return sql_out_of_memory("inventory.values");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_inv_value *o = find_value(old, nold, v[i].name);
+        if (!o || !same(o->type, v[i].type) || !same(o->value, v[i].value))
+            c[k++] = v[i];
+    }
+    *out = c;
+    *nout = k;
+    return STORE_OK;
+}
+
+/* History rows for the values that changed against old. */
+static int values_history(struct store *s, const char *id, const char *section,
+                          const struct store_inv_value *v, size_t n,
+                          const struct store_inv_value *old, size_t nold, int replace,
+                          const char *const *quiet, int64_t now)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         if (quiet_key(quiet, v[i].name))
             continue;
         const struct store_inv_value *o = find_value(old, nold, v[i].name);
@@ -285,8 +343,58 @@ int inventory_put_values(struct store *s, const char *id, const char *section,
         if (!quiet_key(quiet, old[i].name) && !find_value(v, n, old[i].name))
             rc = store_inventory_history_add(s, id, section, old[i].name, "removed", old[i].value,
                                              NULL, now);
+    return rc;
+}
+
+/* The writes of an answer against what was read (old, reported; rc is the
+ * read's): only what differs is written, so an answer that repeats the last
+ * one writes nothing here. (A value's updated_at is therefore when it last
+ * changed.) Frees old. */
+static int put_values_read(struct store *s, const char *id, const char *section,
+                           const struct store_inv_value *v, size_t n, int replace,
+                           const char *const *quiet, int64_t now, int rc,
+                           struct store_inv_value *old, size_t nold, int reported)
+{
+    struct store_inv_value *changed = NULL;
+    size_t nchanged = 0;
+    int removed = 0;
+    if (rc == STORE_OK)
+        rc = changed_values(v, n, old, nold, replace, &changed, &nchanged, &removed);
+    if (rc == STORE_OK && !reported)
+        rc = mark_reported(s, id, section, now);
+    /* a value gone from a full answer: the section is replaced whole */
+    if (rc == STORE_OK && removed)
+        rc = store_inventory_values_put(s, id, section, v, n, 1, now);
+    else if (rc == STORE_OK && nchanged)
+        rc = store_inventory_values_put(s, id, section, changed, nchanged, 0, now);
+    if (rc == STORE_OK && reported)
+        rc = values_history(s, id, section, v, n, old, nold, replace, quiet, now);
+    free(changed);
     store_inv_values_free(old, nold);
     return rc;
+}
+
+/* One read (the stored values and the section's mark), then the writes. */
+int inventory_put_values(struct store *s, const char *id, const char *section,
+                         const struct store_inv_value *v, size_t n, int replace,
+                         const char *const *quiet, int64_t now)
+{
+    struct store_inv_value *old = NULL;
+    size_t nold = 0;
+    int reported = 0;
+    int rc = store_inventory_values_and_mark(s, id, section, &old, &nold, &reported);
+    return put_values_read(s, id, section, v, n, replace, quiet, now, rc, old, nold, reported);
+}
+
+int inventory_put_device_values(struct store *s, const char *id, const struct store_inv_device *d,
+                                const struct store_inv_value *v, size_t n,
+                                const char *const *quiet, int64_t now)
+{
+    struct store_inv_value *old = NULL;
+    size_t nold = 0;
+    int reported = 0;
+    int rc = store_inventory_device_set_and_read(s, id, d, now, &old, &nold, &reported);
+    return put_values_read(s, id, "device", v, n, 0, quiet, now, rc, old, nold, reported);
 }
 
 int inventory_history_prune(struct store *s, int64_t days, int64_t now, int64_t *deleted)

@@ -36,10 +36,12 @@ inventory_handler inventory_handler_for(const char *request_type);
 int inventory_report(struct store *s, const char *id, const char *command_uuid,
                      const char *status, plist_t report, int64_t now);
 /* The same for a command the caller already read with the report (its
- * RequestType and stored payload): no second read. */
+ * RequestType and stored payload): no second read. compliance 0 skips the
+ * compliance evaluation that follows a successful update (the caller read
+ * that no policy is enabled). */
 int inventory_report_command(struct store *s, const char *id, const char *status,
                              plist_t report, const char *type, const uint8_t *payload,
-                             size_t len, int64_t now);
+                             size_t len, int compliance, int64_t now);
 
 /* ---- the inventory set and dedupe ---- */
 
@@ -137,9 +139,16 @@ int inventory_put_list(struct store *s, const char *id, enum store_inv_list list
                        const struct store_inv_cell *cells, size_t nrows, int replace,
                        int64_t now);
 /* Writes typed values and the history of the ones that changed (keys in
- * `quiet` — a NULL-terminated list, may be NULL — change without history). */
+ * `quiet` — a NULL-terminated list, may be NULL — change without history).
+ * Values equal to the stored ones are not rewritten. */
 int inventory_put_values(struct store *s, const char *id, const char *section,
                          const struct store_inv_value *v, size_t n, int replace,
                          const char *const *quiet, int64_t now);
+/* A DeviceInformation answer: its filterable row d, then its values into
+ * "device" as inventory_put_values (partial: values not answered stay),
+ * the row written with the read (one round trip on PostgreSQL). */
+int inventory_put_device_values(struct store *s, const char *id, const struct store_inv_device *d,
+                                const struct store_inv_value *v, size_t n,
+                                const char *const *quiet, int64_t now);
 
 #endif

@@ -254,9 +254,7 @@ int inventory_on_device_information(struct store *s, const char *id, plist_t com
     struct store_inv_device d;
     device_columns(q, &d);
     /* Partial answers (a few queries) update just those values. */
-    int rc = inventory_put_values(s, id, "device", v, n, 0, device_quiet, now);
-    if (rc == STORE_OK)
-        rc = store_inventory_device_set(s, id, &d, now);
+    int rc = inventory_put_device_values(s, id, &d, v, n, device_quiet, now);
     free(v);
     scratch_free(&sc);
     return rc;

@@ -296,6 +296,28 @@ static void audit_security_result(struct store *s, const char *enrollment_id, co
     store_event_add(s, enrollment_id, "security_action_result", detail, now);
 }
 
+/* The report and the next command (with chk, its identity check too),
+ * then the audit of a security command's answer. */
+static int report_then_audit(struct store *s, struct store_report_check *chk,
+                             const char *enrollment_id, const char *status,
+                             const char *command_uuid, const uint8_t *raw, size_t raw_len,
+                             int64_t now, struct store_command **reported,
+                             struct store_command **next)
+{
+    struct store_command *rep = NULL;
+    int rc = chk ? store_queue_report_next_checked(s, chk, enrollment_id, command_uuid, status,
+                                                   raw, raw_len, now, &rep, next)
+                 : store_queue_report_next(s, enrollment_id, command_uuid, status, raw, raw_len,
+                                           now, &rep, next);
+    if (rc == STORE_OK)
+        audit_security_result(s, enrollment_id, command_uuid, rep->request_type, status, now);
+    if (reported)
+        *reported = rep;
+    else
+        store_command_free(rep);
+    return rc;
+}
+
 int queue_exchange_report(struct store *s, const char *enrollment_id, const char *status,
                           const char *command_uuid, const uint8_t *raw, size_t raw_len,
                           int64_t now, struct store_command **reported,
@@ -313,16 +335,23 @@ int queue_exchange_report(struct store *s, const char *enrollment_id, const char
         int rc = store_queue_next(s, enrollment_id, 1, now, next);
         return rc == STORE_NOTFOUND ? STORE_OK : rc;
     }
-    struct store_command *rep = NULL;
-    int rc = store_queue_report_next(s, enrollment_id, command_uuid, status, raw, raw_len, now,
-                                     &rep, next);
-    if (rc == STORE_OK)
-        audit_security_result(s, enrollment_id, command_uuid, rep->request_type, status, now);
+    return report_then_audit(s, NULL, enrollment_id, status, command_uuid, raw, raw_len, now,
+                             reported, next);
+}
+
+int queue_exchange_report_checked(struct store *s, struct store_report_check *chk,
+                                  const char *enrollment_id, const char *status,
+                                  const char *command_uuid, const uint8_t *raw, size_t raw_len,
+                                  int64_t now, struct store_command **reported,
+                                  struct store_command **next)
+{
     if (reported)
-        *reported = rep;
-    else
-        store_command_free(rep);
-    return rc;
+        *reported = NULL;
+    *next = NULL;
+    if (strcmp(status, "Idle") == 0)
+        return STORE_ERR; /* an Idle has its own path (queue_exchange_report) */
+    return report_then_audit(s, chk, enrollment_id, status, command_uuid, raw, raw_len, now,
+                             reported, next);
 }
 
 int queue_exchange(struct store *s, const char *enrollment_id, const char *status,

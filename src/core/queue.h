@@ -80,6 +80,15 @@ int queue_exchange_report(struct store *s, const char *enrollment_id, const char
                           const char *command_uuid, const uint8_t *raw, size_t raw_len,
                           int64_t now, struct store_command **reported,
                           struct store_command **next);
+/* queue_exchange_report for a report (not an Idle) with the common case of
+ * the identity check in the same call (store_queue_report_next_checked):
+ * when chk->ok comes back 0, nothing was written and the caller applies
+ * the full identity rules. */
+int queue_exchange_report_checked(struct store *s, struct store_report_check *chk,
+                                  const char *enrollment_id, const char *status,
+                                  const char *command_uuid, const uint8_t *raw, size_t raw_len,
+                                  int64_t now, struct store_command **reported,
+                                  struct store_command **next);
 
 /* 1 when status is one of Apple's report statuses (Idle, Acknowledged, Error,
  * CommandFormatError, NotNow). */

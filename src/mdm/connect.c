@@ -86,7 +86,7 @@ static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int
                           int *store_rc)
 {
     struct store_checkin_peek pk;
-    int rc = store_checkin_peek(w->store, m->device_id, m->id, m->cert_fp, idle, &pk);
+    int rc = store_checkin_peek(w->store, m->device_id, m->id, m->cert_fp, idle, NULL, &pk);
     if (rc == STORE_OK && pk.status != ENROLLMENT_CHECKED_OUT && pk.cert_bound &&
         !pk.cert_revoked) {
         m->last_seen = pk.last_seen;
@@ -99,6 +99,99 @@ static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int
         return IDENTITY_STORE;
     }
     return check_and_peek_full(w, m, idle, waiting, store_rc);
+}
+
+/* Answers a request the identity rules refused (or the store failed);
+ * 1 when it did. */
+static int refused(struct request *req, struct response *resp, int irc, int store_rc)
+{
+    if (irc == IDENTITY_OK)
+        return 0;
+    if (irc == IDENTITY_STORE)
+        mdm_reply_store_error(req, resp, store_rc);
+    else if (irc == IDENTITY_UNKNOWN)
+        mdm_reply_unrecognized(req, resp, identity_reason(irc));
+    else
+        mdm_reply_forbidden(req, resp, identity_reason(irc));
+    return 1;
+}
+
+/* The answer to an exchange that ran (rc its store_rc): the next command or
+ * an empty 200, the report's log line and event, the last-seen time. */
+static void answer_exchange(struct worker *w, struct request *req, struct response *resp,
+                            struct mdm_message *m, const char *status, const char *uuid, int rc,
+                            struct store_command *next)
+{
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        store_command_free(next);
+        mdm_reply_store_error(req, resp, rc);
+        return;
+    }
+    if (strcmp(status, "Idle") != 0) {
+        log_report(req, m, status, uuid, rc == STORE_OK);
+        events_mdm_connect(w->svc->events, m->id, m->device_id, status, uuid, req->body,
+                           req->body_len);
+    }
+    if (next) {
+        log_debug("command sent", "rid=%s uuid=%s type=%s", req->id, next->uuid, next->request_type);
+        response_set(resp, 200, "application/xml", next->payload, next->payload_len);
+        store_command_free(next);
+    } else {
+        response_set(resp, 200, "", NULL, 0);
+    }
+    mdm_touch(w, req, m);
+}
+
+/* A report: one transaction for the report, the claim of the next command
+ * and the inventory update its answer brings. Its first statement (which
+ * carries the BEGIN) also checks the identity's common case
+ * (queue_exchange_report_checked): on PostgreSQL a report needs no read
+ * before it. When that does not hold nothing was written, and identity.h's
+ * full rules decide before the exchange runs. */
+static void connect_report(struct worker *w, struct request *req, struct response *resp,
+                           struct mdm_message *m, const char *status, const char *uuid)
+{
+    struct store_command *next = NULL, *reported = NULL;
+    int64_t now = (int64_t)time(NULL);
+    struct store_report_check chk = {.binding_id = m->device_id, .cert_fp = m->cert_fp};
+    int rc = store_begin(w->store);
+    int tx = rc == STORE_OK;
+    if (tx)
+        rc = queue_exchange_report_checked(w->store, &chk, m->id, status, uuid, req->body,
+                                           req->body_len, now, &reported, &next);
+    if ((rc == STORE_OK || rc == STORE_NOTFOUND) && !chk.ok) {
+        (void)store_rollback(w->store); /* nothing ran but the check */
+        int store_rc = STORE_OK, waiting = 1;
+        int irc = check_and_peek_full(w, m, 0, &waiting, &store_rc);
+        if (refused(req, resp, irc, store_rc))
+            return;
+        chk.policies = 1; /* not read: the inventory update reads the policies itself */
+        rc = store_begin(w->store);
+        tx = rc == STORE_OK;
+        if (tx)
+            rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len,
+                                       now, &reported, &next);
+    } else if (chk.ok) {
+        m->last_seen = chk.last_seen;
+    }
+    /* The answer updates the inventory in a savepoint: a failure there is
+     * logged and undone, and the report itself is still kept. The command
+     * was read with the report; compliance is evaluated when a policy is
+     * enabled (read by the same statement). */
+    if (rc == STORE_OK && reported)
+        (void)inventory_report_command(w->store, m->id, status, m->root, reported->request_type,
+                                       reported->payload, reported->payload_len, chk.policies,
+                                       now);
+    store_command_free(reported);
+    if (tx && (rc == STORE_OK || rc == STORE_NOTFOUND)) {
+        int crc = store_commit(w->store);
+        if (crc != STORE_OK)
+            rc = crc;
+    } else if (tx) {
+        int rb = store_rollback(w->store);
+        (void)rb; /* the exchange's error is the one to report */
+    }
+    answer_exchange(w, req, resp, m, status, uuid, rc, next);
 }
 
 void mdm_connect_dispatch(struct worker *w, struct request *req, struct response *resp,
@@ -118,70 +211,25 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
         mdm_reply_error(req, resp, 400, "command report has no CommandUUID");
         return;
     }
+    if (!idle) {
+        connect_report(w, req, resp, m, status, uuid);
+        return;
+    }
     int store_rc = STORE_OK, waiting = 1;
-    int irc = check_and_peek(w, m, idle, &waiting, &store_rc);
-    if (irc == IDENTITY_STORE) {
-        mdm_reply_store_error(req, resp, store_rc);
+    int irc = check_and_peek(w, m, 1, &waiting, &store_rc);
+    if (refused(req, resp, irc, store_rc))
         return;
-    }
-    if (irc != IDENTITY_OK) {
-        if (irc == IDENTITY_UNKNOWN)
-            mdm_reply_unrecognized(req, resp, identity_reason(irc));
-        else
-            mdm_reply_forbidden(req, resp, identity_reason(irc));
-        return;
-    }
-    if (!waiting) { /* Idle, nothing queued: answered without a write transaction */
+    if (!waiting) { /* nothing queued: answered without a write */
         response_set(resp, 200, "", NULL, 0);
         mdm_touch(w, req, m);
         return;
     }
-
-    struct store_command *next = NULL, *reported = NULL;
-    int64_t now = (int64_t)time(NULL);
-    /* An Idle's exchange is the claim alone, one statement: atomic without
-     * a transaction of its own (a commit round trip less on PostgreSQL). */
-    int rc = idle ? STORE_OK : store_begin(w->store);
-    if (rc == STORE_OK) {
-        rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len, now,
-                                   &reported, &next);
-        /* The answer updates the inventory in a savepoint: a failure there
-         * is logged and undone, and the report itself is still kept. The
-         * command was read with the report. */
-        if (rc == STORE_OK && reported)
-            (void)inventory_report_command(w->store, m->id, status, m->root,
-                                           reported->request_type, reported->payload,
-                                           reported->payload_len, now);
-        store_command_free(reported);
-        if (idle) {
-            /* nothing to end */
-        } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
-            int crc = store_commit(w->store);
-            if (crc != STORE_OK)
-                rc = crc;
-        } else {
-            int rb = store_rollback(w->store);
-            (void)rb; /* the exchange's error is the one to report */
-        }
-    }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        store_command_free(next);
-        mdm_reply_store_error(req, resp, rc);
-        return;
-    }
-    if (!idle) {
-        log_report(req, m, status, uuid, rc == STORE_OK);
-        events_mdm_connect(w->svc->events, m->id, m->device_id, status, uuid, req->body,
-                           req->body_len);
-    }
-    if (next) {
-        log_debug("command sent", "rid=%s uuid=%s type=%s", req->id, next->uuid, next->request_type);
-        response_set(resp, 200, "application/xml", next->payload, next->payload_len);
-        store_command_free(next);
-    } else {
-        response_set(resp, 200, "", NULL, 0);
-    }
-    mdm_touch(w, req, m);
+    /* The claim alone, one statement: atomic without a transaction of its
+     * own (no BEGIN and COMMIT round trips on PostgreSQL). */
+    struct store_command *next = NULL;
+    int rc = queue_exchange_report(w->store, m->id, status, uuid, req->body, req->body_len,
+                                   (int64_t)time(NULL), NULL, &next);
+    answer_exchange(w, req, resp, m, status, uuid, rc, next);
 }
 
 /* The I/O thread's answer to an Idle with nothing queued: decode, identity

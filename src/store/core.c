@@ -38,6 +38,7 @@ enum stmt_id {
     ST_QUEUE_MARK,
     ST_QUEUE_REPORT_NEXT_PG,
     ST_CHECKIN_PEEK,
+    ST_CHECKIN_PEEK_REPORT,
     ST_RESULT_ADD,
     ST_QUEUE_LIST,
     ST_QUEUE_CANCEL,
@@ -124,6 +125,17 @@ enum stmt_id {
     " active = CASE WHEN h.expired <> 0 THEN 0 ELSE 1 END,"                                       \
     " updated_at = CASE WHEN h.expired <> 0 THEN " now " ELSE queue.updated_at END"
 
+/* Identity binding, revocation, last seen and the queue in one read: the
+ * Idle a fleet sends most is one statement and no transaction. */
+#define CHECKIN_PEEK                                                                               \
+    "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"                                \
+    " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"       \
+    "  THEN 1 ELSE 0 END,"                                                                         \
+    " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"                                        \
+    "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"         \
+    " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"             \
+    "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
         "INSERT INTO enrollments (id, " DEVICE_COLS ", status, awaiting_configuration, cert_fp,"
@@ -172,11 +184,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
                      " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index already holds rows in that order. A
-     * row still waiting to be sent whose command's deadline passed
-     * (command_meta, migration 7) is marked Expired instead of delivered,
-     * and the caller claims again: an expired command is never sent. The
-     * statement returns the command as well (one round trip on PostgreSQL). */
+     * order, and the queue_next index (queue_order on PostgreSQL) holds
+     * rows in that order. A row still waiting to be sent whose command's
+     * deadline passed (command_meta, migration 7) is marked Expired
+     * instead of delivered, and the caller claims again: an expired
+     * command is never sent. The statement returns the command as well
+     * (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
         "UPDATE queue SET " QUEUE_CLAIM_SET("?3")
         " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"
@@ -205,36 +218,44 @@ static const char *const stmt_sql[ST_COUNT] = {
      * is what running the two in turn gives (answered, or NotNow'd, it is
      * not deliverable in this exchange). A claimed row found expired is
      * marked so, and the caller claims again. */
+    /* With ?8 = 1 the statement first checks the request's identity the
+     * way the check-in peek does (binding enrollment ?6 not checked out,
+     * certificate ?7 bound to it and not revoked) and changes nothing unless
+     * it holds; it also returns that, the last-seen time of ?1 and whether
+     * a compliance policy is enabled: a report is then one round trip with
+     * no peek before it. */
     [ST_QUEUE_REPORT_NEXT_PG] =
-        "WITH m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
+        "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"
+        "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */
+        "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"
+        " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
         "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
-        "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1 RETURNING command_uuid),"
+        "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
+        "  AND EXISTS (SELECT 1 FROM ok) RETURNING command_uuid),"
         " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
         "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"
         " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"
         "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
-        "  AND q.status IS NULL AND q.command_uuid <> ?2"
+        "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM ok)"
         "  ORDER BY q.created_at, q.rowid LIMIT 1),"
         " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
         "  RETURNING queue.command_uuid, h.expired,"
         "  (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid) AS request_type,"
         "  (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid) AS payload)"
         " SELECT rc.uuid, rc.request_type, rc.payload, n.command_uuid, n.expired, n.request_type,"
-        " n.payload FROM (SELECT 1) AS one"
+        " n.payload, EXISTS (SELECT 1 FROM ok),"
+        " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"
+        " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1)"
+        " FROM (SELECT 1) AS one"
         " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
         "  ON c.uuid = m.command_uuid) AS rc ON true"
         " LEFT JOIN n ON true",
-    /* Identity binding, revocation, last seen and the queue in one read:
-     * the Idle a fleet sends most is one statement and no transaction. */
-    [ST_CHECKIN_PEEK] =
-        "SELECT e.status, CASE WHEN e.cert_fp = ?2 THEN 1 ELSE 0 END,"
-        " CASE WHEN EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?2 AND status = 'revoked')"
-        "  THEN 1 ELSE 0 END,"
-        " CASE WHEN e.id = ?3 THEN COALESCE(e.last_seen_at, 0)"
-        "  ELSE COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?3), 0) END,"
-        " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"
-        "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
-        " FROM enrollments e WHERE e.id = ?1",
+    [ST_CHECKIN_PEEK] = CHECKIN_PEEK " FROM enrollments e WHERE e.id = ?1",
+    /* For a report, also whether compliance has work. A statement of its
+     * own: the Idle a fleet sends most does not set up the subquery. */
+    [ST_CHECKIN_PEEK_REPORT] =
+        CHECKIN_PEEK ", CASE WHEN EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1)"
+        " THEN 1 ELSE 0 END FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_QUEUE_LIST] =
@@ -930,10 +951,13 @@ static void command_from_cols(struct sql_stmt *st, int col, struct store_command
     c->payload = sql_col_blobdup(st, col + 2, &c->payload_len, oom);
 }
 
-/* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG).
- * *claim_again when the claimed row had expired (it is marked so now). */
-static int report_next_pg(struct store *s, const char *enrollment_id, const char *uuid,
-                          const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+/* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG),
+ * with chk (may be NULL) the identity check first (nothing changes unless
+ * chk->ok comes back set). *claim_again when the claimed row had expired
+ * (it is marked so now). */
+static int report_next_pg(struct store *s, struct store_report_check *chk,
+                          const char *enrollment_id, const char *uuid, const char *status,
+                          const uint8_t *raw, size_t raw_len, int64_t now,
                           struct store_command *rep, struct store_command *next,
                           int *claim_again)
 {
@@ -947,9 +971,17 @@ static int report_next_pg(struct store *s, const char *enrollment_id, const char
     sql_bind_text(st, 3, status, &code);
     sql_bind_int(st, 4, now, &code);
     sql_bind_blob(st, 5, raw, raw_len, &code);
+    sql_bind_text(st, 6, chk ? chk->binding_id : NULL, &code);
+    sql_bind_text(st, 7, chk ? chk->cert_fp : NULL, &code);
+    sql_bind_int(st, 8, chk ? 1 : 0, &code);
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
         return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
+    if (chk) {
+        chk->ok = sql_col_int(st, 7) != 0;
+        chk->last_seen = sql_col_int(st, 8);
+        chk->policies = sql_col_int(st, 9) != 0;
+    }
     int oom = 0, reported = !sql_col_is_null(st, 0), claimed = !sql_col_is_null(st, 3);
     if (reported)
         command_from_cols(st, 0, rep, &oom);
@@ -967,9 +999,12 @@ static int report_next_pg(struct store *s, const char *enrollment_id, const char
     return reported ? STORE_OK : STORE_NOTFOUND;
 }
 
-int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
-                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
-                            struct store_command **reported, struct store_command **next)
+/* store_queue_report_next, with chk (PostgreSQL only; may be NULL) checked
+ * in the same statement: when it does not hold, nothing is written and
+ * nothing returned (NOTFOUND). */
+static int report_next(struct store *s, struct store_report_check *chk, const char *enrollment_id,
+                       const char *uuid, const char *status, const uint8_t *raw, size_t raw_len,
+                       int64_t now, struct store_command **reported, struct store_command **next)
 {
     if (reported)
         *reported = NULL;
@@ -982,12 +1017,20 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
         free(nx);
         return sql_out_of_memory("queue_report");
     }
-    int claim = 1, rc;
+    int claim = 1, rc, nested = 0, own = 0;
     if (uuid && sql_dialect(s) == STORE_DIALECT_POSTGRES) {
-        rc = report_next_pg(s, enrollment_id, uuid, status, raw, raw_len, now, rep, nx, &claim);
-        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND);
+        /* One statement: atomic by itself, in the caller's transaction or
+         * none (a claim that met an expired row claims again below: marking
+         * that row Expired stands on its own). */
+        rc = report_next_pg(s, chk, enrollment_id, uuid, status, raw, raw_len, now, rep, nx,
+                            &claim);
+        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND) && (!chk || chk->ok);
     } else {
-        rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
+        /* Two statements: one transaction (or savepoint) for both. */
+        rc = sql_atomic_begin(s, "queue_report", &nested);
+        own = rc == STORE_OK;
+        if (own)
+            rc = queue_report(s, enrollment_id, uuid, status, raw, raw_len, now, rep);
     }
     int report_rc = rc;
     if (claim && (rc == STORE_OK || rc == STORE_NOTFOUND)) {
@@ -995,6 +1038,12 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
         nx = NULL;
         rc = store_queue_next(s, enrollment_id, 0, now, &nx);
         rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
+    }
+    if (own) {
+        int ok = rc == STORE_OK || rc == STORE_NOTFOUND;
+        int erc = sql_atomic_end(s, nested, ok ? STORE_OK : rc, "queue_report");
+        rc = ok && erc != STORE_OK ? erc : rc;
+        report_rc = rc == STORE_OK || rc == STORE_NOTFOUND ? report_rc : rc;
     }
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         store_command_free(rep);
@@ -1021,14 +1070,55 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
     return report_rc;
 }
 
+int store_queue_report_next(struct store *s, const char *enrollment_id, const char *uuid,
+                            const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
+                            struct store_command **reported, struct store_command **next)
+{
+    return report_next(s, NULL, enrollment_id, uuid, status, raw, raw_len, now, reported, next);
+}
+
+int store_queue_report_next_checked(struct store *s, struct store_report_check *chk,
+                                    const char *enrollment_id, const char *uuid,
+                                    const char *status, const uint8_t *raw, size_t raw_len,
+                                    int64_t now, struct store_command **reported,
+                                    struct store_command **next)
+{
+    chk->ok = 0;
+    chk->last_seen = 0;
+    chk->policies = 0;
+    if (reported)
+        *reported = NULL;
+    *next = NULL;
+    if (!chk->binding_id || !chk->cert_fp || !enrollment_id || !uuid || !status)
+        return STORE_ERR;
+    if (sql_dialect(s) == STORE_DIALECT_POSTGRES)
+        return report_next(s, chk, enrollment_id, uuid, status, raw, raw_len, now, reported,
+                           next);
+    /* Elsewhere the check is the peek's read, then the exchange. */
+    struct store_checkin_peek pk;
+    int rc = store_checkin_peek(s, chk->binding_id, enrollment_id, chk->cert_fp, 0, uuid, &pk);
+    if (rc == STORE_NOTFOUND)
+        return STORE_NOTFOUND; /* unknown binding: not ok */
+    if (rc != STORE_OK)
+        return rc;
+    chk->ok = pk.status != ENROLLMENT_CHECKED_OUT && pk.cert_bound && !pk.cert_revoked;
+    chk->last_seen = pk.last_seen;
+    chk->policies = pk.policies;
+    if (!chk->ok)
+        return STORE_NOTFOUND;
+    return report_next(s, NULL, enrollment_id, uuid, status, raw, raw_len, now, reported, next);
+}
+
 int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
-                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out)
+                       const char *cert_fp, int want_waiting, const char *report_uuid,
+                       struct store_checkin_peek *out)
 {
     memset(out, 0, sizeof *out);
     if (!binding_id || !enrollment_id || !cert_fp)
         return STORE_ERR;
     int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_CHECKIN_PEEK, "checkin_peek", &rc);
+    struct sql_stmt *st =
+        prep(s, report_uuid ? ST_CHECKIN_PEEK_REPORT : ST_CHECKIN_PEEK, "checkin_peek", &rc);
     if (!st)
         return rc;
     int code = 0;
@@ -1044,6 +1134,7 @@ int store_checkin_peek(struct store *s, const char *binding_id, const char *enro
     out->cert_revoked = sql_col_int(st, 2) != 0;
     out->last_seen = sql_col_int(st, 3);
     out->waiting = sql_col_int(st, 4) != 0;
+    out->policies = report_uuid && sql_col_int(st, 5) != 0;
     sql_done(st);
     return STORE_OK;
 }

@@ -13,24 +13,31 @@
 /* ---- the filterable row ---------------------------------------------------- */
 
 /* COALESCE keeps what an answer did not include (a NULL bind). */
-static const char sql_device_set[] =
-    "INSERT INTO inv_device (enrollment_id, os_version, os_num, build_version, model, model_name,"
-    " product_name, serial_number, device_name, supervised, battery_pct, capacity_mb,"
-    " available_mb, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    " ON CONFLICT (enrollment_id) DO UPDATE SET"
-    " os_version = COALESCE(excluded.os_version, inv_device.os_version),"
-    " os_num = COALESCE(excluded.os_num, inv_device.os_num),"
-    " build_version = COALESCE(excluded.build_version, inv_device.build_version),"
-    " model = COALESCE(excluded.model, inv_device.model),"
-    " model_name = COALESCE(excluded.model_name, inv_device.model_name),"
-    " product_name = COALESCE(excluded.product_name, inv_device.product_name),"
-    " serial_number = COALESCE(excluded.serial_number, inv_device.serial_number),"
-    " device_name = COALESCE(excluded.device_name, inv_device.device_name),"
-    " supervised = COALESCE(excluded.supervised, inv_device.supervised),"
-    " battery_pct = COALESCE(excluded.battery_pct, inv_device.battery_pct),"
-    " capacity_mb = COALESCE(excluded.capacity_mb, inv_device.capacity_mb),"
-    " available_mb = COALESCE(excluded.available_mb, inv_device.available_mb),"
-    " device_at = excluded.device_at";
+#define DEVICE_SET                                                                                 \
+    "INSERT INTO inv_device (enrollment_id, os_version, os_num, build_version, model, model_name," \
+    " product_name, serial_number, device_name, supervised, battery_pct, capacity_mb,"            \
+    " available_mb, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"   \
+    " ?14) ON CONFLICT (enrollment_id) DO UPDATE SET"                                              \
+    " os_version = COALESCE(excluded.os_version, inv_device.os_version),"                         \
+    " os_num = COALESCE(excluded.os_num, inv_device.os_num),"                                     \
+    " build_version = COALESCE(excluded.build_version, inv_device.build_version),"                \
+    " model = COALESCE(excluded.model, inv_device.model),"                                        \
+    " model_name = COALESCE(excluded.model_name, inv_device.model_name),"                         \
+    " product_name = COALESCE(excluded.product_name, inv_device.product_name),"                   \
+    " serial_number = COALESCE(excluded.serial_number, inv_device.serial_number),"                \
+    " device_name = COALESCE(excluded.device_name, inv_device.device_name),"                      \
+    " supervised = COALESCE(excluded.supervised, inv_device.supervised),"                         \
+    " battery_pct = COALESCE(excluded.battery_pct, inv_device.battery_pct),"                      \
+    " capacity_mb = COALESCE(excluded.capacity_mb, inv_device.capacity_mb),"                      \
+    " available_mb = COALESCE(excluded.available_mb, inv_device.available_mb),"                   \
+    " device_at = excluded.device_at"
+static const char sql_device_set[] = DEVICE_SET;
+/* PostgreSQL: the row written by a data-modifying WITH (run to completion
+ * whether read or not), the section's values and mark read by the query. */
+static const char sql_device_set_and_read_pg[] =
+    "WITH d AS (" DEVICE_SET " RETURNING 1)"
+    " SELECT section, name, type, value FROM inv_values WHERE enrollment_id = ?1"
+    " AND section IN (?15, ?16)";
 
 static void bind_opt_int(struct sql_stmt *st, int i, int64_t v, int *code)
 {
@@ -40,6 +47,9 @@ static void bind_opt_int(struct sql_stmt *st, int i, int64_t v, int *code)
         sql_bind_int(st, i, v, code);
 }
 
+static void bind_device(struct sql_stmt *st, const char *id, const struct store_inv_device *d,
+                        int64_t now, int *code);
+
 int store_inventory_device_set(struct store *s, const char *id, const struct store_inv_device *d,
                                int64_t now)
 {
@@ -47,6 +57,41 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
     struct sql_stmt *st = sql_prepare(s, sql_device_set, "inventory.device_set", &rc);
     if (!st)
         return rc;
+    bind_device(st, id, d, now, &code);
+    return sql_exec(s, st, "inventory.device_set", code);
+}
+
+static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
+                       const char *mark, struct store_inv_value **out, size_t *n, int *reported);
+
+int store_inventory_device_set_and_read(struct store *s, const char *id,
+                                        const struct store_inv_device *d, int64_t now,
+                                        struct store_inv_value **v, size_t *n, int *reported)
+{
+    if (sql_dialect(s) != STORE_DIALECT_POSTGRES) {
+        int rc = store_inventory_device_set(s, id, d, now);
+        return rc == STORE_OK ? store_inventory_values_and_mark(s, id, "device", v, n, reported)
+                              : rc;
+    }
+    *v = NULL;
+    *n = 0;
+    *reported = 0;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st =
+        sql_prepare(s, sql_device_set_and_read_pg, "inventory.device_set_and_read", &rc);
+    if (!st)
+        return rc;
+    bind_device(st, id, d, now, &code);
+    sql_bind_text(st, 15, "device", &code);
+    sql_bind_text(st, 16, "reported", &code);
+    return read_values(s, st, code, 1, "inventory.device_set_and_read", "device", v, n,
+                       reported);
+}
+
+static void bind_device(struct sql_stmt *st, const char *id, const struct store_inv_device *d,
+                        int64_t now, int *code_out)
+{
+    int code = *code_out;
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, d->os_version, &code);
     bind_opt_int(st, 3, d->os_num, &code);
@@ -61,7 +106,7 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
     bind_opt_int(st, 12, d->capacity_mb, &code);
     bind_opt_int(st, 13, d->available_mb, &code);
     sql_bind_int(st, 14, now, &code);
-    return sql_exec(s, st, "inventory.device_set", code);
+    *code_out = code;
 }
 
 static const char sql_security_set[] =
@@ -200,6 +245,71 @@ int store_inventory_values_put(struct store *s, const char *id, const char *sect
     return sql_atomic_end(s, nested, rc, "inventory.values");
 }
 
+/* The section's rows (?2) and its mark in "reported" (?3 = "reported"),
+ * told apart by the first column. */
+static const char sql_values_and_mark[] =
+    "SELECT section, name, type, value FROM inv_values WHERE enrollment_id = ?1"
+    " AND section IN (?2, ?3)";
+
+/* Reads values from st (name, type, value from column col on); with mark
+ * set (the section's name), column 0 is the row's section, and a row of
+ * "reported" is not a value but the mark: *reported is set when it names
+ * the section. */
+static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
+                       const char *mark, struct store_inv_value **out, size_t *n, int *reported)
+{
+    struct store_inv_value *v = NULL;
+    size_t cap = 0, count = 0;
+    int row, oom = 0;
+    while ((row = sql_next_row(s, st, op, code)) == 1) {
+        code = 0;
+        if (mark) {
+            const char *section = sql_col_text(st, 0), *name = sql_col_text(st, 1);
+            if (section && strcmp(section, "reported") == 0) {
+                if (name && strcmp(name, mark) == 0)
+                    *reported = 1;
+                continue;
+            }
+        }
+        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
+            oom = 1;
+            sql_done(st);
+            break;
+        }
+        struct store_inv_value *e = &v[count++];
+        e->name = sql_col_strdup(st, col, &oom);
+        e->type = sql_col_strdup(st, col + 1, &oom);
+        e->value = sql_col_strdup(st, col + 2, &oom);
+        if (oom) {
+            sql_done(st);
+            break;
+        }
+    }
+    if (oom || row < 0) {
+        store_inv_values_free(v, count);
+        return oom ? sql_out_of_memory(op) : row;
+    }
+    *out = v;
+    *n = count;
+    return STORE_OK;
+}
+
+int store_inventory_values_and_mark(struct store *s, const char *id, const char *section,
+                                    struct store_inv_value **out, size_t *n, int *reported)
+{
+    *out = NULL;
+    *n = 0;
+    *reported = 0;
+    int rc = STORE_OK, code = 0;
+    struct sql_stmt *st = sql_prepare(s, sql_values_and_mark, "inventory.values_and_mark", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, id, &code);
+    sql_bind_text(st, 2, section, &code);
+    sql_bind_text(st, 3, "reported", &code);
+    return read_values(s, st, code, 1, "inventory.values_and_mark", section, out, n, reported);
+}
+
 int store_inventory_values_get(struct store *s, const char *id, const char *section,
                                struct store_inv_value **out, size_t *n)
 {
@@ -211,32 +321,7 @@ int store_inventory_values_get(struct store *s, const char *id, const char *sect
         return rc;
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, section, &code);
-    struct store_inv_value *v = NULL;
-    size_t cap = 0, count = 0;
-    int row, oom = 0;
-    while ((row = sql_next_row(s, st, "inventory.values_get", code)) == 1) {
-        code = 0;
-        if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
-            oom = 1;
-            sql_done(st);
-            break;
-        }
-        struct store_inv_value *e = &v[count++];
-        e->name = sql_col_strdup(st, 0, &oom);
-        e->type = sql_col_strdup(st, 1, &oom);
-        e->value = sql_col_strdup(st, 2, &oom);
-        if (oom) {
-            sql_done(st);
-            break;
-        }
-    }
-    if (oom || row < 0) {
-        store_inv_values_free(v, count);
-        return oom ? sql_out_of_memory("inventory.values_get") : row;
-    }
-    *out = v;
-    *n = count;
-    return STORE_OK;
+    return read_values(s, st, code, 0, "inventory.values_get", NULL, out, n, NULL);
 }
 
 /* ---- list sections ------------------------------------------------------------ */
@@ -788,11 +873,14 @@ int store_inventory_command(struct store *s, const char *uuid, char **request_ty
     return STORE_OK;
 }
 
-/* The queue_next partial index (enrollment_id, created_at WHERE active = 1)
- * finds the device's waiting rows; there are few. */
+/* The device's waiting rows (the partial index on enrollment_id WHERE
+ * active = 1), each command looked up by its key: a row per waiting command,
+ * NULL when of another type. Written as a subquery per row: as a join,
+ * PostgreSQL's generic plan hashes the queue rows against a full scan of
+ * commands (every command of every device). */
 static const char sql_pending[] =
-    "SELECT c.payload FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
-    " WHERE q.enrollment_id = ?1 AND q.active = 1 AND c.request_type = ?2";
+    "SELECT (SELECT c.payload FROM commands c WHERE c.uuid = q.command_uuid"
+    " AND c.request_type = ?2) FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1";
 
 void store_inv_blobs_free(struct store_inv_blob *b, size_t n)
 {
@@ -819,6 +907,8 @@ int store_inventory_pending(struct store *s, const char *id, const char *request
     int row, oom = 0;
     while ((row = sql_next_row(s, st, "inventory.pending", code)) == 1) {
         code = 0;
+        if (sql_col_is_null(st, 0))
+            continue; /* another type */
         if (array_grow((void **)&v, &cap, count, sizeof *v) < 0) {
             oom = 1;
             sql_done(st);

@@ -724,6 +724,22 @@ static const char migration_13[] =
     "CREATE INDEX inv_device_filter ON inv_device (enrollment_id, os_num, supervised,"
     " passcode_present, encryption_caps, battery_pct, product_name, model, model_name);";
 
+/* v15 (14 is left to another branch's queue change): the command queue on
+ * PostgreSQL, where every exchange updates two queue rows (the report and
+ * the claim of the next).
+ * - queue_next duplicates queue_order (migration 9: the same columns and
+ *   predicate, plus rowid, which serves the same reads): every update that
+ *   moves a row out of the waiting set wrote an entry into both.
+ * - fillfactor 90 leaves room on each page for a claim's new row version:
+ *   the claim changes no indexed column, so it can be a HOT update, which
+ *   writes no index entry at all (on full pages it wrote one per index).
+ * SQLite keeps queue_next: there it is the index the queue reads use. */
+static const char migration_15[] =
+    "{{PG}}"
+    "DROP INDEX IF EXISTS queue_next;"
+    "ALTER TABLE queue SET (fillfactor = 90);"
+    "{{/PG}}";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -738,6 +754,7 @@ const struct store_migration store_migrations[] = {
     {11, "profiles and groups", migration_11},
     {12, "shared schedule", migration_12},
     {13, "inventory filter index", migration_13},
+    {15, "queue indexes on PostgreSQL", migration_15},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

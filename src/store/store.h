@@ -208,7 +208,9 @@ int store_queue_report(struct store *s, const char *enrollment_id, const char *u
 
 /* A report and the next command (NotNow'd ones held back) in one call:
  * store_queue_report, then store_queue_next, in one statement on
- * PostgreSQL (one round trip for the pair). *reported (may be NULL) gets
+ * PostgreSQL (one round trip for the pair). Atomic by itself: it needs no
+ * transaction of the caller's (SQLite's pair runs in its own, or in a
+ * savepoint of the caller's). *reported (may be NULL) gets
  * the reported command (uuid, type, payload; caller frees) when the report
  * was stored, *next the next command or NULL when nothing waits. Returns the
  * report's STORE_OK or STORE_NOTFOUND (the next command is served either
@@ -217,22 +219,46 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
                             const char *status, const uint8_t *raw, size_t raw_len, int64_t now,
                             struct store_command **reported, struct store_command **next);
 
+/* A device's report with the common case of its identity check done by
+ * the same call (on PostgreSQL the same statement, so a report needs no
+ * read before it): the binding enrollment not checked out, cert_fp the
+ * certificate bound to it and not revoked (store_checkin_peek's rule). */
+struct store_report_check {
+    const char *binding_id; /* the enrollment the certificate binds (the device channel) */
+    const char *cert_fp;
+    int ok;                 /* out: the rule held (else nothing was written) */
+    int64_t last_seen;      /* out: enrollment_id's last_seen_at; 0 when never or unknown */
+    int policies;           /* out: a compliance policy is enabled */
+};
+/* store_queue_report_next when chk holds; when it does not (chk->ok 0),
+ * nothing is written or returned (NOTFOUND) and the caller applies the full
+ * identity rules. */
+int store_queue_report_next_checked(struct store *s, struct store_report_check *chk,
+                                    const char *enrollment_id, const char *uuid,
+                                    const char *status, const uint8_t *raw, size_t raw_len,
+                                    int64_t now, struct store_command **reported,
+                                    struct store_command **next);
+
 /* What a device's request on the command endpoint needs before anything
  * else, read by one statement outside any transaction (one round trip on
  * PostgreSQL): the binding enrollment's status and whether cert_fp is the
  * certificate bound to it, whether that certificate is revoked, the
  * last-seen time of the enrollment the request is for, and (want_waiting)
- * whether anything waits for it, NotNow'd commands included. */
+ * whether anything waits for it, NotNow'd commands included. For a report
+ * (report_uuid set), also whether any compliance policy is enabled (the
+ * inventory update its answer brings evaluates compliance only then). */
 struct store_checkin_peek {
     int status;           /* the binding enrollment's enum store_enrollment_status */
     int cert_bound;       /* cert_fp is the one bound to it */
     int cert_revoked;     /* cert_fp is a certificate of ours, revoked */
     int64_t last_seen;    /* enrollment_id's last_seen_at; 0 when never or unknown */
     int waiting;          /* want_waiting and a command waits for enrollment_id */
+    int policies;         /* report_uuid set and a compliance policy is enabled */
 };
 /* NOTFOUND when the binding enrollment is unknown. */
 int store_checkin_peek(struct store *s, const char *binding_id, const char *enrollment_id,
-                       const char *cert_fp, int want_waiting, struct store_checkin_peek *out);
+                       const char *cert_fp, int want_waiting, const char *report_uuid,
+                       struct store_checkin_peek *out);
 
 struct store_queue_item {
     char *uuid;

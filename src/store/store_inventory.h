@@ -55,6 +55,19 @@ void store_inv_values_free(struct store_inv_value *v, size_t n); /* accepts NULL
 int store_inventory_values_put(struct store *s, const char *id, const char *section,
                                const struct store_inv_value *v, size_t n, int replace,
                                int64_t now);
+/* store_inventory_device_set, then store_inventory_values_and_mark of the
+ * "device" section: one statement on PostgreSQL (one round trip for a
+ * DeviceInformation answer's reads and its filterable row). */
+int store_inventory_device_set_and_read(struct store *s, const char *id,
+                                        const struct store_inv_device *d, int64_t now,
+                                        struct store_inv_value **v, size_t *n, int *reported);
+/* The section's values and, in the same read, whether the section was
+ * reported before (its mark in the "reported" section, named after it):
+ * what an answer needs to tell changes from a baseline (section is not
+ * "reported" itself). *v as
+ * store_inventory_values_get, in no particular order. */
+int store_inventory_values_and_mark(struct store *s, const char *id, const char *section,
+                                    struct store_inv_value **v, size_t *n, int *reported);
 /* The section's values ordered by name; *v malloc'd (store_inv_values_free). */
 int store_inventory_values_get(struct store *s, const char *id, const char *section,
                                struct store_inv_value **v, size_t *n);

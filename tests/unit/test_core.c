@@ -327,37 +327,117 @@ static void test_checkin_peek(void **state)
     struct fx *f = *state;
     enroll(f->s, "DEV1", FP_A);
     struct store_checkin_peek pk;
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.status, ENROLLMENT_ENROLLED);
     assert_int_equal(pk.cert_bound, 1);
     assert_int_equal(pk.cert_revoked, 0);
     assert_int_equal(pk.waiting, 0);
     assert_int_equal(store_enrollment_touch(f->s, "DEV1", 500), STORE_OK);
     enqueue_with_deadline(f->s, "ProfileList", "C1", 400, 0);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.waiting, 1);
     assert_int_equal(pk.last_seen, 500);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, NULL, &pk), STORE_OK);
     assert_int_equal(pk.waiting, 0); /* not asked */
     /* another certificate, a user channel's own time (unknown: 0), a stranger */
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_B, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1:user", FP_B, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_bound, 0);
     assert_int_equal(pk.last_seen, 0);
     assert_int_equal(pk.waiting, 0);
-    assert_int_equal(store_checkin_peek(f->s, "NOBODY", "NOBODY", FP_A, 1, &pk), STORE_NOTFOUND);
+    assert_int_equal(store_checkin_peek(f->s, "NOBODY", "NOBODY", FP_A, 1, NULL, &pk), STORE_NOTFOUND);
     /* a revoked certificate of ours */
     struct store_cert c = {.serial_hex = "0a", .subject = "CN=DEV1", .fingerprint = FP_A,
                            .status = "issued", .created_at = 100};
     assert_int_equal(store_cert_add(f->s, &c), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_revoked, 0);
     assert_int_equal(store_cert_revoke(f->s, "0a", "test", 600), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.cert_revoked, 1);
     /* checked out */
     assert_int_equal(store_enrollment_checkout(f->s, "DEV1", 700), STORE_OK);
-    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, &pk), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
     assert_int_equal(pk.status, ENROLLMENT_CHECKED_OUT);
+}
+
+/* For a report, the peek also says whether any compliance policy is
+ * enabled; the checked report (store_queue_report_next_checked) does the
+ * identity check's common case itself and writes nothing when it fails. */
+static void test_checked_report(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "DeviceInformation", "C1", 400, 0);
+    enqueue_with_deadline(f->s, "ProfileList", "C2", 401, 0);
+    struct store_command *next = NULL, *rep = NULL;
+    assert_int_equal(store_queue_next(f->s, "DEV1", 0, 402, &next), STORE_OK);
+    assert_string_equal(next->uuid, "C1");
+    store_command_free(next);
+    assert_int_equal(store_enrollment_touch(f->s, "DEV1", 500), STORE_OK);
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    /* another certificate: nothing written */
+    struct store_report_check chk = {.binding_id = "DEV1", .cert_fp = FP_B};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
+                                                     raw, sizeof raw - 1, 503, &rep, &next),
+                     STORE_NOTFOUND);
+    assert_int_equal(chk.ok, 0);
+    assert_null(rep);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "C1", "Pending");
+    /* unknown binding */
+    chk = (struct store_report_check){.binding_id = "NOBODY", .cert_fp = FP_A};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
+                                                     raw, sizeof raw - 1, 503, &rep, &next),
+                     STORE_NOTFOUND);
+    assert_int_equal(chk.ok, 0);
+    /* the bound certificate: stored, the next claimed, last seen and policies read */
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
+                                                     raw, sizeof raw - 1, 504, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.ok, 1);
+    assert_int_equal(chk.last_seen, 500);
+    assert_int_equal(chk.policies, 0);
+    assert_string_equal(rep->request_type, "DeviceInformation");
+    assert_string_equal(next->uuid, "C2");
+    store_command_free(rep);
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "C1", "Acknowledged");
+    /* an enabled policy counts; a disabled one does not */
+    struct store_compliance_policy p = {.name = "p", .enabled = 0, .rules = "[]", .scope = "{}",
+                                        .actions = "[]"};
+    int64_t id = 0;
+    assert_int_equal(store_compliance_policy_add(f->s, &p, 100, &id), STORE_OK);
+    struct store_checkin_peek pk;
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C2", &pk), STORE_OK);
+    assert_int_equal(pk.policies, 0);
+    p.id = id;
+    p.enabled = 1;
+    assert_int_equal(store_compliance_policy_update(f->s, &p, 101), STORE_OK);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 0, "C2", &pk), STORE_OK);
+    assert_int_equal(pk.policies, 1);
+    assert_int_equal(store_checkin_peek(f->s, "DEV1", "DEV1", FP_A, 1, NULL, &pk), STORE_OK);
+    assert_int_equal(pk.policies, 0); /* asked for reports only */
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C2", "Error", raw,
+                                                     sizeof raw - 1, 505, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.policies, 1);
+    store_command_free(rep);
+    store_command_free(next);
+    /* revoked: nothing written */
+    enqueue_with_deadline(f->s, "SecurityInfo", "C3", 506, 0);
+    struct store_cert c = {.serial_hex = "0a", .subject = "CN=DEV1", .fingerprint = FP_A,
+                           .status = "issued", .created_at = 100};
+    assert_int_equal(store_cert_add(f->s, &c), STORE_OK);
+    assert_int_equal(store_cert_revoke(f->s, "0a", "test", 600), STORE_OK);
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C3", "Acknowledged",
+                                                     raw, sizeof raw - 1, 601, &rep, &next),
+                     STORE_NOTFOUND);
+    assert_int_equal(chk.ok, 0);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "C3", "Pending");
 }
 
 int main(void)
@@ -369,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enqueue_fleet_in_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checked_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
