@@ -118,6 +118,7 @@ struct push_service {
     struct batch *rec_head, *rec_tail;  /* sent, waiting for the record stage */
     size_t rec_n;
     uint64_t lookup_seq;                /* seq of the last batch the lookup stage took */
+    size_t batches;                     /* taken by the lookup stage, not yet recorded */
     struct batch *spare;                /* finished batches kept for reuse */
     size_t nspare;
     int lookup_done, send_done;
@@ -252,7 +253,10 @@ int push_devices_wait(struct push_service *ps, const char *const *ids, size_t n,
     pthread_condattr_destroy(&attr);
     int rc = 0;
     int64_t ready = now_ms();
-    pthread_mutex_lock(&ps->mu);
+    /* Made before taking mu, which the pipeline's threads need: a long list
+     * would otherwise hold them all up while it is allocated. */
+    struct entry *first = NULL, *last = NULL;
+    size_t made = 0;
     for (size_t i = 0; i < n; i++) {
         struct entry *e = calloc(1, sizeof *e);
         if (!e || !(e->id = strdup(ids[i]))) {
@@ -264,8 +268,22 @@ int push_devices_wait(struct push_service *ps, const char *const *ids, size_t n,
         e->ready_ms = ready;
         e->w = w;
         e->wi = i;
-        w->left++;
-        append(ps, e);
+        if (last)
+            last->next = e;
+        else
+            first = e;
+        last = e;
+        made++;
+    }
+    pthread_mutex_lock(&ps->mu);
+    w->left = made;
+    if (first) {
+        if (ps->tail)
+            ps->tail->next = first;
+        else
+            ps->head = first;
+        ps->tail = last;
+        ps->pending += made;
     }
     pthread_cond_signal(&ps->wake);
     struct timespec until;
@@ -665,14 +683,19 @@ static void *lookup_thread(void *arg)
             timed_wait(&ps->wake, &ps->mu, 1000);
             continue;
         }
+        /* An idle pipeline starts with small batches, so the first pushes
+         * go out while the bulk is still being looked up. */
+        static const size_t ramp[] = {500, 2000};
+        size_t max = ps->batches < 2 ? ramp[ps->batches] : BATCH_MAX;
         int64_t wait_ms = -1;
-        size_t n = take_ready(ps, b->jobs, BATCH_MAX, now_ms(), &wait_ms);
+        size_t n = take_ready(ps, b->jobs, max, now_ms(), &wait_ms);
         if (n == 0) {
             batch_put(ps, b);
             timed_wait(&ps->wake, &ps->mu, wait_ms);
             continue;
         }
         b->seq = ++ps->lookup_seq;
+        ps->batches++;
         pthread_mutex_unlock(&ps->mu);
         b->n = n;
         b->now = (int64_t)time(NULL);
@@ -1111,6 +1134,7 @@ static void *record_thread(void *arg)
         pthread_mutex_unlock(&ps->mu);
         record_batch(ps, b, &rng);
         pthread_mutex_lock(&ps->mu);
+        ps->batches--;
         batch_put(ps, b);
     }
     pthread_mutex_unlock(&ps->mu);
