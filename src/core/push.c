@@ -97,6 +97,7 @@ struct batch {
     int64_t now;        /* unix seconds when it was looked up */
     uint64_t seq;       /* order in which the lookup stage took it, from 1 */
     size_t left;        /* jobs the send stage has not finished */
+    size_t stale;       /* a recorded batch kept for reuse: jobs whose targets to free */
     struct batch *next; /* send stage's batches in flight, or the record queue */
 };
 
@@ -588,9 +589,22 @@ static void deliver(struct push_service *ps, struct job *j, int64_t now_millis)
     entry_free(e);
 }
 
+/* Frees the targets a recorded batch still holds. The lookup stage does it
+ * before reusing the batch, so targets are freed on the thread that
+ * allocated them, just before it allocates as many again: the heap stays
+ * the same size instead of shrinking and growing (and page-faulting) per
+ * batch. */
+static void batch_drop_targets(struct batch *b)
+{
+    for (size_t k = 0; k < b->stale; k++)
+        store_push_target_free(b->jobs[k].t);
+    b->stale = 0;
+}
+
 static void batch_free(struct batch *b)
 {
     if (b) {
+        batch_drop_targets(b);
         free(b->jobs);
         free(b);
     }
@@ -682,6 +696,11 @@ static void *lookup_thread(void *arg)
             log_error("push: out of memory for a batch", "%s", "");
             timed_wait(&ps->wake, &ps->mu, 1000);
             continue;
+        }
+        if (b->stale) {
+            pthread_mutex_unlock(&ps->mu);
+            batch_drop_targets(b);
+            pthread_mutex_lock(&ps->mu);
         }
         /* An idle pipeline starts with small batches, so the first pushes
          * go out while the bulk is still being looked up. */
@@ -1108,8 +1127,7 @@ static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng
         pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
         pthread_mutex_unlock(&ps->mu);
     }
-    for (size_t k = 0; k < b->n; k++)
-        store_push_target_free(b->jobs[k].t);
+    b->stale = b->n; /* targets freed by the lookup stage (batch_drop_targets) */
 }
 
 /* Stage 3: records sent batches. Ends once the send stage has. */
