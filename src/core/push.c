@@ -675,7 +675,21 @@ static void lookup_batch(struct push_service *ps, struct batch *b, unsigned *rng
     }
     free(ids);
     free(ts);
-    qsort(b->jobs, b->n, sizeof *b->jobs, by_topic);
+    /* Sorted so each topic's jobs come together; the usual single topic
+     * needs no sort. */
+    const char *topic = NULL;
+    int mixed = 0;
+    for (size_t i = 0; i < b->n && !mixed; i++) {
+        const struct job *j = &b->jobs[i];
+        if (j->skip)
+            continue;
+        if (!topic)
+            topic = j->t->topic;
+        else
+            mixed = strcmp(topic, j->t->topic) != 0;
+    }
+    if (mixed)
+        qsort(b->jobs, b->n, sizeof *b->jobs, by_topic);
 }
 
 /* Stage 1: ready entries become looked-up batches sorted by topic. Takes
@@ -928,14 +942,16 @@ static void dispatch(struct push_service *ps, struct batch *b)
             job_done(j);
             continue;
         }
-        if (!tc || strcmp(tc->topic, j->t->topic) != 0) { /* the batch is sorted by topic */
+        if (!tc || strcmp(tc->topic, j->t->topic) != 0) { /* a topic's jobs come together */
             const char *why = NULL;
             tc = topic_find(ps, j->t->topic);
             if (!tc || (!tc->c && !tc->stale))
                 tc = topic_client(ps, j->t->topic, &why);
             if (!tc) {
                 size_t k = i;
-                for (; k < b->n && strcmp(b->jobs[k].t->topic, j->t->topic) == 0; k++) {
+                for (; k < b->n && !b->jobs[k].skip &&
+                       strcmp(b->jobs[k].t->topic, j->t->topic) == 0;
+                     k++) {
                     b->jobs[k].b = b;
                     b->jobs[k].skip = why;
                     job_done(&b->jobs[k]);
