@@ -3,7 +3,9 @@
  * of each stream fill a mock_request; at END_STREAM check.c decides the
  * answer, main.c records it, and the response goes out with Apple's
  * apns-id header and, for errors, Apple's {"reason": …} body (plus the
- * timestamp for 410). --delay-ms holds answers back on a queue until due;
+ * timestamp for 410); the frames of a round go out together in one TLS
+ * record, over a TCP_NODELAY socket, as a server's would. --delay-ms holds
+ * answers back on a queue until due;
  * --stall-after makes the connection go silent (see mock.h). */
 #include "apnsmock/mock.h"
 
@@ -37,6 +39,8 @@ struct conn {
     const char *cert_topic;
     long index;
     int broken;
+    uint8_t out[16384]; /* frames gathered into one TLS record, as servers do */
+    size_t out_len;
     struct delayed *delayed; /* ring, in arrival order (one delay: due order too) */
     size_t dhead, dlen, dcap;
 };
@@ -48,20 +52,39 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *u)
+static int write_all(struct conn *c, const uint8_t *data, size_t len)
 {
-    (void)s;
-    (void)flags;
-    struct conn *c = u;
     size_t off = 0;
     while (off < len) {
         int n = SSL_write(c->ssl, data + off, (int)(len - off));
         if (n <= 0) {
             c->broken = 1;
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
+            return -1;
         }
         off += (size_t)n;
     }
+    return 0;
+}
+
+/* Writes the gathered frames (after each nghttp2_session_send). */
+static int flush_out(struct conn *c)
+{
+    int rc = c->out_len ? write_all(c, c->out, c->out_len) : 0;
+    c->out_len = 0;
+    return rc;
+}
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *u)
+{
+    (void)s;
+    (void)flags;
+    struct conn *c = u;
+    if (len > sizeof c->out - c->out_len && flush_out(c) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (len > sizeof c->out)
+        return write_all(c, data, len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : (ssize_t)len;
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
     return (ssize_t)len;
 }
 
@@ -323,6 +346,8 @@ void mock_serve_conn(const struct mock_config *cfg, SSL *ssl, const char *cert_t
     while (!c.broken && (nghttp2_session_want_read(s) || nghttp2_session_want_write(s))) {
         int next_due = answer_due(s, &c);
         int sent = nghttp2_session_send(s);
+        if (sent == 0 && flush_out(&c) < 0)
+            break;
         if (sent != 0) {
             if (!cfg->quiet && !c.broken)
                 fprintf(stderr, "apns-mock: HTTP/2 send error: %s\n", nghttp2_strerror(sent));

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -364,6 +365,8 @@ int main(int argc, char **argv)
                 continue;
             break;
         }
+        int one = 1; /* answers go out as they are made, as a real server's would */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct conn_arg *a = malloc(sizeof *a);
         pthread_t t;
         pthread_attr_t attr;

@@ -97,6 +97,7 @@ struct batch {
     int64_t now;        /* unix seconds when it was looked up */
     uint64_t seq;       /* order in which the lookup stage took it, from 1 */
     size_t left;        /* jobs the send stage has not finished */
+    size_t stale;       /* a recorded batch kept for reuse: jobs whose targets to free */
     struct batch *next; /* send stage's batches in flight, or the record queue */
 };
 
@@ -118,6 +119,7 @@ struct push_service {
     struct batch *rec_head, *rec_tail;  /* sent, waiting for the record stage */
     size_t rec_n;
     uint64_t lookup_seq;                /* seq of the last batch the lookup stage took */
+    size_t batches;                     /* taken by the lookup stage, not yet recorded */
     struct batch *spare;                /* finished batches kept for reuse */
     size_t nspare;
     int lookup_done, send_done;
@@ -252,7 +254,10 @@ int push_devices_wait(struct push_service *ps, const char *const *ids, size_t n,
     pthread_condattr_destroy(&attr);
     int rc = 0;
     int64_t ready = now_ms();
-    pthread_mutex_lock(&ps->mu);
+    /* Made before taking mu, which the pipeline's threads need: a long list
+     * would otherwise hold them all up while it is allocated. */
+    struct entry *first = NULL, *last = NULL;
+    size_t made = 0;
     for (size_t i = 0; i < n; i++) {
         struct entry *e = calloc(1, sizeof *e);
         if (!e || !(e->id = strdup(ids[i]))) {
@@ -264,8 +269,22 @@ int push_devices_wait(struct push_service *ps, const char *const *ids, size_t n,
         e->ready_ms = ready;
         e->w = w;
         e->wi = i;
-        w->left++;
-        append(ps, e);
+        if (last)
+            last->next = e;
+        else
+            first = e;
+        last = e;
+        made++;
+    }
+    pthread_mutex_lock(&ps->mu);
+    w->left = made;
+    if (first) {
+        if (ps->tail)
+            ps->tail->next = first;
+        else
+            ps->head = first;
+        ps->tail = last;
+        ps->pending += made;
     }
     pthread_cond_signal(&ps->wake);
     struct timespec until;
@@ -570,9 +589,22 @@ static void deliver(struct push_service *ps, struct job *j, int64_t now_millis)
     entry_free(e);
 }
 
+/* Frees the targets a recorded batch still holds. The lookup stage does it
+ * before reusing the batch, so targets are freed on the thread that
+ * allocated them, just before it allocates as many again: the heap stays
+ * the same size instead of shrinking and growing (and page-faulting) per
+ * batch. */
+static void batch_drop_targets(struct batch *b)
+{
+    for (size_t k = 0; k < b->stale; k++)
+        store_push_target_free(b->jobs[k].t);
+    b->stale = 0;
+}
+
 static void batch_free(struct batch *b)
 {
     if (b) {
+        batch_drop_targets(b);
         free(b->jobs);
         free(b);
     }
@@ -643,7 +675,21 @@ static void lookup_batch(struct push_service *ps, struct batch *b, unsigned *rng
     }
     free(ids);
     free(ts);
-    qsort(b->jobs, b->n, sizeof *b->jobs, by_topic);
+    /* Sorted so each topic's jobs come together; the usual single topic
+     * needs no sort. */
+    const char *topic = NULL;
+    int mixed = 0;
+    for (size_t i = 0; i < b->n && !mixed; i++) {
+        const struct job *j = &b->jobs[i];
+        if (j->skip)
+            continue;
+        if (!topic)
+            topic = j->t->topic;
+        else
+            mixed = strcmp(topic, j->t->topic) != 0;
+    }
+    if (mixed)
+        qsort(b->jobs, b->n, sizeof *b->jobs, by_topic);
 }
 
 /* Stage 1: ready entries become looked-up batches sorted by topic. Takes
@@ -665,14 +711,24 @@ static void *lookup_thread(void *arg)
             timed_wait(&ps->wake, &ps->mu, 1000);
             continue;
         }
+        if (b->stale) {
+            pthread_mutex_unlock(&ps->mu);
+            batch_drop_targets(b);
+            pthread_mutex_lock(&ps->mu);
+        }
+        /* An idle pipeline starts with small batches, so the first pushes
+         * go out while the bulk is still being looked up. */
+        static const size_t ramp[] = {500, 2000};
+        size_t max = ps->batches < 2 ? ramp[ps->batches] : BATCH_MAX;
         int64_t wait_ms = -1;
-        size_t n = take_ready(ps, b->jobs, BATCH_MAX, now_ms(), &wait_ms);
+        size_t n = take_ready(ps, b->jobs, max, now_ms(), &wait_ms);
         if (n == 0) {
             batch_put(ps, b);
             timed_wait(&ps->wake, &ps->mu, wait_ms);
             continue;
         }
         b->seq = ++ps->lookup_seq;
+        ps->batches++;
         pthread_mutex_unlock(&ps->mu);
         b->n = n;
         b->now = (int64_t)time(NULL);
@@ -886,14 +942,16 @@ static void dispatch(struct push_service *ps, struct batch *b)
             job_done(j);
             continue;
         }
-        if (!tc || strcmp(tc->topic, j->t->topic) != 0) { /* the batch is sorted by topic */
+        if (!tc || strcmp(tc->topic, j->t->topic) != 0) { /* a topic's jobs come together */
             const char *why = NULL;
             tc = topic_find(ps, j->t->topic);
             if (!tc || (!tc->c && !tc->stale))
                 tc = topic_client(ps, j->t->topic, &why);
             if (!tc) {
                 size_t k = i;
-                for (; k < b->n && strcmp(b->jobs[k].t->topic, j->t->topic) == 0; k++) {
+                for (; k < b->n && !b->jobs[k].skip &&
+                       strcmp(b->jobs[k].t->topic, j->t->topic) == 0;
+                     k++) {
                     b->jobs[k].b = b;
                     b->jobs[k].skip = why;
                     job_done(&b->jobs[k]);
@@ -1085,8 +1143,7 @@ static void record_batch(struct push_service *ps, struct batch *b, unsigned *rng
         pthread_cond_signal(&ps->wake); /* retries requeued: the lookup stage's wait changes */
         pthread_mutex_unlock(&ps->mu);
     }
-    for (size_t k = 0; k < b->n; k++)
-        store_push_target_free(b->jobs[k].t);
+    b->stale = b->n; /* targets freed by the lookup stage (batch_drop_targets) */
 }
 
 /* Stage 3: records sent batches. Ends once the send stage has. */
@@ -1111,6 +1168,7 @@ static void *record_thread(void *arg)
         pthread_mutex_unlock(&ps->mu);
         record_batch(ps, b, &rng);
         pthread_mutex_lock(&ps->mu);
+        ps->batches--;
         batch_put(ps, b);
     }
     pthread_mutex_unlock(&ps->mu);
