@@ -56,8 +56,11 @@ static const char sql_meta_get[] =
     " WHERE c.uuid = ?1";
 
 /* A row waits to be delivered while it was never sent or was NotNow'd; a
- * row sent and not yet answered is the device's now and never expires. */
-#define WAITING_UNSENT "active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
+ * row sent and not yet answered is the device's now and never expires.
+ * "+active": the statements on one command seek queue_key by its uuid; the
+ * unary plus keeps SQLite from taking queue_active (every waiting row of
+ * the fleet) for an equally good index. */
+#define WAITING_UNSENT "+active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
 static const char sql_expire_due[] =
     "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?1"
     " WHERE " WAITING_UNSENT " AND command_uuid IN"
@@ -66,7 +69,7 @@ static const char sql_expire_swept[] =
     "UPDATE command_meta SET swept = 1 WHERE swept = 0 AND expires_at <= ?1";
 static const char sql_cancel_all[] =
     "UPDATE queue SET status = 'Canceled', active = 0, updated_at = ?2"
-    " WHERE command_uuid = ?1 AND active = 1";
+    " WHERE command_uuid = ?1 AND +active = 1";
 static const char sql_command_exists[] = "SELECT 1 FROM commands WHERE uuid = ?1";
 static const char sql_targets[] =
     "SELECT enrollment_id, COALESCE(status, 'Pending'), COALESCE(delivered_at, 0),"
@@ -444,14 +447,19 @@ int store_command_request_type(struct store *s, const char *uuid, char *out, siz
     return STORE_OK;
 }
 
-/* One statement for the whole fleet: the ids arrive as one JSON array. */
+/* One statement for the whole fleet: the ids arrive as one JSON array. The
+ * queue has no foreign keys (migration 14): joining enrollments and the
+ * command is what keeps an unknown device or command out, one lookup per
+ * row (the command's is made once). */
 static const char sql_queue_add_many_sqlite[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT value, ?2, ?3 FROM json_each(?1) WHERE true"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_each(?1) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 static const char sql_queue_add_many_pg[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT value, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json))"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_array_elements_text(CAST(?1 AS json)) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 /* Runs one of the bulk queue inserts (?1 ids, ?2 uuid, ?3 now, ?4 the
@@ -492,13 +500,13 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
  * take it. */
 static const char sql_queue_add_enrolled_sqlite[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT e.id, ?2, ?3 FROM json_each(?1) j JOIN enrollments e ON e.id = j.value"
-    " WHERE e.status <> ?4"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_each(?1) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2 AND e.status <> ?4"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 static const char sql_queue_add_enrolled_pg[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT e.id, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json)) j"
-    " JOIN enrollments e ON e.id = j.value WHERE e.status <> ?4"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_array_elements_text(CAST(?1 AS json)) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2 AND e.status <> ?4"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t n,

@@ -33,6 +33,7 @@ enum stmt_id {
     ST_BOOT_GET,
     ST_CMD_CREATE,
     ST_QUEUE_ADD,
+    ST_QUEUE_HAS,
     ST_QUEUE_CLAIM,
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
@@ -168,11 +169,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CMD_CREATE] = "INSERT INTO commands (uuid, request_type, payload, created_at)"
                       " VALUES (?1, ?2, ?3, ?4)",
     /* Already queued is no error inside the caller's transaction (which
-     * PostgreSQL would abort): no row changes, and the caller says CONFLICT. */
+     * PostgreSQL would abort): no row changes, and the caller says CONFLICT.
+     * The queue has no foreign keys (migration 14): the row is made only
+     * from an existing enrollment and command, else no row changes either. */
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-                     " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+                     " SELECT e.id, c.uuid, ?3 FROM enrollments e, commands c"
+                     " WHERE e.id = ?1 AND c.uuid = ?2"
+                     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+    [ST_QUEUE_HAS] = "SELECT 1 FROM queue WHERE command_uuid = ?2 AND enrollment_id = ?1",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index already holds rows in that order. A
+     * order, and the queue_device index already holds rows in that order. A
      * row still waiting to be sent whose command's deadline passed
      * (command_meta, migration 7) is marked Expired instead of delivered,
      * and the caller claims again: an expired command is never sent. The
@@ -744,12 +750,21 @@ int store_queue_add(struct store *s, const char *enrollment_id, const char *uuid
     sql_bind_text(st, 2, uuid, &code);
     sql_bind_int(st, 3, now, &code);
     rc = sql_exec(s, st, "queue_add", code);
-    /* A missing enrollment or command shows up as a foreign-key failure;
-     * no row added means it is already queued (CONFLICT). */
-    if (rc == STORE_CONFLICT && sql_last_was_fk(s))
-        rc = STORE_NOTFOUND;
-    if (rc == STORE_OK && sql_changes(s) == 0)
+    if (rc != STORE_OK || sql_changes(s) > 0)
+        return rc;
+    /* No row added: already queued (CONFLICT), or the enrollment or the
+     * command does not exist (NOTFOUND). */
+    code = 0;
+    st = prep(s, ST_QUEUE_HAS, "queue_add", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    sql_bind_text(st, 2, uuid, &code);
+    rc = sql_first_row(s, st, "queue_add", code);
+    if (rc == STORE_OK) {
+        sql_done(st);
         rc = STORE_CONFLICT;
+    }
     return rc;
 }
 
@@ -798,7 +813,7 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
     if (rc == STORE_OK && oom)
         rc = sql_out_of_memory("queue_next");
     if (rc == STORE_OK && missing)
-        rc = STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+        rc = STORE_ERR; /* a queue row is only ever added with its command */
     return rc;
 }
 
@@ -963,7 +978,7 @@ static int report_next_pg(struct store *s, const char *enrollment_id, const char
     if (oom)
         return sql_out_of_memory("queue_report");
     if (claimed && !*claim_again && (!next->uuid || !next->request_type || !next->payload))
-        return STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+        return STORE_ERR; /* a queue row is only ever added with its command */
     return reported ? STORE_OK : STORE_NOTFOUND;
 }
 

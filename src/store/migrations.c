@@ -724,6 +724,51 @@ static const char migration_13[] =
     "CREATE INDEX inv_device_filter ON inv_device (enrollment_id, os_num, supervised,"
     " passcode_present, encryption_caps, battery_pct, product_name, model, model_name);";
 
+/* v14: a leaner queue row, for enqueueing one command to a whole fleet
+ * (bench/commands). Each queue row used to cost four B-tree inserts (the
+ * table, its (enrollment_id, command_uuid) key, queue_next, queue_command)
+ * and two foreign-key lookups; the ones that remain each serve a path:
+ * - queue_key (command_uuid, enrollment_id), unique: one row per device and
+ *   command, and everything that works on one command across devices
+ *   (expire, cancel everywhere, retry, status) and on one (device, command);
+ * - queue_device (enrollment_id, active, created_at): a device's rows, its
+ *   waiting ones first in delivery order, the way the claim, the check-in
+ *   peek and the device's command list read them;
+ * - queue_active (active) WHERE active = 1: the queue depth /metrics counts,
+ *   without reading answered rows; its key only grows, so an insert
+ *   appends to it.
+ * No foreign keys: enrollments and commands are never deleted, and every
+ * statement that adds queue rows checks both itself (store_queue_add, the
+ * bulk inserts join enrollments), which cost one lookup per row more.
+ * SQLite cannot drop a key or foreign key in place, so the table is rebuilt,
+ * rowids kept (they order rows queued in the same second); PostgreSQL's
+ * rowid stand-in (migration 9) is kept the same way. */
+static const char migration_14[] =
+    "CREATE TABLE queue_v14 ("
+    " enrollment_id TEXT NOT NULL,"
+    " command_uuid TEXT NOT NULL,"
+    " status TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " delivered_at BIGINT,"
+    " delivery_count INTEGER NOT NULL DEFAULT 0,"
+    " updated_at BIGINT,"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " retried_as TEXT"
+    "{{PG}}, rowid BIGINT GENERATED ALWAYS AS IDENTITY{{/PG}}"
+    ");"
+    "INSERT INTO queue_v14 (rowid, enrollment_id, command_uuid, status, created_at, delivered_at,"
+    " delivery_count, updated_at, active, retried_as) {{PG}}OVERRIDING SYSTEM VALUE {{/PG}}"
+    "SELECT rowid, enrollment_id, command_uuid, status, created_at, delivered_at,"
+    " delivery_count, updated_at, active, retried_as FROM queue;"
+    "DROP TABLE queue;"
+    "ALTER TABLE queue_v14 RENAME TO queue;"
+    "{{PG}}SELECT setval(pg_get_serial_sequence('queue', 'rowid'),"
+    " COALESCE((SELECT max(rowid) FROM queue), 0) + 1, false);"
+    "CREATE UNIQUE INDEX queue_rowid ON queue (rowid);{{/PG}}"
+    "CREATE UNIQUE INDEX queue_key ON queue (command_uuid, enrollment_id);"
+    "CREATE INDEX queue_device ON queue (enrollment_id, active, created_at{{PG}}, rowid{{/PG}});"
+    "CREATE INDEX queue_active ON queue (active) WHERE active = 1;";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -738,6 +783,7 @@ const struct store_migration store_migrations[] = {
     {11, "profiles and groups", migration_11},
     {12, "shared schedule", migration_12},
     {13, "inventory filter index", migration_13},
+    {14, "leaner queue rows", migration_14},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 
