@@ -57,9 +57,10 @@ static const char sql_meta_get[] =
 
 /* A row waits to be delivered while it was never sent or was NotNow'd; a
  * row sent and not yet answered is the device's now and never expires.
- * "+active": the statements on one command seek queue_key by its uuid; the
- * unary plus keeps SQLite from taking queue_active (every waiting row of
- * the fleet) for an equally good index. */
+ * "+active": the statements on one command (expire, cancel everywhere, the
+ * failed targets) seek queue_key by its uuid; the unary plus keeps SQLite
+ * from taking queue_device's active range instead (all the fleet's waiting,
+ * or answered, rows) as an equally good index. */
 #define WAITING_UNSENT "+active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
 static const char sql_expire_due[] =
     "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?1"
@@ -76,7 +77,7 @@ static const char sql_targets[] =
     " COALESCE(updated_at, 0), retried_as FROM queue WHERE command_uuid = ?1"
     " ORDER BY enrollment_id LIMIT ?2";
 static const char sql_failed_targets[] =
-    "SELECT enrollment_id FROM queue WHERE command_uuid = ?1 AND active = 0"
+    "SELECT enrollment_id FROM queue WHERE command_uuid = ?1 AND +active = 0"
     " AND status IN ('Error', 'CommandFormatError', 'Expired') AND retried_as IS NULL"
     " ORDER BY enrollment_id";
 static const char sql_mark_retried[] =

@@ -243,13 +243,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* The device's rows are two ranges of queue_device: active is 0 or 1. */
     [ST_QUEUE_LIST] =
         "SELECT q.command_uuid, c.request_type, COALESCE(q.status, 'Pending'), q.created_at,"
         " COALESCE(q.delivered_at, 0), COALESCE(q.updated_at, 0), q.delivery_count,"
         " (SELECT r.raw FROM results r WHERE r.enrollment_id = q.enrollment_id"
         "  AND r.command_uuid = q.command_uuid ORDER BY r.id DESC LIMIT 1)"
         " FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
-        " WHERE q.enrollment_id = ?1 ORDER BY q.created_at DESC, q.rowid DESC LIMIT ?2",
+        " WHERE q.active IN (0, 1) AND q.enrollment_id = ?1"
+        " ORDER BY q.created_at DESC, q.rowid DESC LIMIT ?2",
     [ST_QUEUE_CANCEL] =
         "DELETE FROM queue WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1",
     [ST_QUEUE_DEPTH] = "SELECT count(*) FROM queue WHERE active = 1",

@@ -788,7 +788,7 @@ int store_inventory_command(struct store *s, const char *uuid, char **request_ty
     return STORE_OK;
 }
 
-/* The queue_device index (enrollment_id, active, created_at)
+/* The queue_device index (active, enrollment_id, created_at)
  * finds the device's waiting rows; there are few. */
 static const char sql_pending[] =
     "SELECT c.payload FROM queue q JOIN commands c ON c.uuid = q.command_uuid"

@@ -727,19 +727,18 @@ static const char migration_13[] =
 /* v14: a leaner queue row, for enqueueing one command to a whole fleet
  * (bench/commands). Each queue row used to cost four B-tree inserts (the
  * table, its (enrollment_id, command_uuid) key, queue_next, queue_command)
- * and two foreign-key lookups; the ones that remain each serve a path:
+ * and two foreign-key lookups. Now two indexes serve every path:
  * - queue_key (command_uuid, enrollment_id), unique: one row per device and
- *   command, and everything that works on one command across devices
- *   (expire, cancel everywhere, retry, status) and on one (device, command);
- * - queue_device (enrollment_id, active, created_at): a device's rows, its
- *   waiting ones first in delivery order, the way the claim, the check-in
- *   peek and the device's command list read them;
- * - queue_active (active) WHERE active = 1: the queue depth /metrics counts,
- *   without reading answered rows; its key only grows, so an insert
- *   appends to it.
+ *   command, everything that works on one command across devices (expire,
+ *   cancel everywhere, retry, status) and on one (device, command);
+ * - queue_device (active, enrollment_id, created_at): a device's waiting
+ *   rows in delivery order (the claim, the check-in peek), the queue depth
+ *   (/metrics counts the active = 1 range, not the answered rows), and a
+ *   device's whole history as two ranges (active IN (0, 1)).
  * No foreign keys: enrollments and commands are never deleted, and every
- * statement that adds queue rows checks both itself (store_queue_add, the
- * bulk inserts join enrollments), which cost one lookup per row more.
+ * statement that adds queue rows checks both itself (store_queue_add; the
+ * bulk inserts join enrollments and the command), which the foreign keys
+ * made cost one more lookup each per row.
  * SQLite cannot drop a key or foreign key in place, so the table is rebuilt,
  * rowids kept (they order rows queued in the same second); PostgreSQL's
  * rowid stand-in (migration 9) is kept the same way. */
@@ -766,8 +765,7 @@ static const char migration_14[] =
     " COALESCE((SELECT max(rowid) FROM queue), 0) + 1, false);"
     "CREATE UNIQUE INDEX queue_rowid ON queue (rowid);{{/PG}}"
     "CREATE UNIQUE INDEX queue_key ON queue (command_uuid, enrollment_id);"
-    "CREATE INDEX queue_device ON queue (enrollment_id, active, created_at{{PG}}, rowid{{/PG}});"
-    "CREATE INDEX queue_active ON queue (active) WHERE active = 1;";
+    "CREATE INDEX queue_device ON queue (active, enrollment_id, created_at{{PG}}, rowid{{/PG}});";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},

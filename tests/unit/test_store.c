@@ -558,8 +558,9 @@ static int plan_uses(sqlite3 *db, const char *sql, const char *want, int *sort)
 }
 
 /* The queue's paths each seek an index (migration 14): the claim the
- * device's waiting rows in delivery order, the depth only the waiting
- * rows, and one command's rows across devices their own range. */
+ * device's waiting rows in delivery order, its history two ranges, the
+ * depth only the waiting rows, and one command's rows across devices their
+ * own range. */
 static void test_queue_next_uses_index(void **state)
 {
     struct fixture *f = *state;
@@ -572,10 +573,19 @@ static void test_queue_next_uses_index(void **state)
                           "SELECT rowid FROM queue WHERE enrollment_id = ?1"
                           " AND active = 1 AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
                           " ORDER BY created_at, rowid LIMIT 1",
-                          "USING INDEX queue_device (enrollment_id=? AND active=?)", &sort));
+                          "USING INDEX queue_device (active=? AND enrollment_id=?)", &sort));
     assert_false(sort);
+    assert_true(plan_uses(db,
+                          "SELECT command_uuid FROM queue WHERE active IN (0, 1)"
+                          " AND enrollment_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 5",
+                          "USING INDEX queue_device (active=? AND enrollment_id=?)", &sort));
     assert_true(plan_uses(db, "SELECT count(*) FROM queue WHERE active = 1",
-                          "USING COVERING INDEX queue_active", &sort));
+                          "USING COVERING INDEX queue_device (active=?)", &sort));
+    assert_true(plan_uses(db, "UPDATE queue SET active = 0 WHERE command_uuid = ?1 AND +active = 1",
+                          "USING INDEX queue_key (command_uuid=?)", &sort));
+    assert_true(plan_uses(db, "SELECT enrollment_id FROM queue WHERE command_uuid = ?1"
+                              " AND +active = 0 ORDER BY enrollment_id",
+                          "USING INDEX queue_key (command_uuid=?)", &sort));
     assert_true(plan_uses(db, "SELECT enrollment_id FROM queue WHERE command_uuid = ?1"
                               " ORDER BY enrollment_id",
                           "USING COVERING INDEX queue_key (command_uuid=?)", &sort));
