@@ -260,12 +260,8 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         api_fail(req, resp, 400, "bad_request", msg);
         return -1;
     }
-    json_t *seen = json_object(); /* the set of ids so far: each is queued once */
     *ids = calloc(json_array_size(arr), sizeof **ids);
-    if (!*ids || !seen) {
-        free(*ids);
-        *ids = NULL;
-        json_decref(seen);
+    if (!*ids) {
         api_fail(req, resp, 500, "internal", "out of memory");
         return -1;
     }
@@ -276,16 +272,19 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         if (!id || !*id || strlen(id) != json_string_length(v)) {
             free(*ids);
             *ids = NULL;
-            json_decref(seen);
             api_fail(req, resp, 400, "bad_request", "\"devices\" entries must be non-empty strings");
             return -1;
         }
-        if (!json_object_get(seen, id)) {
-            json_object_set_new(seen, id, json_true());
-            (*ids)[(*n)++] = id;
-        }
+        (*ids)[i] = id;
     }
-    json_decref(seen);
+    *n = json_array_size(arr);
+    if (ids_unique(*ids, n) < 0) { /* each id is queued once */
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        api_fail(req, resp, 500, "internal", "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -531,6 +530,59 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
     return rc;
 }
 
+/* The fleet case first: one statement queues the command for every target,
+ * checking what SQL can (known, not checked out, AccessRights, supervision
+ * and the App Store by inventory), without reading each one's facts. Only
+ * when a target fails one of them (nothing is kept then), or the command is
+ * checked per device in ways SQL is not (UnlockToken, one pending, the
+ * security audit's serial, VPP codes), does the caller check each target for
+ * its own answer: *queued 0. A CommandUUID that exists goes that way too,
+ * so the answer is the checked path's. */
+static int enqueue_fleet(struct store *s, const struct cat_command *c,
+                         const struct cat_needs *needs, plist_t cmd, struct target *t, size_t n,
+                         const struct typed_opts *o, char *uuid_out, size_t *queued)
+{
+    *queued = 0;
+    if (n < 2 || (c->flags & (CAT_UNLOCK_TOKEN | CAT_ONE_PENDING | CAT_SECURITY)) || o->vpp_app)
+        return STORE_OK;
+    const char **ids = calloc(n, sizeof *ids);
+    const char *why = NULL;
+    plist_t full = ids ? wrap(cmd, o->command_uuid, &why) : NULL;
+    int rc = full ? store_begin(s) : STORE_ERR;
+    if (rc != STORE_OK) {
+        free(ids);
+        if (full)
+            plist_free(full);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = t[i].id;
+    int64_t now = (int64_t)time(NULL);
+    struct store_target_needs sn = {
+        .rights = needs->rights, .supervised = needs->supervised, .app_store = needs->app_store};
+    struct queue_enqueued out = {0};
+    rc = queue_enqueue_fleet(s, full, ids, n, &sn, now, &out);
+    plist_free(full);
+    free(ids);
+    if (rc == STORE_OK && out.queued == n)
+        rc = store_command_meta_set(s, out.uuid, o->ttl > 0 ? now + o->ttl : 0, o->ttl,
+                                    o->retry_of, o->who[0] ? o->who : NULL);
+    if (rc == STORE_OK && out.queued == n) {
+        rc = store_commit(s);
+        if (rc != STORE_OK) {
+            store_rollback(s);
+            return rc;
+        }
+        snprintf(uuid_out, 128, "%s", out.uuid);
+        for (size_t i = 0; i < n; i++)
+            memcpy(t[i].uuid, out.uuid, sizeof out.uuid);
+        *queued = n;
+        return STORE_OK;
+    }
+    store_rollback(s);
+    return rc == STORE_CONFLICT ? STORE_OK : rc;
+}
+
 /* ---- the answer ------------------------------------------------------------------ */
 
 static json_t *targets_json(const struct target *t, size_t n)
@@ -616,10 +668,12 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
     }
     for (size_t i = 0; i < nids; i++)
         t[i].id = ids[i];
-    int rc = check_targets(w->store, c, &needs, t, nids);
     char uuid[128] = "";
     size_t queued = 0;
-    if (rc == STORE_OK)
+    int rc = enqueue_fleet(w->store, c, &needs, cmd, t, nids, o, uuid, &queued);
+    if (rc == STORE_OK && queued == 0)
+        rc = check_targets(w->store, c, &needs, t, nids);
+    if (rc == STORE_OK && queued == 0)
         rc = enqueue_all(w->store, c, cmd, t, nids, o, uuid, &queued);
     if (rc == STORE_CONFLICT) {
         api_fail(req, resp, 409, "conflict", "a command with this command_uuid already exists");

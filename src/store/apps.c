@@ -464,10 +464,12 @@ static const char sql_queue_add_many_pg[] =
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 /* Runs one of the bulk queue inserts (?1 ids, ?2 uuid, ?3 now, ?4 the
- * checked-out status when the statement has it) atomically: CONFLICT, with
- * nothing kept, unless every one of the n ids got its row. */
+ * checked-out status when the statement has it, ?5 needs' rights and
+ * ?6, ?7 its supervised and app_store when one is set) atomically: CONFLICT, with nothing
+ * kept, unless every one of the n ids got its row. */
 static int queue_add_many_run(struct store *s, const char *sql, const char *ids_json, size_t n,
-                              const char *uuid, int64_t now, int with_status)
+                              const char *uuid, int64_t now, int with_status,
+                              const struct store_target_needs *needs)
 {
     int nested = 0;
     int rc = sql_atomic_begin(s, "queue_add_many", &nested);
@@ -481,6 +483,12 @@ static int queue_add_many_run(struct store *s, const char *sql, const char *ids_
         sql_bind_int(st, 3, now, &code);
         if (with_status)
             sql_bind_int(st, 4, ENROLLMENT_CHECKED_OUT, &code);
+        if (needs)
+            sql_bind_int(st, 5, needs->rights, &code);
+        if (needs && (needs->supervised || needs->app_store)) {
+            sql_bind_int(st, 6, needs->supervised != 0, &code);
+            sql_bind_int(st, 7, needs->app_store != 0, &code);
+        }
         rc = sql_exec(s, st, "queue_add_many", code);
         if (rc == STORE_OK && sql_changes(s) != (int64_t)n)
             rc = STORE_CONFLICT;
@@ -493,7 +501,7 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
 {
     const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_many_pg
                                                                 : sql_queue_add_many_sqlite;
-    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 0);
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 0, NULL);
 }
 
 /* The same for ids not checked yet: only enrollments that exist and are
@@ -515,7 +523,39 @@ int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t 
 {
     const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_enrolled_pg
                                                                 : sql_queue_add_enrolled_sqlite;
-    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 1);
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 1, NULL);
+}
+
+/* The same, and each enrollment has what the typed checks ask (api/typed.c
+ * check_target): every AccessRights bit of ?5; when ?6 (?7), supervision
+ * (the App Store) not known to be off in its inventory row, unknown being
+ * let through. The inventory row is joined only when one of them is asked. */
+#define ADD_IF_SELECT(from_ids)                                                                    \
+    "INSERT INTO queue (enrollment_id, command_uuid, created_at)"                                  \
+    " SELECT e.id, c.uuid, ?3 FROM commands c, " from_ids " JOIN enrollments e ON e.id = j.value"
+#define ADD_IF_WHERE                                                                               \
+    " WHERE c.uuid = ?2 AND e.status <> ?4 AND (e.access_rights & ?5) = ?5"
+#define ADD_IF_INVENTORY                                                                           \
+    " AND (?6 = 0 OR COALESCE(d.supervised, -1) <> 0)"                                             \
+    " AND (?7 = 0 OR COALESCE(d.app_store_allowed, -1) <> 0)"
+#define ADD_IF_END " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING"
+#define IDS_SQLITE "json_each(?1) j"
+#define IDS_PG "json_array_elements_text(CAST(?1 AS json)) j"
+#define INV_JOIN " LEFT JOIN inv_device d ON d.enrollment_id = e.id"
+static const char *const sql_queue_add_if[2][2] = {
+    {ADD_IF_SELECT(IDS_SQLITE) ADD_IF_WHERE ADD_IF_END,
+     ADD_IF_SELECT(IDS_SQLITE) INV_JOIN ADD_IF_WHERE ADD_IF_INVENTORY ADD_IF_END},
+    {ADD_IF_SELECT(IDS_PG) ADD_IF_WHERE ADD_IF_END,
+     ADD_IF_SELECT(IDS_PG) INV_JOIN ADD_IF_WHERE ADD_IF_INVENTORY ADD_IF_END},
+};
+
+int store_queue_add_many_if(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                            int64_t now, const struct store_target_needs *needs)
+{
+    int pg = sql_dialect(s) == STORE_DIALECT_POSTGRES;
+    int inventory = needs->supervised || needs->app_store;
+    return queue_add_many_run(s, sql_queue_add_if[pg][inventory], ids_json, n, uuid, now, 1,
+                              needs);
 }
 
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";

@@ -170,6 +170,11 @@ expect_eq "App Store installs refused where it is disabled" \
   "$(jq -rs 'map(select(.store == false)) | .[].id' "$T/facts.jsonl" | sort)" "$refused"
 expect_eq "the others got it" "$(jq -rs 'map(select(.store == true)) | length' "$T/facts.jsonl")" \
   "$(body_of "$r" | jq '[.devices[] | select(.queued)] | length')"
+# the same to only those: every one takes it in one statement (inventory read by the insert)
+store_on=$(jq -cs 'map(select(.store == true)) | map(.id)' "$T/facts.jsonl")
+r=$(post "{\"devices\":$store_on,\"request_type\":\"InstallApplication\",\"itunes_store_id\":361309726}")
+expect_eq "App Store install where it is on: all queued" "200 $(jq length <<<"$store_on")" \
+  "$(status_of "$r") $(body_of "$r" | jq '[.devices[] | select(.queued)] | length')"
 
 # --- enterprise app: upload, hosted manifest and .ipa, install by ManifestURL
 printf 'PK\003\004fake-ipa-for-test' >"$T/app.ipa"
@@ -220,6 +225,10 @@ lim=$(body_of "$(api GET '/api/v1/devices?limit=1000')" | jq -r '.devices[].id' 
 r=$(post "{\"devices\":[\"$lim\"],\"request_type\":\"RemoveApplication\",\"identifier\":\"com.example.x\"}")
 expect_eq "a right the enrollment lacks" "422 access_denied" "$(status_of "$r") $(code_of "$r")"
 expect_contains "the refusal names the right" "AllowAppInstallation (4096)" "$(body_of "$r")"
+r=$(post "{\"devices\":[\"$sup_id\",\"$lim\"],\"request_type\":\"RemoveApplication\",\"identifier\":\"com.example.x\"}")
+expect_eq "with a device that has it: 207" 207 "$(status_of "$r")"
+expect_eq "… the one with the right took it" true "$(body_of "$r" | jq --arg d "$sup_id" '.devices[$d].queued')"
+expect_eq "… the other refused" access_denied "$(body_of "$r" | jq -r --arg d "$lim" '.devices[$d].code')"
 r=$(post "{\"devices\":[\"$lim\"],\"request_type\":\"DeviceLock\"}")
 expect_eq "a right it has" 200 "$(status_of "$r")"
 
