@@ -88,6 +88,12 @@ erase_uuid=$(body_of "$r" | jq -r .command_uuid)
 r=$(post "{\"devices\":$all_json,\"request_type\":\"Settings\",\"settings\":[{\"item\":\"DataRoaming\",\"enabled\":false},{\"Item\":\"VoiceRoaming\",\"Enabled\":false}]}")
 expect_eq "roaming settings queued" 200 "$(status_of "$r")"
 roam_uuid=$(body_of "$r" | jq -r .command_uuid)
+# no push certificate here: nothing is handed to the push service, and the log says so once
+expect_contains "not pushed without a push certificate" \
+  "devices not pushed: no push certificate devices=$(jq length <<<"$all_json")" "$(cat "$T/server.log")"
+sleep 0.5 # past push_coalesce_ms: a push handed over would have been looked up and recorded by now
+expect_eq "no push recorded for the device" "0 null" \
+  "$(body_of "$(api GET "/api/v1/devices/$sup_id/push")" | jq -r '"\(.push.pushes) \(.push.last_result)"')"
 r=$(post "{\"devices\":[\"$unsup_id\"],\"request_type\":\"Settings\",\"settings\":[{\"item\":\"device_name\",\"device_name\":\"Kiosk\"}]}")
 expect_eq "DeviceName to an unsupervised device refused" "422 not_supervised" "$(status_of "$r") $(code_of "$r")"
 r=$(post "{\"devices\":[\"$sup_id\",\"$unsup_id\"],\"request_type\":\"Settings\",\"settings\":[{\"item\":\"DeviceName\",\"device_name\":\"Kiosk\"}]}")
