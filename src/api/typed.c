@@ -546,10 +546,12 @@ static int enqueue_fleet(struct store *s, const struct cat_command *c,
     if (n < 2 || (c->flags & (CAT_UNLOCK_TOKEN | CAT_ONE_PENDING | CAT_SECURITY)) || o->vpp_app)
         return STORE_OK;
     const char **ids = calloc(n, sizeof *ids);
+    if (!ids)
+        return STORE_ERR;
     const char *why = NULL;
-    plist_t full = ids ? wrap(cmd, o->command_uuid, &why) : NULL;
-    int rc = full ? store_begin(s) : STORE_ERR;
-    if (rc != STORE_OK) {
+    plist_t full = wrap(cmd, o->command_uuid, &why);
+    int rc = full ? store_begin(s) : STORE_OK; /* a bad command_uuid: the checked path says so */
+    if (!full || rc != STORE_OK) {
         free(ids);
         if (full)
             plist_free(full);
