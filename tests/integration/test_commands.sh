@@ -76,6 +76,9 @@ r=$(post "{\"devices\":[\"$sup_id\"],\"request_type\":\"DeviceLock\"}")
 expect_eq "second pending DeviceLock refused" "422 already_pending" "$(status_of "$r") $(code_of "$r")"
 grep -q "security_action.*type=DeviceLock.*result=queued" "$T/server.log" \
   && pass || fail "DeviceLock audited in the log"
+lock_serial=$(body_of "$(api GET "/api/v1/devices/$sup_id")" | jq -r .serial_number)
+grep -q "security_action.*type=DeviceLock.*serial=$lock_serial .*result=already_pending" "$T/server.log" \
+  && pass || fail "the audit names the device's serial ($lock_serial)"
 
 # --- EraseDevice needs confirmation
 r=$(post "{\"devices\":[\"$sup_id\"],\"request_type\":\"EraseDevice\"}")
