@@ -464,9 +464,9 @@ static const char sql_queue_add_many_pg[] =
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 /* Runs one of the bulk queue inserts (?1 ids, ?2 uuid, ?3 now, ?4 the
- * checked-out status when the statement has it, ?5 needs' rights and
- * ?6, ?7 its supervised and app_store when one is set) atomically: CONFLICT, with nothing
- * kept, unless every one of the n ids got its row. */
+ * checked-out status when the statement has it, ?5 needs' rights, ?6 and
+ * ?7 its supervised and app_store when one is set) atomically: CONFLICT,
+ * with nothing kept, unless every one of the n ids got its row. */
 static int queue_add_many_run(struct store *s, const char *sql, const char *ids_json, size_t n,
                               const char *uuid, int64_t now, int with_status,
                               const struct store_target_needs *needs)
