@@ -65,7 +65,7 @@ static int check_keys(const struct request *req, struct response *resp, json_t *
 }
 
 /* "devices": a non-empty array of non-empty strings; duplicates are
- * dropped (a JSON object serves as the set) so each id is queued once. */
+ * dropped (ids_unique) so each id is queued once. */
 static int decode_devices(const struct request *req, struct response *resp,
                           struct create_req *c)
 {
@@ -79,10 +79,8 @@ static int decode_devices(const struct request *req, struct response *resp,
                  API_MAX_COMMAND_DEVICES);
         return bad(req, resp, msg);
     }
-    json_t *seen = json_object();
     c->ids = calloc(n, sizeof *c->ids);
-    if (!seen || !c->ids) {
-        json_decref(seen);
+    if (!c->ids) {
         api_fail(req, resp, 500, "internal", "out of memory");
         return -1;
     }
@@ -90,20 +88,15 @@ static int decode_devices(const struct request *req, struct response *resp,
     json_t *v;
     json_array_foreach(arr, i, v) {
         const char *id = json_string_value(v);
-        if (!id || !*id || strlen(id) != json_string_length(v)) {
-            json_decref(seen);
+        if (!id || !*id || strlen(id) != json_string_length(v))
             return bad(req, resp, "\"devices\" entries must be non-empty strings");
-        }
-        if (json_object_get(seen, id))
-            continue;
-        if (json_object_set_new(seen, id, json_true()) < 0) {
-            json_decref(seen);
-            api_fail(req, resp, 500, "internal", "out of memory");
-            return -1;
-        }
-        c->ids[c->nids++] = id;
+        c->ids[i] = id;
     }
-    json_decref(seen);
+    c->nids = n;
+    if (ids_unique(c->ids, &c->nids) < 0) {
+        api_fail(req, resp, 500, "internal", "out of memory");
+        return -1;
+    }
     return 0;
 }
 

@@ -200,7 +200,11 @@ void api_push_after_enqueue(struct worker *w, const char *const *ids, const int 
     for (size_t i = 0; i < n; i++)
         if (!per_id || per_id[i] == STORE_OK)
             ok[m++] = ids[i];
-    if (m && push_devices(w->svc->push, ok, m) < 0)
+    /* Without any push certificate no device can be woken: say so once
+     * rather than have the push service look every device up to find out. */
+    if (m && !pushcert_any(w->store))
+        log_info("devices not pushed: no push certificate", "devices=%zu", m);
+    else if (m && push_devices(w->svc->push, ok, m) < 0)
         log_warn("push after enqueue: out of memory", "devices=%zu", m);
     free(ok);
 }

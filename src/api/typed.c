@@ -260,12 +260,8 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         api_fail(req, resp, 400, "bad_request", msg);
         return -1;
     }
-    json_t *seen = json_object(); /* the set of ids so far: each is queued once */
     *ids = calloc(json_array_size(arr), sizeof **ids);
-    if (!*ids || !seen) {
-        free(*ids);
-        *ids = NULL;
-        json_decref(seen);
+    if (!*ids) {
         api_fail(req, resp, 500, "internal", "out of memory");
         return -1;
     }
@@ -276,34 +272,60 @@ int api_decode_devices(const struct request *req, struct response *resp, json_t 
         if (!id || !*id || strlen(id) != json_string_length(v)) {
             free(*ids);
             *ids = NULL;
-            json_decref(seen);
             api_fail(req, resp, 400, "bad_request", "\"devices\" entries must be non-empty strings");
             return -1;
         }
-        if (!json_object_get(seen, id)) {
-            json_object_set_new(seen, id, json_true());
-            (*ids)[(*n)++] = id;
-        }
+        (*ids)[i] = id;
     }
-    json_decref(seen);
+    *n = json_array_size(arr);
+    if (ids_unique(*ids, n) < 0) { /* each id is queued once */
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        api_fail(req, resp, 500, "internal", "out of memory");
+        return -1;
+    }
     return 0;
 }
 
-/* One device's outcome. */
+/* What only some devices need: a refusal's message, the serial a security
+ * action's audit names, a command of the device's own. */
+struct target_more {
+    char message[160];
+    char serial[64];
+    char uuid[128];
+};
+
+/* One device's outcome. Small, for a fleet of them: the rest is allocated
+ * when a device needs it (more). */
 struct target {
     const char *id;
-    const char *code;  /* NULL: queued */
-    char message[160];
-    char uuid[128];    /* the command it got */
-    char serial[64];
-    uint8_t *unlock;   /* ClearPasscode: the stored UnlockToken */
+    const char *code;          /* NULL: queued */
+    const char *uuid;          /* the command it got: the request's, or more->uuid */
+    struct target_more *more;  /* NULL until needed; freed with the targets */
+    uint8_t *unlock;           /* ClearPasscode: the stored UnlockToken */
     size_t unlock_len;
 };
+
+/* t->more, allocated on first use; NULL when out of memory (the message
+ * and serial then read as empty). */
+static struct target_more *more(struct target *t)
+{
+    if (!t->more)
+        t->more = calloc(1, sizeof *t->more);
+    return t->more;
+}
+
+static const char *message_of(const struct target *t)
+{
+    return t->more ? t->more->message : "";
+}
 
 static int deny(struct target *t, const char *code, const char *fmt, const char *arg)
 {
     t->code = code;
-    snprintf(t->message, sizeof t->message, fmt, arg);
+    if (more(t))
+        snprintf(t->more->message, sizeof t->more->message, fmt, arg);
     return 0;
 }
 
@@ -340,7 +362,8 @@ static int check_target(struct store *s, const struct cat_command *c,
 {
     if (!found)
         return deny(t, "unknown_device", "no device with this id%s", "");
-    snprintf(t->serial, sizeof t->serial, "%s", f->serial);
+    if ((c->flags & CAT_SECURITY) && more(t)) /* for the audit */
+        snprintf(t->more->serial, sizeof t->more->serial, "%s", f->serial);
     if (f->status == ENROLLMENT_CHECKED_OUT)
         return deny(t, "checked_out", "the device is checked out%s", "");
     if ((c->flags & CAT_UNLOCK_TOKEN) && !f->has_unlock_token)
@@ -349,7 +372,9 @@ static int check_target(struct store *s, const struct cat_command *c,
                     "when it has a passcode)%s", "");
     if ((needs->rights & (unsigned)f->access_rights) != needs->rights) {
         t->code = "access_denied";
-        rights_missing(t->message, sizeof t->message, f->access_rights, needs->rights);
+        if (more(t))
+            rights_missing(t->more->message, sizeof t->more->message, f->access_rights,
+                           needs->rights);
         return STORE_OK;
     }
     /* Unknown supervision or App Store state (no inventory yet) is let
@@ -432,9 +457,7 @@ static int enqueue_redemption(struct store *s, const struct typed_opts *o, struc
     char *code = NULL;
     int rc = store_app_code_take(s, o->vpp_app, t->id, now, &code);
     if (rc == STORE_NOTFOUND) {
-        t->code = "no_redemption_code";
-        snprintf(t->message, sizeof t->message, "the app's redemption code pool is empty");
-        return STORE_OK;
+        return deny(t, "no_redemption_code", "the app's redemption code pool is empty%s", "");
     }
     if (rc != STORE_OK)
         return rc;
@@ -480,11 +503,8 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
         if (full)
             plist_free(full);
         snprintf(uuid_out, 128, "%s", out.uuid);
-        /* out.uuid and target.uuid have the same size; a copy per device
-         * (memcpy: snprintf cost more than the insert across a fleet) */
-        _Static_assert(sizeof out.uuid == sizeof t->uuid, "uuid sizes");
         for (size_t j = 0; rc == STORE_OK && j < m; j++)
-            memcpy(t[idx[j]].uuid, out.uuid, sizeof out.uuid);
+            t[idx[j]].uuid = uuid_out; /* one command for all of them */
     } else if (rc == STORE_OK) {
         for (size_t j = 0; rc == STORE_OK && j < m; j++) {
             struct target *d = &t[idx[j]];
@@ -496,7 +516,12 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
             rc = full ? enqueue_one(s, full, &d->id, 1, o, now, &per[j], &out) : STORE_ERR;
             if (full)
                 plist_free(full);
-            snprintf(d->uuid, sizeof d->uuid, "%s", out.uuid);
+            if (more(d)) {
+                snprintf(d->more->uuid, sizeof d->more->uuid, "%s", out.uuid);
+                d->uuid = d->more->uuid;
+            } else if (rc == STORE_OK) {
+                rc = STORE_ERR; /* its command is queued, but the answer could not name it */
+            }
             if (j == 0)
                 snprintf(uuid_out, 128, "%s", out.uuid);
         }
@@ -509,8 +534,10 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
             continue;
         }
         if (per[j] != STORE_OK) {
-            d->code = per[j] == STORE_CONFLICT ? "already_queued" : "not_queued";
-            snprintf(d->message, sizeof d->message, "could not queue (%d)", per[j]);
+            char why_not[32];
+            snprintf(why_not, sizeof why_not, "%d", per[j]);
+            deny(d, per[j] == STORE_CONFLICT ? "already_queued" : "not_queued",
+                 "could not queue (%s)", why_not);
             continue;
         }
         if (o->vpp_app)
@@ -531,6 +558,61 @@ static int enqueue_all(struct store *s, const struct cat_command *c, plist_t cmd
     return rc;
 }
 
+/* The fleet case first: one statement queues the command for every target,
+ * checking what SQL can (known, not checked out, AccessRights, supervision
+ * and the App Store by inventory), without reading each one's facts. Only
+ * when a target fails one of them (nothing is kept then), or the command is
+ * checked per device in ways SQL is not (UnlockToken, one pending, the
+ * security audit's serial, VPP codes), does the caller check each target for
+ * its own answer: *queued 0. A CommandUUID that exists goes that way too,
+ * so the answer is the checked path's. */
+static int enqueue_fleet(struct store *s, const struct cat_command *c,
+                         const struct cat_needs *needs, plist_t cmd, struct target *t, size_t n,
+                         const struct typed_opts *o, char *uuid_out, size_t *queued)
+{
+    *queued = 0;
+    if (n < 2 || (c->flags & (CAT_UNLOCK_TOKEN | CAT_ONE_PENDING | CAT_SECURITY)) || o->vpp_app)
+        return STORE_OK;
+    const char **ids = calloc(n, sizeof *ids);
+    if (!ids)
+        return STORE_ERR;
+    const char *why = NULL;
+    plist_t full = wrap(cmd, o->command_uuid, &why);
+    int rc = full ? store_begin(s) : STORE_OK; /* a bad command_uuid: the checked path says so */
+    if (!full || rc != STORE_OK) {
+        free(ids);
+        if (full)
+            plist_free(full);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = t[i].id;
+    int64_t now = (int64_t)time(NULL);
+    struct store_target_needs sn = {
+        .rights = needs->rights, .supervised = needs->supervised, .app_store = needs->app_store};
+    struct queue_enqueued out = {0};
+    rc = queue_enqueue_fleet(s, full, ids, n, &sn, now, &out);
+    plist_free(full);
+    free(ids);
+    if (rc == STORE_OK && out.queued == n)
+        rc = store_command_meta_set(s, out.uuid, o->ttl > 0 ? now + o->ttl : 0, o->ttl,
+                                    o->retry_of, o->who[0] ? o->who : NULL);
+    if (rc == STORE_OK && out.queued == n) {
+        rc = store_commit(s);
+        if (rc != STORE_OK) {
+            store_rollback(s);
+            return rc;
+        }
+        snprintf(uuid_out, 128, "%s", out.uuid);
+        for (size_t i = 0; i < n; i++)
+            t[i].uuid = uuid_out;
+        *queued = n;
+        return STORE_OK;
+    }
+    store_rollback(s);
+    return rc == STORE_CONFLICT ? STORE_OK : rc;
+}
+
 /* ---- the answer ------------------------------------------------------------------ */
 
 static json_t *targets_json(const struct target *t, size_t n)
@@ -538,8 +620,9 @@ static json_t *targets_json(const struct target *t, size_t n)
     json_t *o = json_object();
     for (size_t i = 0; o && i < n; i++) {
         json_t *d = t[i].code ? json_pack("{s:b,s:s,s:s}", "queued", 0, "code", t[i].code,
-                                          "error", t[i].message)
-                              : json_pack("{s:b,s:s}", "queued", 1, "command_uuid", t[i].uuid);
+                                          "error", message_of(&t[i]))
+                              : json_pack("{s:b,s:s}", "queued", 1, "command_uuid",
+                                          t[i].uuid ? t[i].uuid : "");
         json_object_set_new(o, t[i].id, d);
     }
     return o;
@@ -558,10 +641,10 @@ static int answer_text(struct buf *b, const char *uuid, const char *type, const 
         if (!rc && t[i].code)
             rc = buf_puts(b, ":{\"queued\":false,\"code\":") < 0 ||
                  buf_json_string(b, t[i].code) < 0 || buf_puts(b, ",\"error\":") < 0 ||
-                 buf_json_string(b, t[i].message) < 0 || buf_puts(b, "}") < 0;
+                 buf_json_string(b, message_of(&t[i])) < 0 || buf_puts(b, "}") < 0;
         else if (!rc)
             rc = buf_puts(b, ":{\"queued\":true,\"command_uuid\":") < 0 ||
-                 buf_json_string(b, t[i].uuid) < 0 || buf_puts(b, "}") < 0;
+                 buf_json_string(b, t[i].uuid ? t[i].uuid : "") < 0 || buf_puts(b, "}") < 0;
     }
     return rc || buf_puts(b, "}}") < 0 ? -1 : 0;
 }
@@ -576,14 +659,14 @@ static void audit(struct store *s, const struct request *req, const struct cat_c
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < n; i++) {
         char q[160];
+        const char *uuid = t[i].code || !t[i].uuid ? "-" : t[i].uuid;
         log_warn("security_action", "req=%s by=%s type=%s device=%s serial=%s uuid=%s result=%s",
                  req->id, o->who[0] ? o->who : "?", c->request_type,
-                 log_quote(q, sizeof q, t[i].id), t[i].serial, t[i].code ? "-" : t[i].uuid,
+                 log_quote(q, sizeof q, t[i].id), t[i].more ? t[i].more->serial : "", uuid,
                  t[i].code ? t[i].code : "queued");
         char detail[384];
         snprintf(detail, sizeof detail, "%s %s by %s (command %s)", c->request_type,
-                 t[i].code ? t[i].code : "queued", o->who[0] ? o->who : "?",
-                 t[i].code ? "-" : t[i].uuid);
+                 t[i].code ? t[i].code : "queued", o->who[0] ? o->who : "?", uuid);
         if (!t[i].code || strcmp(t[i].code, "unknown_device") != 0)
             store_event_add(s, t[i].id, "security_action", detail, now);
     }
@@ -616,10 +699,12 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
     }
     for (size_t i = 0; i < nids; i++)
         t[i].id = ids[i];
-    int rc = check_targets(w->store, c, &needs, t, nids);
     char uuid[128] = "";
     size_t queued = 0;
-    if (rc == STORE_OK)
+    int rc = enqueue_fleet(w->store, c, &needs, cmd, t, nids, o, uuid, &queued);
+    if (rc == STORE_OK && queued == 0)
+        rc = check_targets(w->store, c, &needs, t, nids);
+    if (rc == STORE_OK && queued == 0)
         rc = enqueue_all(w->store, c, cmd, t, nids, o, uuid, &queued);
     if (rc == STORE_CONFLICT) {
         api_fail(req, resp, 409, "conflict", "a command with this command_uuid already exists");
@@ -650,8 +735,10 @@ void api_typed_submit(struct worker *w, struct request *req, struct response *re
             buf_free(&b);
         }
     }
-    for (size_t i = 0; i < nids; i++)
+    for (size_t i = 0; i < nids; i++) {
         free(t[i].unlock);
+        free(t[i].more);
+    }
     free(t);
 }
 

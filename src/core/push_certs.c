@@ -206,6 +206,17 @@ int pushcert_parse_p12(const uint8_t *der, size_t len, const char *password, int
     return rc;
 }
 
+int pushcert_any(struct store *s)
+{
+    struct store_pushcert **list = NULL;
+    size_t n = 0;
+    int rc = store_pushcert_list(s, 0, &list, &n);
+    if (rc != STORE_OK)
+        return 1;
+    store_pushcert_list_free(list, n);
+    return n > 0;
+}
+
 int pushcert_import(struct store *s, const struct store_pushcert *c, int force, int64_t now,
                     int *replaced, char *err, size_t errn)
 {

@@ -43,6 +43,12 @@ void pushcert_clear(struct store_pushcert *c);
 int pushcert_import(struct store *s, const struct store_pushcert *c, int force, int64_t now,
                     int *replaced, char *err, size_t errn);
 
+/* 1 when s holds a push certificate for any topic (usable or disabled), 0
+ * when it holds none: then no device can be pushed, and handing devices to
+ * the push service would only look each one up to find that out. 1 when it
+ * cannot tell (a storage error): push as if one existed. */
+int pushcert_any(struct store *s);
+
 /* The warning threshold (30, 14, 7, 1 days) that not_after has crossed at
  * now, 0 when it is further away; -1 once expired. */
 int pushcert_warn_days(int64_t not_after, int64_t now);

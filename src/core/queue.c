@@ -209,6 +209,23 @@ int queue_enqueue_checked(struct store *s, plist_t command, const char *const *i
     return rc == STORE_OK ? place_checked(s, ids, n, now, out, per_id) : rc;
 }
 
+int queue_enqueue_fleet(struct store *s, plist_t command, const char *const *ids, size_t n,
+                        const struct store_target_needs *needs, int64_t now,
+                        struct queue_enqueued *out)
+{
+    int rc = command_store(s, command, now, out);
+    if (rc != STORE_OK)
+        return rc;
+    char *text = ids_json(ids, n);
+    if (!text)
+        return STORE_ERR;
+    rc = store_queue_add_many_if(s, text, n, out->uuid, now, needs);
+    free(text);
+    if (rc == STORE_OK)
+        out->queued = n;
+    return rc == STORE_CONFLICT ? STORE_OK : rc;
+}
+
 /* Sorts ids into the ones that may take a command (known, not checked
  * out), with one read of their facts; per_id gets the others' refusal.
  * *ok (malloc'd, pointing into ids) and *ok_at (their positions). */

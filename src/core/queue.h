@@ -61,6 +61,18 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
 int queue_enqueue_checked(struct store *s, plist_t command, const char *const *ids, size_t n,
                           int64_t now, struct queue_enqueued *out, int *per_id);
 
+/* The fleet case of a typed command: stores the command and, in one
+ * statement, queues it for every one of ids if each is known, not checked
+ * out and has what needs asks (store_queue_add_many_if). STORE_OK with
+ * out->queued n when every id took it, or 0 when one did not: then no id
+ * was queued, and the caller rolls its transaction back (the command is
+ * stored) to check each id for its own answer. STORE_CONFLICT when the
+ * CommandUUID exists, or another store_rc. Never for a destructive type
+ * (a twin is looked for per device) nor a payload per device. */
+int queue_enqueue_fleet(struct store *s, plist_t command, const char *const *ids, size_t n,
+                        const struct store_target_needs *needs, int64_t now,
+                        struct queue_enqueued *out);
+
 /* Reads a connect-endpoint report and answers with the next command:
  * status "Idle" → the oldest waiting command, NotNow'd ones included;
  * any other valid status → stores the report (raw bytes as received), then

@@ -56,8 +56,12 @@ static const char sql_meta_get[] =
     " WHERE c.uuid = ?1";
 
 /* A row waits to be delivered while it was never sent or was NotNow'd; a
- * row sent and not yet answered is the device's now and never expires. */
-#define WAITING_UNSENT "active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
+ * row sent and not yet answered is the device's now and never expires.
+ * "+active": the statements on one command (expire, cancel everywhere, the
+ * failed targets) seek queue_key by its uuid; the unary plus keeps SQLite
+ * from taking queue_device's active range instead (all the fleet's waiting,
+ * or answered, rows) as an equally good index. */
+#define WAITING_UNSENT "+active = 1 AND (delivered_at IS NULL OR status = 'NotNow')"
 static const char sql_expire_due[] =
     "UPDATE queue SET status = 'Expired', active = 0, updated_at = ?1"
     " WHERE " WAITING_UNSENT " AND command_uuid IN"
@@ -66,14 +70,14 @@ static const char sql_expire_swept[] =
     "UPDATE command_meta SET swept = 1 WHERE swept = 0 AND expires_at <= ?1";
 static const char sql_cancel_all[] =
     "UPDATE queue SET status = 'Canceled', active = 0, updated_at = ?2"
-    " WHERE command_uuid = ?1 AND active = 1";
+    " WHERE command_uuid = ?1 AND +active = 1";
 static const char sql_command_exists[] = "SELECT 1 FROM commands WHERE uuid = ?1";
 static const char sql_targets[] =
     "SELECT enrollment_id, COALESCE(status, 'Pending'), COALESCE(delivered_at, 0),"
     " COALESCE(updated_at, 0), retried_as FROM queue WHERE command_uuid = ?1"
     " ORDER BY enrollment_id LIMIT ?2";
 static const char sql_failed_targets[] =
-    "SELECT enrollment_id FROM queue WHERE command_uuid = ?1 AND active = 0"
+    "SELECT enrollment_id FROM queue WHERE command_uuid = ?1 AND +active = 0"
     " AND status IN ('Error', 'CommandFormatError', 'Expired') AND retried_as IS NULL"
     " ORDER BY enrollment_id";
 static const char sql_mark_retried[] =
@@ -444,21 +448,28 @@ int store_command_request_type(struct store *s, const char *uuid, char *out, siz
     return STORE_OK;
 }
 
-/* One statement for the whole fleet: the ids arrive as one JSON array. */
+/* One statement for the whole fleet: the ids arrive as one JSON array. The
+ * queue has no foreign keys (migration 14): joining enrollments and the
+ * command is what keeps an unknown device or command out, one lookup per
+ * row (the command's is made once). */
 static const char sql_queue_add_many_sqlite[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT value, ?2, ?3 FROM json_each(?1) WHERE true"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_each(?1) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 static const char sql_queue_add_many_pg[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT value, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json))"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_array_elements_text(CAST(?1 AS json)) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 /* Runs one of the bulk queue inserts (?1 ids, ?2 uuid, ?3 now, ?4 the
- * checked-out status when the statement has it) atomically: CONFLICT, with
- * nothing kept, unless every one of the n ids got its row. */
+ * checked-out status when the statement has it, ?5 needs' rights, ?6 and
+ * ?7 its supervised and app_store when one is set) atomically: CONFLICT,
+ * with nothing kept, unless every one of the n ids got its row. */
 static int queue_add_many_run(struct store *s, const char *sql, const char *ids_json, size_t n,
-                              const char *uuid, int64_t now, int with_status)
+                              const char *uuid, int64_t now, int with_status,
+                              const struct store_target_needs *needs)
 {
     int nested = 0;
     int rc = sql_atomic_begin(s, "queue_add_many", &nested);
@@ -472,6 +483,12 @@ static int queue_add_many_run(struct store *s, const char *sql, const char *ids_
         sql_bind_int(st, 3, now, &code);
         if (with_status)
             sql_bind_int(st, 4, ENROLLMENT_CHECKED_OUT, &code);
+        if (needs)
+            sql_bind_int(st, 5, needs->rights, &code);
+        if (needs && (needs->supervised || needs->app_store)) {
+            sql_bind_int(st, 6, needs->supervised != 0, &code);
+            sql_bind_int(st, 7, needs->app_store != 0, &code);
+        }
         rc = sql_exec(s, st, "queue_add_many", code);
         if (rc == STORE_OK && sql_changes(s) != (int64_t)n)
             rc = STORE_CONFLICT;
@@ -484,7 +501,7 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
 {
     const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_many_pg
                                                                 : sql_queue_add_many_sqlite;
-    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 0);
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 0, NULL);
 }
 
 /* The same for ids not checked yet: only enrollments that exist and are
@@ -492,13 +509,13 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
  * take it. */
 static const char sql_queue_add_enrolled_sqlite[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT e.id, ?2, ?3 FROM json_each(?1) j JOIN enrollments e ON e.id = j.value"
-    " WHERE e.status <> ?4"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_each(?1) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2 AND e.status <> ?4"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 static const char sql_queue_add_enrolled_pg[] =
     "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-    " SELECT e.id, CAST(?2 AS TEXT), ?3 FROM json_array_elements_text(CAST(?1 AS json)) j"
-    " JOIN enrollments e ON e.id = j.value WHERE e.status <> ?4"
+    " SELECT e.id, c.uuid, ?3 FROM commands c, json_array_elements_text(CAST(?1 AS json)) j"
+    " JOIN enrollments e ON e.id = j.value WHERE c.uuid = ?2 AND e.status <> ?4"
     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING";
 
 int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t n,
@@ -506,7 +523,39 @@ int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t 
 {
     const char *sql = sql_dialect(s) == STORE_DIALECT_POSTGRES ? sql_queue_add_enrolled_pg
                                                                 : sql_queue_add_enrolled_sqlite;
-    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 1);
+    return queue_add_many_run(s, sql, ids_json, n, uuid, now, 1, NULL);
+}
+
+/* The same, and each enrollment has what the typed checks ask (api/typed.c
+ * check_target): every AccessRights bit of ?5; when ?6 (?7), supervision
+ * (the App Store) not known to be off in its inventory row, unknown being
+ * let through. The inventory row is joined only when one of them is asked. */
+#define ADD_IF_SELECT(from_ids)                                                                    \
+    "INSERT INTO queue (enrollment_id, command_uuid, created_at)"                                  \
+    " SELECT e.id, c.uuid, ?3 FROM commands c, " from_ids " JOIN enrollments e ON e.id = j.value"
+#define ADD_IF_WHERE                                                                               \
+    " WHERE c.uuid = ?2 AND e.status <> ?4 AND (e.access_rights & ?5) = ?5"
+#define ADD_IF_INVENTORY                                                                           \
+    " AND (?6 = 0 OR COALESCE(d.supervised, -1) <> 0)"                                             \
+    " AND (?7 = 0 OR COALESCE(d.app_store_allowed, -1) <> 0)"
+#define ADD_IF_END " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING"
+#define IDS_SQLITE "json_each(?1) j"
+#define IDS_PG "json_array_elements_text(CAST(?1 AS json)) j"
+#define INV_JOIN " LEFT JOIN inv_device d ON d.enrollment_id = e.id"
+static const char *const sql_queue_add_if[2][2] = {
+    {ADD_IF_SELECT(IDS_SQLITE) ADD_IF_WHERE ADD_IF_END,
+     ADD_IF_SELECT(IDS_SQLITE) INV_JOIN ADD_IF_WHERE ADD_IF_INVENTORY ADD_IF_END},
+    {ADD_IF_SELECT(IDS_PG) ADD_IF_WHERE ADD_IF_END,
+     ADD_IF_SELECT(IDS_PG) INV_JOIN ADD_IF_WHERE ADD_IF_INVENTORY ADD_IF_END},
+};
+
+int store_queue_add_many_if(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                            int64_t now, const struct store_target_needs *needs)
+{
+    int pg = sql_dialect(s) == STORE_DIALECT_POSTGRES;
+    int inventory = needs->supervised || needs->app_store;
+    return queue_add_many_run(s, sql_queue_add_if[pg][inventory], ids_json, n, uuid, now, 1,
+                              needs);
 }
 
 static const char sql_command_payload[] = "SELECT payload FROM commands WHERE uuid = ?1";

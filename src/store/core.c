@@ -33,6 +33,7 @@ enum stmt_id {
     ST_BOOT_GET,
     ST_CMD_CREATE,
     ST_QUEUE_ADD,
+    ST_QUEUE_HAS,
     ST_QUEUE_CLAIM,
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
@@ -180,16 +181,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CMD_CREATE] = "INSERT INTO commands (uuid, request_type, payload, created_at)"
                       " VALUES (?1, ?2, ?3, ?4)",
     /* Already queued is no error inside the caller's transaction (which
-     * PostgreSQL would abort): no row changes, and the caller says CONFLICT. */
+     * PostgreSQL would abort): no row changes, and the caller says CONFLICT.
+     * The queue has no foreign keys (migration 14): the row is made only
+     * from an existing enrollment and command, else no row changes either. */
     [ST_QUEUE_ADD] = "INSERT INTO queue (enrollment_id, command_uuid, created_at)"
-                     " VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+                     " SELECT e.id, c.uuid, ?3 FROM enrollments e, commands c"
+                     " WHERE e.id = ?1 AND c.uuid = ?2"
+                     " ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+    [ST_QUEUE_HAS] = "SELECT 1 FROM queue WHERE command_uuid = ?2 AND enrollment_id = ?1",
     /* Oldest waiting row first; rowid breaks created_at ties in insertion
-     * order, and the queue_next index (queue_order on PostgreSQL) holds
-     * rows in that order. A row still waiting to be sent whose command's
-     * deadline passed (command_meta, migration 7) is marked Expired
-     * instead of delivered, and the caller claims again: an expired
-     * command is never sent. The statement returns the command as well
-     * (one round trip on PostgreSQL). */
+     * order, and the queue_device index already holds rows in that order. A
+     * row still waiting to be sent whose command's deadline passed
+     * (command_meta, migration 7) is marked Expired instead of delivered,
+     * and the caller claims again: an expired command is never sent. The
+     * statement returns the command as well (one round trip on PostgreSQL). */
     [ST_QUEUE_CLAIM] =
         "UPDATE queue SET " QUEUE_CLAIM_SET("?3")
         " FROM (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED("q") " THEN 1 ELSE 0 END AS expired"
@@ -258,13 +263,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " THEN 1 ELSE 0 END FROM enrollments e WHERE e.id = ?1",
     [ST_RESULT_ADD] = "INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* The device's rows are two ranges of queue_device: active is 0 or 1. */
     [ST_QUEUE_LIST] =
         "SELECT q.command_uuid, c.request_type, COALESCE(q.status, 'Pending'), q.created_at,"
         " COALESCE(q.delivered_at, 0), COALESCE(q.updated_at, 0), q.delivery_count,"
         " (SELECT r.raw FROM results r WHERE r.enrollment_id = q.enrollment_id"
         "  AND r.command_uuid = q.command_uuid ORDER BY r.id DESC LIMIT 1)"
         " FROM queue q JOIN commands c ON c.uuid = q.command_uuid"
-        " WHERE q.enrollment_id = ?1 ORDER BY q.created_at DESC, q.rowid DESC LIMIT ?2",
+        " WHERE q.active IN (0, 1) AND q.enrollment_id = ?1"
+        " ORDER BY q.created_at DESC, q.rowid DESC LIMIT ?2",
     [ST_QUEUE_CANCEL] =
         "DELETE FROM queue WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1",
     [ST_QUEUE_DEPTH] = "SELECT count(*) FROM queue WHERE active = 1",
@@ -765,12 +772,21 @@ int store_queue_add(struct store *s, const char *enrollment_id, const char *uuid
     sql_bind_text(st, 2, uuid, &code);
     sql_bind_int(st, 3, now, &code);
     rc = sql_exec(s, st, "queue_add", code);
-    /* A missing enrollment or command shows up as a foreign-key failure;
-     * no row added means it is already queued (CONFLICT). */
-    if (rc == STORE_CONFLICT && sql_last_was_fk(s))
-        rc = STORE_NOTFOUND;
-    if (rc == STORE_OK && sql_changes(s) == 0)
+    if (rc != STORE_OK || sql_changes(s) > 0)
+        return rc;
+    /* No row added: already queued (CONFLICT), or the enrollment or the
+     * command does not exist (NOTFOUND). */
+    code = 0;
+    st = prep(s, ST_QUEUE_HAS, "queue_add", &rc);
+    if (!st)
+        return rc;
+    sql_bind_text(st, 1, enrollment_id, &code);
+    sql_bind_text(st, 2, uuid, &code);
+    rc = sql_first_row(s, st, "queue_add", code);
+    if (rc == STORE_OK) {
+        sql_done(st);
         rc = STORE_CONFLICT;
+    }
     return rc;
 }
 
@@ -819,7 +835,7 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
     if (rc == STORE_OK && oom)
         rc = sql_out_of_memory("queue_next");
     if (rc == STORE_OK && missing)
-        rc = STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+        rc = STORE_ERR; /* a queue row is only ever added with its command */
     return rc;
 }
 
@@ -995,7 +1011,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     if (oom)
         return sql_out_of_memory("queue_report");
     if (claimed && !*claim_again && (!next->uuid || !next->request_type || !next->payload))
-        return STORE_ERR; /* the foreign key makes a queue row without its command impossible */
+        return STORE_ERR; /* a queue row is only ever added with its command */
     return reported ? STORE_OK : STORE_NOTFOUND;
 }
 

@@ -873,11 +873,11 @@ int store_inventory_command(struct store *s, const char *uuid, char **request_ty
     return STORE_OK;
 }
 
-/* The device's waiting rows (the partial index on enrollment_id WHERE
- * active = 1), each command looked up by its key: a row per waiting command,
- * NULL when of another type. Written as a subquery per row: as a join,
- * PostgreSQL's generic plan hashes the queue rows against a full scan of
- * commands (every command of every device). */
+/* The device's waiting rows (queue_device: active, enrollment_id), each
+ * command looked up by its key: a row per waiting command, NULL when of
+ * another type. Written as a subquery per row: as a join, PostgreSQL's
+ * generic plan hashes the queue rows against a full scan of commands
+ * (every command of every device). */
 static const char sql_pending[] =
     "SELECT (SELECT c.payload FROM commands c WHERE c.uuid = q.command_uuid"
     " AND c.request_type = ?2) FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1";

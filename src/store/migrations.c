@@ -724,19 +724,57 @@ static const char migration_13[] =
     "CREATE INDEX inv_device_filter ON inv_device (enrollment_id, os_num, supervised,"
     " passcode_present, encryption_caps, battery_pct, product_name, model, model_name);";
 
-/* v15 (14 is left to another branch's queue change): the command queue on
- * PostgreSQL, where every exchange updates two queue rows (the report and
- * the claim of the next).
- * - queue_next duplicates queue_order (migration 9: the same columns and
- *   predicate, plus rowid, which serves the same reads): every update that
- *   moves a row out of the waiting set wrote an entry into both.
- * - fillfactor 90 leaves room on each page for a claim's new row version:
- *   the claim changes no indexed column, so it can be a HOT update, which
- *   writes no index entry at all (on full pages it wrote one per index).
- * SQLite keeps queue_next: there it is the index the queue reads use. */
+/* v14: a leaner queue row, for enqueueing one command to a whole fleet
+ * (bench/commands). Each queue row used to cost four B-tree inserts (the
+ * table, its (enrollment_id, command_uuid) key, queue_next, queue_command)
+ * and two foreign-key lookups. Now two indexes serve every path:
+ * - queue_key (command_uuid, enrollment_id), unique: one row per device and
+ *   command, everything that works on one command across devices (expire,
+ *   cancel everywhere, retry, status) and on one (device, command);
+ * - queue_device (active, enrollment_id, created_at): a device's waiting
+ *   rows in delivery order (the claim, the check-in peek), the queue depth
+ *   (/metrics counts the active = 1 range, not the answered rows), and a
+ *   device's whole history as two ranges (active IN (0, 1)).
+ * No foreign keys: enrollments and commands are never deleted, and every
+ * statement that adds queue rows checks both itself (store_queue_add; the
+ * bulk inserts join enrollments and the command), which the foreign keys
+ * made cost one more lookup each per row.
+ * SQLite cannot drop a key or foreign key in place, so the table is rebuilt,
+ * rowids kept (they order rows queued in the same second); PostgreSQL's
+ * rowid stand-in (migration 9) is kept the same way. */
+static const char migration_14[] =
+    "CREATE TABLE queue_v14 ("
+    " enrollment_id TEXT NOT NULL,"
+    " command_uuid TEXT NOT NULL,"
+    " status TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " delivered_at BIGINT,"
+    " delivery_count INTEGER NOT NULL DEFAULT 0,"
+    " updated_at BIGINT,"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " retried_as TEXT"
+    "{{PG}}, rowid BIGINT GENERATED ALWAYS AS IDENTITY{{/PG}}"
+    ");"
+    "INSERT INTO queue_v14 (rowid, enrollment_id, command_uuid, status, created_at, delivered_at,"
+    " delivery_count, updated_at, active, retried_as) {{PG}}OVERRIDING SYSTEM VALUE {{/PG}}"
+    "SELECT rowid, enrollment_id, command_uuid, status, created_at, delivered_at,"
+    " delivery_count, updated_at, active, retried_as FROM queue;"
+    "DROP TABLE queue;"
+    "ALTER TABLE queue_v14 RENAME TO queue;"
+    "{{PG}}SELECT setval(pg_get_serial_sequence('queue', 'rowid'),"
+    " COALESCE((SELECT max(rowid) FROM queue), 0) + 1, false);"
+    "CREATE UNIQUE INDEX queue_rowid ON queue (rowid);{{/PG}}"
+    "CREATE UNIQUE INDEX queue_key ON queue (command_uuid, enrollment_id);"
+    "CREATE INDEX queue_device ON queue (active, enrollment_id, created_at{{PG}}, rowid{{/PG}});";
+
+/* v15: the command queue on PostgreSQL, where every exchange updates two
+ * queue rows (the report and the claim of the next). fillfactor 90 leaves
+ * room on each page for a claim's new row version: the claim changes no
+ * indexed column (queue_device keys on active, which only the report
+ * changes), so it can be a HOT update, which writes no index entry at all
+ * (on full pages it wrote one per index). SQLite has no such setting. */
 static const char migration_15[] =
     "{{PG}}"
-    "DROP INDEX IF EXISTS queue_next;"
     "ALTER TABLE queue SET (fillfactor = 90);"
     "{{/PG}}";
 
@@ -754,7 +792,8 @@ const struct store_migration store_migrations[] = {
     {11, "profiles and groups", migration_11},
     {12, "shared schedule", migration_12},
     {13, "inventory filter index", migration_13},
-    {15, "queue indexes on PostgreSQL", migration_15},
+    {14, "leaner queue rows", migration_14},
+    {15, "queue fillfactor on PostgreSQL", migration_15},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

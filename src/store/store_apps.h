@@ -106,6 +106,19 @@ int store_queue_add_many(struct store *s, const char *ids_json, size_t n, const 
 int store_queue_add_many_enrolled(struct store *s, const char *ids_json, size_t n,
                                   const char *uuid, int64_t now);
 
+/* What a typed command asks of every device (core/catalog.h's cat_needs). */
+struct store_target_needs {
+    int64_t rights; /* AccessRights bits that must all be granted */
+    int supervised; /* 1: not where inventory says unsupervised */
+    int app_store;  /* 1: not where inventory says the App Store is disabled */
+};
+/* store_queue_add_many_enrolled that also requires needs of each
+ * enrollment (supervision and the App Store unknown to inventory pass):
+ * STORE_CONFLICT (nothing kept) when an id is unknown, checked out or
+ * lacks one of them. */
+int store_queue_add_many_if(struct store *s, const char *ids_json, size_t n, const char *uuid,
+                            int64_t now, const struct store_target_needs *needs);
+
 /* Whether a command of this RequestType waits for the enrollment. */
 int store_queue_has_pending_type(struct store *s, const char *enrollment_id,
                                  const char *request_type, int *pending);

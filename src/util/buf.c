@@ -67,9 +67,25 @@ void buf_free(struct buf *b)
 
 int buf_json_string(struct buf *b, const char *s)
 {
+    /* Most strings (ids, UUIDs) need no escape: one copy between quotes. */
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    if (!*p) {
+        size_t n = (size_t)(p - (const unsigned char *)s);
+        if (buf_reserve(b, n + 2) < 0)
+            return -1;
+        char *o = b->data + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        o[n + 2] = '\0';
+        b->len += n + 2;
+        return 0;
+    }
     if (buf_append(b, "\"", 1) < 0)
         return -1;
-    const unsigned char *p = (const unsigned char *)s;
+    p = (const unsigned char *)s;
     for (;;) {
         const unsigned char *run = p;
         while (*p >= 0x20 && *p != '"' && *p != '\\')

@@ -1,4 +1,5 @@
-/* ids.c: UUIDs, hex, base64 and SHA-256 helpers behind ids.h (OpenSSL). */
+/* ids.c: UUIDs, hex, base64 and SHA-256 helpers behind ids.h (OpenSSL),
+ * and ids_unique. */
 #include "util/ids.h"
 
 #include <openssl/crypto.h>
@@ -115,4 +116,37 @@ int ids_secure_equal(const char *a, const char *b)
     if (la != lb)
         return 0;
     return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int ids_unique(const char **ids, size_t *n)
+{
+    size_t cap = 16;
+    while (cap < 2 * *n)
+        cap *= 2;
+    /* Open addressing; a slot holds the kept string's position + 1 (0: empty). */
+    size_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        size_t at = (size_t)str_hash(ids[i]) & (cap - 1);
+        while (slots[at] && strcmp(ids[slots[at] - 1], ids[i]) != 0)
+            at = (at + 1) & (cap - 1);
+        if (slots[at])
+            continue; /* a repeat */
+        ids[kept] = ids[i];
+        slots[at] = ++kept;
+    }
+    free(slots);
+    *n = kept;
+    return 0;
 }

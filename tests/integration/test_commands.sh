@@ -76,6 +76,9 @@ r=$(post "{\"devices\":[\"$sup_id\"],\"request_type\":\"DeviceLock\"}")
 expect_eq "second pending DeviceLock refused" "422 already_pending" "$(status_of "$r") $(code_of "$r")"
 grep -q "security_action.*type=DeviceLock.*result=queued" "$T/server.log" \
   && pass || fail "DeviceLock audited in the log"
+lock_serial=$(body_of "$(api GET "/api/v1/devices/$sup_id")" | jq -r .serial_number)
+grep -q "security_action.*type=DeviceLock.*serial=$lock_serial .*result=already_pending" "$T/server.log" \
+  && pass || fail "the audit names the device's serial ($lock_serial)"
 
 # --- EraseDevice needs confirmation
 r=$(post "{\"devices\":[\"$sup_id\"],\"request_type\":\"EraseDevice\"}")
@@ -88,6 +91,12 @@ erase_uuid=$(body_of "$r" | jq -r .command_uuid)
 r=$(post "{\"devices\":$all_json,\"request_type\":\"Settings\",\"settings\":[{\"item\":\"DataRoaming\",\"enabled\":false},{\"Item\":\"VoiceRoaming\",\"Enabled\":false}]}")
 expect_eq "roaming settings queued" 200 "$(status_of "$r")"
 roam_uuid=$(body_of "$r" | jq -r .command_uuid)
+# no push certificate here: nothing is handed to the push service, and the log says so once
+expect_contains "not pushed without a push certificate" \
+  "devices not pushed: no push certificate devices=$(jq length <<<"$all_json")" "$(cat "$T/server.log")"
+sleep 0.5 # past push_coalesce_ms: a push handed over would have been looked up and recorded by now
+expect_eq "no push recorded for the device" "0 null" \
+  "$(body_of "$(api GET "/api/v1/devices/$sup_id/push")" | jq -r '"\(.push.pushes) \(.push.last_result)"')"
 r=$(post "{\"devices\":[\"$unsup_id\"],\"request_type\":\"Settings\",\"settings\":[{\"item\":\"device_name\",\"device_name\":\"Kiosk\"}]}")
 expect_eq "DeviceName to an unsupervised device refused" "422 not_supervised" "$(status_of "$r") $(code_of "$r")"
 r=$(post "{\"devices\":[\"$sup_id\",\"$unsup_id\"],\"request_type\":\"Settings\",\"settings\":[{\"item\":\"DeviceName\",\"device_name\":\"Kiosk\"}]}")
@@ -170,6 +179,11 @@ expect_eq "App Store installs refused where it is disabled" \
   "$(jq -rs 'map(select(.store == false)) | .[].id' "$T/facts.jsonl" | sort)" "$refused"
 expect_eq "the others got it" "$(jq -rs 'map(select(.store == true)) | length' "$T/facts.jsonl")" \
   "$(body_of "$r" | jq '[.devices[] | select(.queued)] | length')"
+# the same to only those: every one takes it in one statement (inventory read by the insert)
+store_on=$(jq -cs 'map(select(.store == true)) | map(.id)' "$T/facts.jsonl")
+r=$(post "{\"devices\":$store_on,\"request_type\":\"InstallApplication\",\"itunes_store_id\":361309726}")
+expect_eq "App Store install where it is on: all queued" "200 $(jq length <<<"$store_on")" \
+  "$(status_of "$r") $(body_of "$r" | jq '[.devices[] | select(.queued)] | length')"
 
 # --- enterprise app: upload, hosted manifest and .ipa, install by ManifestURL
 printf 'PK\003\004fake-ipa-for-test' >"$T/app.ipa"
@@ -220,6 +234,10 @@ lim=$(body_of "$(api GET '/api/v1/devices?limit=1000')" | jq -r '.devices[].id' 
 r=$(post "{\"devices\":[\"$lim\"],\"request_type\":\"RemoveApplication\",\"identifier\":\"com.example.x\"}")
 expect_eq "a right the enrollment lacks" "422 access_denied" "$(status_of "$r") $(code_of "$r")"
 expect_contains "the refusal names the right" "AllowAppInstallation (4096)" "$(body_of "$r")"
+r=$(post "{\"devices\":[\"$sup_id\",\"$lim\"],\"request_type\":\"RemoveApplication\",\"identifier\":\"com.example.x\"}")
+expect_eq "with a device that has it: 207" 207 "$(status_of "$r")"
+expect_eq "… the one with the right took it" true "$(body_of "$r" | jq --arg d "$sup_id" '.devices[$d].queued')"
+expect_eq "… the other refused" access_denied "$(body_of "$r" | jq -r --arg d "$lim" '.devices[$d].code')"
 r=$(post "{\"devices\":[\"$lim\"],\"request_type\":\"DeviceLock\"}")
 expect_eq "a right it has" 200 "$(status_of "$r")"
 

@@ -2,7 +2,8 @@
  * binding rules (core/identity.c), command preparation and enqueueing, and
  * the connect exchange's NotNow and expiry rules (core/queue.c) and the
  * check-in peek it starts with (store_checkin_peek), plus the check-in
- * services' event rows (core/enrollment.c). */
+ * services' event rows (core/enrollment.c), and ids_unique (util/ids.c),
+ * which makes a request's device list distinct. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "plist/pl.h"
 #include "store/store.h"
 #include "store_fixture.h"
+#include "util/ids.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -192,6 +194,34 @@ static void test_enqueue_fleet_in_bulk(void **state)
     assert_int_equal(store_queue_depth(f->s, &depth), STORE_OK);
     assert_int_equal(depth, 3);
     plist_free(c);
+}
+
+/* A request's device list made distinct: first occurrences kept in order,
+ * across a fleet (the hash set probes past collisions and grows with n). */
+static void test_ids_unique(void **state)
+{
+    (void)state;
+    const char *few[] = {"B", "A", "B", "C", "A", "", "C", ""};
+    size_t n = 8;
+    assert_int_equal(ids_unique(few, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(few[0], "B");
+    assert_string_equal(few[1], "A");
+    assert_string_equal(few[2], "C");
+    assert_string_equal(few[3], "");
+    enum { FLEET = 50000 };
+    static char names[FLEET][24];
+    static const char *ids[2 * FLEET];
+    for (size_t i = 0; i < FLEET; i++) {
+        snprintf(names[i], sizeof names[i], "00008120-%012zX", i);
+        ids[i] = names[i];
+        ids[FLEET + i] = names[FLEET - 1 - i]; /* each again, backwards */
+    }
+    n = 2 * FLEET;
+    assert_int_equal(ids_unique(ids, &n), 0);
+    assert_int_equal(n, FLEET);
+    for (size_t i = 0; i < FLEET; i++)
+        assert_ptr_equal(ids[i], names[i]);
 }
 
 /* Idle → command; NotNow → held back within the exchange; Idle → again. */
@@ -445,6 +475,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_identity_rules, setup, teardown),
         cmocka_unit_test(test_command_prepare),
+        cmocka_unit_test(test_ids_unique),
         cmocka_unit_test_setup_teardown(test_enqueue_results_per_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_fleet_in_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),

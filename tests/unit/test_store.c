@@ -539,6 +539,28 @@ static void test_queue_fifo(void **state)
         raw_int(f, "SELECT delivery_count FROM queue WHERE command_uuid = 'c-early'"), 2);
 }
 
+/* 1 when SQLite's plan for sql mentions want; *sort set when it sorts. */
+static int plan_uses(sqlite3 *db, const char *sql, const char *want, int *sort)
+{
+    char q[1024];
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    int found = 0;
+    *sort = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(st, 3);
+        found |= strstr(detail, want) != NULL;
+        *sort |= strstr(detail, "TEMP B-TREE") != NULL;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* The queue's paths each seek an index (migration 14): the claim the
+ * device's waiting rows in delivery order, its history two ranges, the
+ * depth only the waiting rows, and one command's rows across devices their
+ * own range. */
 static void test_queue_next_uses_index(void **state)
 {
     struct fixture *f = *state;
@@ -546,23 +568,29 @@ static void test_queue_next_uses_index(void **state)
         skip(); /* SQLite's query plan */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    const char *sql = "EXPLAIN QUERY PLAN SELECT rowid FROM queue WHERE enrollment_id = ?1"
-                      " AND active = 1 AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
-                      " ORDER BY created_at, rowid LIMIT 1";
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    int seek = 0, sort = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *detail = (const char *)sqlite3_column_text(st, 3);
-        if (strstr(detail, "USING INDEX queue_next (enrollment_id=?)"))
-            seek = 1;
-        if (strstr(detail, "TEMP B-TREE"))
-            sort = 1;
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    assert_true(seek);
+    int sort = 0;
+    assert_true(plan_uses(db,
+                          "SELECT rowid FROM queue WHERE enrollment_id = ?1"
+                          " AND active = 1 AND (status IS NULL OR (?2 <> 0 AND status = 'NotNow'))"
+                          " ORDER BY created_at, rowid LIMIT 1",
+                          "USING INDEX queue_device (active=? AND enrollment_id=?)", &sort));
     assert_false(sort);
+    assert_true(plan_uses(db,
+                          "SELECT command_uuid FROM queue WHERE active IN (0, 1)"
+                          " AND enrollment_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 5",
+                          "USING INDEX queue_device (active=? AND enrollment_id=?)", &sort));
+    assert_true(plan_uses(db, "SELECT count(*) FROM queue WHERE active = 1",
+                          "USING COVERING INDEX queue_device (active=?)", &sort));
+    assert_true(plan_uses(db, "UPDATE queue SET active = 0 WHERE command_uuid = ?1 AND +active = 1",
+                          "USING INDEX queue_key (command_uuid=?)", &sort));
+    assert_true(plan_uses(db, "SELECT enrollment_id FROM queue WHERE command_uuid = ?1"
+                              " AND +active = 0 ORDER BY enrollment_id",
+                          "USING INDEX queue_key (command_uuid=?)", &sort));
+    assert_true(plan_uses(db, "SELECT enrollment_id FROM queue WHERE command_uuid = ?1"
+                              " ORDER BY enrollment_id",
+                          "USING COVERING INDEX queue_key (command_uuid=?)", &sort));
+    assert_false(sort);
+    sqlite3_close(db);
 }
 
 static void test_queue_notnow(void **state)
