@@ -134,16 +134,22 @@ int ctl_profiles_list(struct ctl *c, const struct ctl_args *a)
     return ctl_get_and_render(c, "/api/v1/profiles", render_profiles);
 }
 
-int ctl_profiles_show(struct ctl *c, const struct ctl_args *a)
+/* GET /api/v1/<kind>/<the one argument>, printed as call_show does. */
+static int show_item(struct ctl *c, const struct ctl_args *a, const char *kind, const char *usage)
 {
-    if (want_args(c, a, 1, "profiles show IDENTIFIER") < 0)
+    if (want_args(c, a, 1, usage) < 0)
         return CTL_EXIT_USAGE;
     struct buf p = {0};
-    int rc = item_path(&p, "profiles", a->pos[0], NULL) < 0
+    int rc = item_path(&p, kind, a->pos[0], NULL) < 0
                  ? CTL_EXIT_FAIL
                  : call_show(c, "GET", p.data, NULL, NULL);
     buf_free(&p);
     return rc;
+}
+
+int ctl_profiles_show(struct ctl *c, const struct ctl_args *a)
+{
+    return show_item(c, a, "profiles", "profiles show IDENTIFIER");
 }
 
 int ctl_profiles_delete(struct ctl *c, const struct ctl_args *a)
@@ -266,14 +272,7 @@ int ctl_groups_list(struct ctl *c, const struct ctl_args *a)
 /* The group with its static members, its devices (rules included) and profiles. */
 int ctl_groups_show(struct ctl *c, const struct ctl_args *a)
 {
-    if (want_args(c, a, 1, "groups show NAME") < 0)
-        return CTL_EXIT_USAGE;
-    struct buf p = {0};
-    int rc = item_path(&p, "groups", a->pos[0], NULL) < 0
-                 ? CTL_EXIT_FAIL
-                 : call_show(c, "GET", p.data, NULL, NULL);
-    buf_free(&p);
-    return rc;
+    return show_item(c, a, "groups", "groups show NAME");
 }
 
 int ctl_groups_add(struct ctl *c, const struct ctl_args *a)

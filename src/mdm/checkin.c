@@ -34,17 +34,6 @@ static void fill_common(struct store_enrollment *e, struct mdm_message *m)
     e->topic = (char *)pl_str(m->root, "Topic");
 }
 
-static int refuse_identity(struct request *req, struct response *resp, int irc, int store_rc)
-{
-    if (irc == IDENTITY_STORE)
-        mdm_reply_store_error(req, resp, store_rc);
-    else if (irc == IDENTITY_UNKNOWN)
-        mdm_reply_unrecognized(req, resp, identity_reason(irc));
-    else
-        mdm_reply_forbidden(req, resp, identity_reason(irc));
-    return -1;
-}
-
 /* Every message but Authenticate must come with the certificate bound to the
  * device channel (user channels share their device's identity). */
 static int check_bound(struct worker *w, struct request *req, struct response *resp,
@@ -52,9 +41,7 @@ static int check_bound(struct worker *w, struct request *req, struct response *r
 {
     int store_rc = STORE_OK;
     int irc = identity_check(w->store, m->device_id, m->cert_fp, &store_rc);
-    if (irc != IDENTITY_OK)
-        return refuse_identity(req, resp, irc, store_rc);
-    return 0;
+    return mdm_reply_identity(req, resp, irc, store_rc) ? -1 : 0;
 }
 
 static void log_checkin(struct request *req, const char *type, struct mdm_message *m)
@@ -72,10 +59,8 @@ static void on_authenticate(struct worker *w, struct request *req, struct respon
     }
     int store_rc = STORE_OK;
     int irc = identity_check_authenticate(w->store, m->device_id, m->cert_fp, &store_rc);
-    if (irc != IDENTITY_OK) {
-        refuse_identity(req, resp, irc, store_rc);
+    if (mdm_reply_identity(req, resp, irc, store_rc))
         return;
-    }
     struct store_enrollment e = {0};
     fill_common(&e, m);
     e.serial_number = (char *)pl_str(m->root, "SerialNumber");

@@ -101,21 +101,6 @@ static int check_and_peek(struct worker *w, struct mdm_message *m, int idle, int
     return check_and_peek_full(w, m, idle, waiting, store_rc);
 }
 
-/* Answers a request the identity rules refused (or the store failed);
- * 1 when it did. */
-static int refused(struct request *req, struct response *resp, int irc, int store_rc)
-{
-    if (irc == IDENTITY_OK)
-        return 0;
-    if (irc == IDENTITY_STORE)
-        mdm_reply_store_error(req, resp, store_rc);
-    else if (irc == IDENTITY_UNKNOWN)
-        mdm_reply_unrecognized(req, resp, identity_reason(irc));
-    else
-        mdm_reply_forbidden(req, resp, identity_reason(irc));
-    return 1;
-}
-
 /* The answer to an exchange that ran (rc its store_rc): the next command or
  * an empty 200, the report's log line and event, the last-seen time. */
 static void answer_exchange(struct worker *w, struct request *req, struct response *resp,
@@ -163,7 +148,7 @@ static void connect_report(struct worker *w, struct request *req, struct respons
         (void)store_rollback(w->store); /* nothing ran but the check */
         int store_rc = STORE_OK, waiting = 1;
         int irc = check_and_peek_full(w, m, 0, &waiting, &store_rc);
-        if (refused(req, resp, irc, store_rc))
+        if (mdm_reply_identity(req, resp, irc, store_rc))
             return;
         chk.policies = 1; /* not read: the inventory update reads the policies itself */
         rc = store_begin(w->store);
@@ -217,7 +202,7 @@ void mdm_connect_dispatch(struct worker *w, struct request *req, struct response
     }
     int store_rc = STORE_OK, waiting = 1;
     int irc = check_and_peek(w, m, 1, &waiting, &store_rc);
-    if (refused(req, resp, irc, store_rc))
+    if (mdm_reply_identity(req, resp, irc, store_rc))
         return;
     if (!waiting) { /* nothing queued: answered without a write */
         response_set(resp, 200, "", NULL, 0);

@@ -63,6 +63,10 @@ double mdm_elapsed(const struct request *req);
 void mdm_reply_unrecognized(struct request *req, struct response *resp, const char *reason);
 void mdm_reply_forbidden(struct request *req, struct response *resp, const char *reason);
 void mdm_reply_error(struct request *req, struct response *resp, int status, const char *reason);
+/* Answers what identity.h's check said (irc an identity_rc): nothing for
+ * IDENTITY_OK (returns 0); else the store error, the unenroll answer for a
+ * device we do not know, or a plain 403 (returns 1). */
+int mdm_reply_identity(struct request *req, struct response *resp, int irc, int store_rc);
 /* Maps a store_rc to 503 (unavailable) or 500 and replies. */
 void mdm_reply_store_error(struct request *req, struct response *resp, int store_rc);
 

@@ -5,6 +5,7 @@
  * we really do not know; a certificate problem gets a plain 403. */
 #include <stdio.h>
 
+#include "core/identity.h"
 #include "mdm/mdm.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -18,6 +19,19 @@ void mdm_reply_unrecognized(struct request *req, struct response *resp, const ch
                      "{\"code\":\"com.apple.unrecognized.device\",\"description\":\"%s\"}",
                      "The device is not enrolled with this server.");
     response_set(resp, 403, "application/json", body, (size_t)n);
+}
+
+int mdm_reply_identity(struct request *req, struct response *resp, int irc, int store_rc)
+{
+    if (irc == IDENTITY_OK)
+        return 0;
+    if (irc == IDENTITY_STORE)
+        mdm_reply_store_error(req, resp, store_rc);
+    else if (irc == IDENTITY_UNKNOWN)
+        mdm_reply_unrecognized(req, resp, identity_reason(irc));
+    else
+        mdm_reply_forbidden(req, resp, identity_reason(irc));
+    return 1;
 }
 
 void mdm_reply_forbidden(struct request *req, struct response *resp, const char *reason)
