@@ -92,6 +92,12 @@ struct worker {
     int index;
     pthread_t thread;
     int running;
+    /* Idle workers wait on their own condition, in a stack (srv->idle):
+     * a job wakes the one that went idle last, whose caches (its database
+     * session's pages and plans, the CPU's) are the warmest. */
+    pthread_cond_t cv;
+    struct worker *idle_next;
+    int idle;
 };
 
 struct http_server {
@@ -103,7 +109,8 @@ struct http_server {
     struct worker *workers;
     /* The handler queue, shared by I/O threads (producers) and workers. */
     pthread_mutex_t mu;
-    pthread_cond_t work_cv, ready_cv;
+    pthread_cond_t ready_cv;
+    struct worker *idle; /* the stack of waiting workers, last idle on top */
     struct job *head, *tail;
     size_t queued;
     int closed, ready, init_failed;
@@ -536,6 +543,18 @@ static int job_from_request(struct listener *l, struct evhttp_request *ev, struc
 
 /* ---- handler queue ---- */
 
+/* Wakes the worker that went idle last, if any waits (srv->mu held). */
+static void wake_one(struct http_server *srv)
+{
+    struct worker *w = srv->idle;
+    if (!w)
+        return;
+    srv->idle = w->idle_next;
+    w->idle_next = NULL;
+    w->idle = 0;
+    pthread_cond_signal(&w->cv);
+}
+
 /* Queues a job for the workers; -1 when stopping or when the queue is so long
  * that answering 503 now beats answering late. */
 static int pool_push(struct http_server *srv, struct job *job)
@@ -552,17 +571,25 @@ static int pool_push(struct http_server *srv, struct job *job)
         srv->head = job;
     srv->tail = job;
     srv->queued++;
-    pthread_cond_signal(&srv->work_cv);
+    wake_one(srv);
     pthread_mutex_unlock(&srv->mu);
     return 0;
 }
 
-/* Next job, or NULL once the pool is closed and empty. */
-static struct job *pool_pop(struct http_server *srv)
+/* Next job for w, or NULL once the pool is closed and empty. A worker with
+ * nothing to do goes on top of the idle stack. A woken worker may find the
+ * job already taken by one that just finished its own; it goes back on top. */
+static struct job *pool_pop(struct worker *w)
 {
+    struct http_server *srv = w->srv;
     pthread_mutex_lock(&srv->mu);
-    while (!srv->head && !srv->closed)
-        pthread_cond_wait(&srv->work_cv, &srv->mu);
+    while (!srv->head && !srv->closed) {
+        w->idle = 1;
+        w->idle_next = srv->idle;
+        srv->idle = w;
+        while (w->idle && !srv->closed)
+            pthread_cond_wait(&w->cv, &srv->mu);
+    }
     struct job *job = srv->head;
     if (job) {
         srv->head = job->next;
@@ -605,7 +632,7 @@ static void *worker_main(void *arg)
     if (failed)
         return NULL;
     struct job *job;
-    while ((job = pool_pop(srv)) != NULL) {
+    while ((job = pool_pop(w)) != NULL) {
         srv->opts.handler(ctx, &job->req, &job->resp);
         io_post_done(job);
     }
@@ -619,7 +646,8 @@ static void pool_close_and_join(struct http_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
     srv->closed = 1;
-    pthread_cond_broadcast(&srv->work_cv);
+    while (srv->idle)
+        wake_one(srv);
     pthread_mutex_unlock(&srv->mu);
     for (int i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].running) {
@@ -635,6 +663,7 @@ static int pool_start(struct http_server *srv, char **err)
         struct worker *w = &srv->workers[i];
         w->srv = srv;
         w->index = i;
+        pthread_cond_init(&w->cv, NULL);
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             set_err(err, "starting worker thread: %s", strerror(rc));
@@ -990,6 +1019,9 @@ static void server_free(struct http_server *srv)
     for (int i = 0; srv->io && i < srv->nio; i++)
         io_free(&srv->io[i]);
     free(srv->io);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++)
+        if (srv->workers[i].srv)
+            pthread_cond_destroy(&srv->workers[i].cv);
     free(srv->workers);
     struct job *job = srv->head;
     while (job) {
@@ -999,7 +1031,6 @@ static void server_free(struct http_server *srv)
     }
     SSL_CTX_free(srv->ssl_ctx);
     pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->work_cv);
     pthread_cond_destroy(&srv->ready_cv);
     free(srv);
 }
@@ -1059,7 +1090,6 @@ struct http_server *http_server_start(const struct http_server_opts *opts, char 
         return NULL;
     }
     pthread_mutex_init(&srv->mu, NULL);
-    pthread_cond_init(&srv->work_cv, NULL);
     pthread_cond_init(&srv->ready_cv, NULL);
     srv->opts = *opts;
     apply_defaults(&srv->opts);
