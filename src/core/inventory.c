@@ -74,6 +74,18 @@ inventory_handler inventory_handler_for(const char *request_type)
     return NULL;
 }
 
+size_t inventory_handler_types(const char **types, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++, n++)
+        if (n < max)
+            types[n] = builtin[i].request_type;
+    for (size_t i = 0; i < extra_n; i++, n++)
+        if (n < max)
+            types[n] = extra[i].request_type;
+    return n;
+}
+
 /* ---- the result hook ------------------------------------------------------- */
 
 int inventory_report_command(struct store *s, const char *id, const char *status,

@@ -28,6 +28,9 @@ typedef int (*inventory_handler)(struct store *s, const char *id, plist_t comman
 int inventory_register(const char *request_type, inventory_handler h);
 /* The handler for a RequestType (built-ins included), or NULL. */
 inventory_handler inventory_handler_for(const char *request_type);
+/* The RequestTypes that have a handler (built-ins, then registered ones):
+ * up to max of them into types; returns how many there are. */
+size_t inventory_handler_types(const char **types, size_t max);
 
 /* The connect endpoint's hook, called inside the exchange's transaction
  * after the report was stored: loads the command the report answers and,

@@ -297,13 +297,18 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
  * ClearPasscode) is audited like the request was: a warn line and an event.
  * type is the command's RequestType, read with the report. Best effort: the
  * report itself is already stored. */
+int queue_report_audited(const char *request_type, const char *status)
+{
+    if (!request_type || !status || strcmp(status, "NotNow") == 0)
+        return 0;
+    const struct cat_command *c = catalog_find(request_type);
+    return c && (c->flags & CAT_SECURITY);
+}
+
 static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
                                   const char *type, const char *status, int64_t now)
 {
-    if (!uuid || !type || strcmp(status, "NotNow") == 0)
-        return;
-    const struct cat_command *c = catalog_find(type);
-    if (!c || !(c->flags & CAT_SECURITY))
+    if (!uuid || !queue_report_audited(type, status))
         return;
     char q[160];
     log_warn("security_action_result", "device=%s type=%s uuid=%s status=%s",

@@ -105,5 +105,9 @@ int queue_exchange_report_checked(struct store *s, struct store_report_check *ch
 /* 1 when status is one of Apple's report statuses (Idle, Acknowledged, Error,
  * CommandFormatError, NotNow). */
 int queue_status_valid(const char *status);
+/* 1 when the queue audits a report of this RequestType with this status
+ * (a security action's answer, unless NotNow): the audit row is written in
+ * the report's transaction. */
+int queue_report_audited(const char *request_type, const char *status);
 
 #endif

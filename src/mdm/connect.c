@@ -2,9 +2,12 @@
  * (Idle, or the result of the last command) and gets the next command in the
  * same HTTP exchange, or an empty 200 when its queue is drained, so one
  * connection empties the queue. PROTOCOL.md §4. Also the single /mdm URL. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/catalog.h"
 #include "core/events.h"
 #include "core/identity.h"
 #include "core/inventory.h"
@@ -127,6 +130,115 @@ static void answer_exchange(struct worker *w, struct request *req, struct respon
     mdm_touch(w, req, m);
 }
 
+/* ---- a report that stands alone (PostgreSQL) ---- */
+
+/* The RequestTypes whose report needs more than the report in its
+ * transaction, as store_report_check.follow_types wants them: for an
+ * Acknowledged, those with an inventory handler (inventory_report_command)
+ * and those the queue audits (queue_report_audited); for an Error or
+ * CommandFormatError the audited ones; for a NotNow none. Built once: the
+ * handler table is complete before the server starts. */
+enum { FOLLOW_ACK, FOLLOW_ERROR, FOLLOW_NOTNOW, FOLLOW_N };
+static char follow_lists[FOLLOW_N][4096];
+static int follow_ok[FOLLOW_N];
+static pthread_once_t follow_once = PTHREAD_ONCE_INIT;
+
+static int follow_add(char *list, size_t *used, const char *type)
+{
+    size_t len = strlen(type), need = len + (*used ? 1 : 0);
+    if (*used + need >= sizeof follow_lists[0] || strchr(type, ','))
+        return -1;
+    if (*used)
+        list[(*used)++] = ',';
+    memcpy(list + *used, type, len + 1);
+    *used += len;
+    return 0;
+}
+
+static void follow_build(void)
+{
+    static const char *const status[FOLLOW_N] = {"Acknowledged", "Error", "NotNow"};
+    const char *handled[64];
+    size_t nh = inventory_handler_types(handled, 64), nc = 0;
+    const struct cat_command *cmds = catalog_commands(&nc);
+    for (int k = 0; k < FOLLOW_N; k++) {
+        size_t used = 0;
+        int rc = nh <= 64 ? 0 : -1;
+        for (size_t i = 0; rc == 0 && k == FOLLOW_ACK && i < nh; i++)
+            rc = follow_add(follow_lists[k], &used, handled[i]);
+        for (size_t i = 0; rc == 0 && i < nc; i++)
+            if (queue_report_audited(cmds[i].request_type, status[k]))
+                rc = follow_add(follow_lists[k], &used, cmds[i].request_type);
+        follow_ok[k] = rc == 0;
+    }
+}
+
+static const char *follow_types(const char *status)
+{
+    pthread_once(&follow_once, follow_build);
+    int k = strcmp(status, "Acknowledged") == 0 ? FOLLOW_ACK
+            : strcmp(status, "NotNow") == 0     ? FOLLOW_NOTNOW
+                                                : FOLLOW_ERROR;
+    return follow_ok[k] ? follow_lists[k] : NULL;
+}
+
+/* Whether a report carries an answer (any key besides those every report
+ * has): a query's answer goes to its handler, so it is stored in a
+ * transaction straight away. */
+static int carries_answer(plist_t root)
+{
+    static const char *const envelope[] = {"Status", "CommandUUID", "UDID", "EnrollmentID",
+                                           "EnrollmentUserID", "UserID", "UserShortName",
+                                           "UserLongName", "ErrorChain"};
+    plist_dict_iter it = NULL;
+    plist_dict_new_iter(root, &it);
+    int answer = 0;
+    while (!answer) {
+        char *key = NULL;
+        plist_t v = NULL;
+        plist_dict_next_item(root, it, &key, &v);
+        if (!key)
+            break;
+        answer = 1;
+        for (size_t i = 0; answer && i < sizeof envelope / sizeof envelope[0]; i++)
+            answer = strcmp(key, envelope[i]) != 0;
+        free(key);
+    }
+    free(it);
+    return answer;
+}
+
+/* On PostgreSQL a report whose command needs nothing after it (no handler,
+ * no audit) is stored, and the next command claimed, by one statement
+ * without a transaction: one round trip instead of three. The statement
+ * itself refuses a command of a follow type, so a wrong guess costs a round
+ * trip, never the handler. Returns 1 when the exchange was answered, 0 when
+ * nothing was written and connect_report's transaction takes over (the
+ * identity's common case did not hold, or the command needs its
+ * follow-up). */
+static int report_alone(struct worker *w, struct request *req, struct response *resp,
+                        struct mdm_message *m, const char *status, const char *uuid)
+{
+    if (!store_reports_standalone(w->store) ||
+        (strcmp(status, "Acknowledged") == 0 && carries_answer(m->root)))
+        return 0;
+    struct store_report_check chk = {.binding_id = m->device_id, .cert_fp = m->cert_fp,
+                                     .follow_types = follow_types(status)};
+    if (!chk.follow_types)
+        return 0;
+    struct store_command *next = NULL, *reported = NULL;
+    int rc = queue_exchange_report_checked(w->store, &chk, m->id, status, uuid, req->body,
+                                           req->body_len, (int64_t)time(NULL), &reported, &next);
+    store_command_free(reported);
+    if ((rc == STORE_OK || rc == STORE_NOTFOUND) && (!chk.ok || chk.follow)) {
+        store_command_free(next); /* none: nothing was claimed */
+        return 0;
+    }
+    m->last_seen = chk.last_seen;
+    answer_exchange(w, req, resp, m, status, uuid, rc, next);
+    return 1;
+}
+
 /* A report: one transaction for the report, the claim of the next command
  * and the inventory update its answer brings. Its first statement (which
  * carries the BEGIN) also checks the identity's common case
@@ -136,6 +248,8 @@ static void answer_exchange(struct worker *w, struct request *req, struct respon
 static void connect_report(struct worker *w, struct request *req, struct response *resp,
                            struct mdm_message *m, const char *status, const char *uuid)
 {
+    if (report_alone(w, req, resp, m, status, uuid))
+        return;
     struct store_command *next = NULL, *reported = NULL;
     int64_t now = (int64_t)time(NULL);
     struct store_report_check chk = {.binding_id = m->device_id, .cert_fp = m->cert_fp};

@@ -233,15 +233,18 @@ static const char *const stmt_sql[ST_COUNT] = {
         "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"
         "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */
         "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"
+        /* go: ok, and the command is not one of the follow types (?9) */
+        " go AS (SELECT 1 FROM ok WHERE CAST(?9 AS TEXT) IS NULL OR NOT EXISTS (SELECT 1"
+        "  FROM commands f WHERE f.uuid = ?2 AND f.request_type = ANY (string_to_array(?9, ',')))),"
         " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
         "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
         "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
-        "  AND EXISTS (SELECT 1 FROM ok) RETURNING command_uuid),"
+        "  AND EXISTS (SELECT 1 FROM go) RETURNING command_uuid),"
         " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
         "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"
         " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"
         "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
-        "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM ok)"
+        "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM go)"
         "  ORDER BY q.created_at, q.rowid LIMIT 1),"
         " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
         "  RETURNING queue.command_uuid, h.expired,"
@@ -250,7 +253,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " SELECT rc.uuid, rc.request_type, rc.payload, n.command_uuid, n.expired, n.request_type,"
         " n.payload, EXISTS (SELECT 1 FROM ok),"
         " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"
-        " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1)"
+        " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1),"
+        " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM go)"
         " FROM (SELECT 1) AS one"
         " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
         "  ON c.uuid = m.command_uuid) AS rc ON true"
@@ -990,6 +994,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     sql_bind_text(st, 6, chk ? chk->binding_id : NULL, &code);
     sql_bind_text(st, 7, chk ? chk->cert_fp : NULL, &code);
     sql_bind_int(st, 8, chk ? 1 : 0, &code);
+    sql_bind_text(st, 9, chk ? chk->follow_types : NULL, &code);
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
         return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
@@ -997,6 +1002,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
         chk->ok = sql_col_int(st, 7) != 0;
         chk->last_seen = sql_col_int(st, 8);
         chk->policies = sql_col_int(st, 9) != 0;
+        chk->follow = sql_col_int(st, 10) != 0;
     }
     int oom = 0, reported = !sql_col_is_null(st, 0), claimed = !sql_col_is_null(st, 3);
     if (reported)
@@ -1040,7 +1046,8 @@ static int report_next(struct store *s, struct store_report_check *chk, const ch
          * that row Expired stands on its own). */
         rc = report_next_pg(s, chk, enrollment_id, uuid, status, raw, raw_len, now, rep, nx,
                             &claim);
-        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND) && (!chk || chk->ok);
+        claim = claim && (rc == STORE_OK || rc == STORE_NOTFOUND) &&
+                (!chk || (chk->ok && !chk->follow));
     } else {
         /* Two statements: one transaction (or savepoint) for both. */
         rc = sql_atomic_begin(s, "queue_report", &nested);
@@ -1093,6 +1100,33 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
     return report_next(s, NULL, enrollment_id, uuid, status, raw, raw_len, now, reported, next);
 }
 
+/* Whether chk->follow_types (a comma-separated list) holds the
+ * RequestType of command uuid: sets chk->follow. An unknown command follows
+ * nothing. */
+static int check_follow(struct store *s, struct store_report_check *chk, const char *uuid)
+{
+    char type[128]; /* a longer RequestType is never queued (queue.h) */
+    int rc = store_command_request_type(s, uuid, type, sizeof type);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    size_t len = strlen(type);
+    for (const char *p = chk->follow_types; len && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, type, len) == 0)
+            chk->follow = 1;
+        p += n + (end != NULL);
+    }
+    return STORE_OK;
+}
+
+int store_reports_standalone(struct store *s)
+{
+    return sql_dialect(s) == STORE_DIALECT_POSTGRES;
+}
+
 int store_queue_report_next_checked(struct store *s, struct store_report_check *chk,
                                     const char *enrollment_id, const char *uuid,
                                     const char *status, const uint8_t *raw, size_t raw_len,
@@ -1102,6 +1136,7 @@ int store_queue_report_next_checked(struct store *s, struct store_report_check *
     chk->ok = 0;
     chk->last_seen = 0;
     chk->policies = 0;
+    chk->follow = 0;
     if (reported)
         *reported = NULL;
     *next = NULL;
@@ -1121,6 +1156,10 @@ int store_queue_report_next_checked(struct store *s, struct store_report_check *
     chk->last_seen = pk.last_seen;
     chk->policies = pk.policies;
     if (!chk->ok)
+        return STORE_NOTFOUND;
+    if (chk->follow_types && (rc = check_follow(s, chk, uuid)) != STORE_OK)
+        return rc;
+    if (chk->follow)
         return STORE_NOTFOUND;
     return report_next(s, NULL, enrollment_id, uuid, status, raw, raw_len, now, reported, next);
 }

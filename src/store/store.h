@@ -226,18 +226,29 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
 struct store_report_check {
     const char *binding_id; /* the enrollment the certificate binds (the device channel) */
     const char *cert_fp;
+    /* in, may be NULL: RequestTypes (comma-separated) whose report needs
+     * more work in the same transaction; a report of one of them is not
+     * stored (chk->follow) */
+    const char *follow_types;
     int ok;                 /* out: the rule held (else nothing was written) */
+    int follow;             /* out: the command is of a follow type (nothing was written) */
     int64_t last_seen;      /* out: enrollment_id's last_seen_at; 0 when never or unknown */
     int policies;           /* out: a compliance policy is enabled */
 };
-/* store_queue_report_next when chk holds; when it does not (chk->ok 0),
- * nothing is written or returned (NOTFOUND) and the caller applies the full
- * identity rules. */
+/* store_queue_report_next when chk holds; when it does not (chk->ok 0), or
+ * the command is of one of chk->follow_types (chk->follow 1), nothing is
+ * written or returned (NOTFOUND) and the caller applies the full identity
+ * rules, or stores the report in a transaction with what follows it. */
 int store_queue_report_next_checked(struct store *s, struct store_report_check *chk,
                                     const char *enrollment_id, const char *uuid,
                                     const char *status, const uint8_t *raw, size_t raw_len,
                                     int64_t now, struct store_command **reported,
                                     struct store_command **next);
+/* 1 when store_queue_report_next_checked is one statement, atomic without a
+ * transaction around it and worth calling so (PostgreSQL: one round trip
+ * instead of three with BEGIN and COMMIT); elsewhere it is several
+ * statements that need the caller's transaction. */
+int store_reports_standalone(struct store *s);
 
 /* What a device's request on the command endpoint needs before anything
  * else, read by one statement outside any transaction (one round trip on

@@ -19,6 +19,7 @@
 #include "core/identity.h"
 #include "core/queue.h"
 #include "plist/pl.h"
+#include "store/sql.h"
 #include "store/store.h"
 #include "store_fixture.h"
 #include "util/ids.h"
@@ -470,6 +471,68 @@ static void test_checked_report(void **state)
     expect_status(f->s, "DEV1", "C3", "Pending");
 }
 
+/* A checked report with follow types: a command of one of them is not
+ * stored (chk.follow, nothing written, nothing claimed); any other is, and
+ * outside a transaction on the backend that says reports stand alone. */
+static void test_report_follow_types(void **state)
+{
+    struct fx *f = *state;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "DeviceLock", "C1", 400, 0);
+    enqueue_with_deadline(f->s, "RemoveApplication", "C2", 401, 0);
+    enqueue_with_deadline(f->s, "ProfileList", "C3", 402, 0);
+    struct store_command *next = NULL, *rep = NULL;
+    assert_int_equal(store_queue_next(f->s, "DEV1", 0, 403, &next), STORE_OK);
+    store_command_free(next);
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    const char *follow = "DeviceInformation,DeviceLock,EraseDevice";
+    struct store_report_check chk = {.binding_id = "DEV1", .cert_fp = FP_A,
+                                     .follow_types = follow};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
+                                                     raw, sizeof raw - 1, 500, &rep, &next),
+                     STORE_NOTFOUND);
+    assert_int_equal(chk.ok, 1);
+    assert_int_equal(chk.follow, 1);
+    assert_null(rep);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "C1", "Pending"); /* sent, not answered */
+    /* a prefix of a listed type is not that type */
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A,
+                                      .follow_types = "Device,DeviceLockX"};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
+                                                     raw, sizeof raw - 1, 501, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.follow, 0);
+    assert_string_equal(rep->request_type, "DeviceLock");
+    assert_string_equal(next->uuid, "C2");
+    store_command_free(rep);
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "C1", "Acknowledged");
+    /* not a follow type: stored without the caller's transaction, and the
+     * store says whether that is its cheap path */
+    assert_int_equal(store_reports_standalone(f->s), sql_dialect(f->s) == STORE_DIALECT_POSTGRES);
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A,
+                                      .follow_types = follow};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C2", "Acknowledged",
+                                                     raw, sizeof raw - 1, 502, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.follow, 0);
+    assert_string_equal(rep->request_type, "RemoveApplication");
+    assert_string_equal(next->uuid, "C3");
+    store_command_free(rep);
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "C2", "Acknowledged");
+    /* an empty list follows nothing */
+    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A, .follow_types = ""};
+    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C3", "NotNow", raw,
+                                                     sizeof raw - 1, 503, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.follow, 0);
+    store_command_free(rep);
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "C3", "NotNow");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exchange_notnow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checked_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_follow_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
