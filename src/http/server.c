@@ -543,16 +543,18 @@ static int job_from_request(struct listener *l, struct evhttp_request *ev, struc
 
 /* ---- handler queue ---- */
 
-/* Wakes the worker that went idle last, if any waits (srv->mu held). */
-static void wake_one(struct http_server *srv)
+/* Takes the worker that went idle last off the stack (srv->mu held), or
+ * NULL when none waits. The caller signals its cv once it has unlocked: a
+ * worker woken while the mutex is still held would only block on it. */
+static struct worker *take_idle(struct http_server *srv)
 {
     struct worker *w = srv->idle;
     if (!w)
-        return;
+        return NULL;
     srv->idle = w->idle_next;
     w->idle_next = NULL;
     w->idle = 0;
-    pthread_cond_signal(&w->cv);
+    return w;
 }
 
 /* Queues a job for the workers; -1 when stopping or when the queue is so long
@@ -571,8 +573,10 @@ static int pool_push(struct http_server *srv, struct job *job)
         srv->head = job;
     srv->tail = job;
     srv->queued++;
-    wake_one(srv);
+    struct worker *w = take_idle(srv);
     pthread_mutex_unlock(&srv->mu);
+    if (w)
+        pthread_cond_signal(&w->cv);
     return 0;
 }
 
@@ -646,8 +650,9 @@ static void pool_close_and_join(struct http_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
     srv->closed = 1;
-    while (srv->idle)
-        wake_one(srv);
+    struct worker *w;
+    while ((w = take_idle(srv)) != NULL)
+        pthread_cond_signal(&w->cv); /* under the mutex: few, and only once */
     pthread_mutex_unlock(&srv->mu);
     for (int i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].running) {
