@@ -233,9 +233,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"
         "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */
         "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"
+        /* t: the reported command, read once (the follow check, the answer) */
+        " t AS (SELECT uuid, request_type, payload FROM commands WHERE uuid = ?2),"
         /* go: ok, and the command is not one of the follow types (?9) */
         " go AS (SELECT 1 FROM ok WHERE CAST(?9 AS TEXT) IS NULL OR NOT EXISTS (SELECT 1"
-        "  FROM commands f WHERE f.uuid = ?2 AND f.request_type = ANY (string_to_array(?9, ',')))),"
+        "  FROM t WHERE t.request_type = ANY (string_to_array(?9, ',')))),"
         " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
         "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
         "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
@@ -247,18 +249,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM go)"
         "  ORDER BY q.created_at, q.rowid LIMIT 1),"
         " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
-        "  RETURNING queue.command_uuid, h.expired,"
-        "  (SELECT c.request_type FROM commands c WHERE c.uuid = queue.command_uuid) AS request_type,"
-        "  (SELECT c.payload FROM commands c WHERE c.uuid = queue.command_uuid) AS payload)"
-        " SELECT rc.uuid, rc.request_type, rc.payload, n.command_uuid, n.expired, n.request_type,"
-        " n.payload, EXISTS (SELECT 1 FROM ok),"
+        "  RETURNING queue.command_uuid, h.expired)"
+        " SELECT t.uuid, t.request_type, t.payload, n.command_uuid, n.expired, nc.request_type,"
+        " nc.payload, EXISTS (SELECT 1 FROM ok),"
         " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"
         " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1),"
         " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM go)"
         " FROM (SELECT 1) AS one"
-        " LEFT JOIN (SELECT c.uuid, c.request_type, c.payload FROM m JOIN commands c"
-        "  ON c.uuid = m.command_uuid) AS rc ON true"
-        " LEFT JOIN n ON true",
+        " LEFT JOIN m ON true LEFT JOIN t ON m.command_uuid IS NOT NULL"
+        " LEFT JOIN n ON true LEFT JOIN commands nc ON nc.uuid = n.command_uuid",
     [ST_CHECKIN_PEEK] = CHECKIN_PEEK " FROM enrollments e WHERE e.id = ?1",
     /* For a report, also whether compliance has work. A statement of its
      * own: the Idle a fleet sends most does not set up the subquery. */
