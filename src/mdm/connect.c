@@ -210,12 +210,12 @@ static int carries_answer(plist_t root)
 
 /* On PostgreSQL a report whose command needs nothing after it (no handler,
  * no audit) is stored, and the next command claimed, by one statement
- * without a transaction: one round trip instead of three. The statement
- * itself refuses a command of a follow type, so a wrong guess costs a round
- * trip, never the handler. Returns 1 when the exchange was answered, 0 when
- * nothing was written and connect_report's transaction takes over (the
- * identity's common case did not hold, or the command needs its
- * follow-up). */
+ * without a transaction: one round trip instead of two (the statement
+ * carrying BEGIN, then COMMIT). The statement itself refuses a command of a
+ * follow type, so a wrong guess costs a round trip, never the handler.
+ * Returns 1 when the exchange was answered, 0 when nothing was written and
+ * connect_report's transaction takes over (the identity's common case did
+ * not hold, or the command needs its follow-up). */
 static int report_alone(struct worker *w, struct request *req, struct response *resp,
                         struct mdm_message *m, const char *status, const char *uuid)
 {

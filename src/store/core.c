@@ -972,7 +972,8 @@ static void command_from_cols(struct sql_stmt *st, int col, struct store_command
 
 /* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG),
  * with chk (may be NULL) the identity check first (nothing changes unless
- * chk->ok comes back set). *claim_again when the claimed row had expired
+ * chk->ok comes back set) and the follow types' (nothing changes when
+ * chk->follow comes back set). *claim_again when the claimed row had expired
  * (it is marked so now). */
 static int report_next_pg(struct store *s, struct store_report_check *chk,
                           const char *enrollment_id, const char *uuid, const char *status,

@@ -246,8 +246,8 @@ int store_queue_report_next_checked(struct store *s, struct store_report_check *
                                     struct store_command **next);
 /* 1 when store_queue_report_next_checked is one statement, atomic without a
  * transaction around it and worth calling so (PostgreSQL: one round trip
- * instead of three with BEGIN and COMMIT); elsewhere it is several
- * statements that need the caller's transaction. */
+ * instead of two, the statement carrying BEGIN and then COMMIT); elsewhere
+ * it is several statements that need the caller's transaction. */
 int store_reports_standalone(struct store *s);
 
 /* What a device's request on the command endpoint needs before anything
