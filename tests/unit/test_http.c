@@ -201,12 +201,12 @@ static void test_handler(void *ctx, struct request *req, struct response *resp)
     struct buf b = {0};
     buf_printf(&b,
                "method=%s\npath=%s\nquery=%s\nq_a=%s\nbody_len=%zu\nbody=%s\ntls=%d\ncert=%d\n"
-               "verify=%ld\ncn=%s\nx_custom=%s\nremote=%s\nid=%s\n",
+               "verify=%ld\ncn=%s\nx_custom=%s\nremote=%s\nid=%s\nworker=%d\n",
                req->method, req->path, req->query ? req->query : "(null)",
                request_query(req, "a", qa, sizeof qa) ? qa : "(null)", req->body_len,
                (const char *)req->body, req->tls, req->peer_cert != NULL, req->peer_verify,
                cert_cn(req->peer_cert, cn, sizeof cn), custom ? custom : "(null)", req->remote_addr,
-               req->id);
+               req->id, w->index);
     response_set(resp, 200, "text/plain", b.data, b.len);
     buf_free(&b);
     response_add_header(resp, "X-Test", "yes");
@@ -632,6 +632,37 @@ static void test_keepalive_and_nodelay(void **state)
     http_server_stop(srv);
 }
 
+/* One connection's requests, one after another, go to the worker that went
+ * idle last: the same worker each time (its caches, a database session's
+ * pages among them, stay warm), not one picked at random from the pool. */
+static void test_sequential_requests_keep_their_worker(void **state)
+{
+    (void)state;
+    struct http_server_opts o = default_opts();
+    o.workers = 8;
+    struct http_server *srv = start_server(&o);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/w", http_server_http_port(srv));
+    CURL *c = new_curl(NULL);
+    struct reply r = {0};
+    int count[8] = {0}, most = 0;
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(fetch(c, NULL, url, NULL, 0, NULL, &r), CURLE_OK);
+        assert_int_equal(r.status, 200);
+        char v[16];
+        int w = atoi(field(r.body.data, "worker", v, sizeof v));
+        assert_true(w >= 0 && w < 8);
+        if (++count[w] > most)
+            most = count[w];
+    }
+    /* A worker woken just as the last one went back to wait may take one
+     * now and then; a pool that picks any idle worker spreads them over 8. */
+    assert_true(most >= 45);
+    reply_free(&r);
+    curl_easy_cleanup(c);
+    http_server_stop(srv);
+}
+
 struct timed_get {
     char url[128];
     long status;
@@ -840,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_body_over_max_body),
         cmocka_unit_test(test_keepalive_and_nodelay),
         cmocka_unit_test(test_slow_handler_does_not_block),
+        cmocka_unit_test(test_sequential_requests_keep_their_worker),
         cmocka_unit_test(test_stop_finishes_inflight),
         cmocka_unit_test(test_silent_client_dropped),
         cmocka_unit_test(test_worker_lifecycle_and_errors),
