@@ -28,6 +28,10 @@ typedef int (*inventory_handler)(struct store *s, const char *id, plist_t comman
 int inventory_register(const char *request_type, inventory_handler h);
 /* The handler for a RequestType (built-ins included), or NULL. */
 inventory_handler inventory_handler_for(const char *request_type);
+/* The filterable row (inventory's device columns) a DeviceInformation
+ * answer carries, as its handler writes it: 0, or -1 when the report has no
+ * QueryResponses dictionary. d's strings point into report. */
+int inventory_device_row(plist_t report, struct store_inv_device *d);
 /* The RequestTypes that have a handler (built-ins, then registered ones):
  * up to max of them into types; returns how many there are. */
 size_t inventory_handler_types(const char **types, size_t max);

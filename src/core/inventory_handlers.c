@@ -235,6 +235,15 @@ static void log_skip(const char *id, const char *type, const char *why)
              log_quote(qi, sizeof qi, id), type, why);
 }
 
+int inventory_device_row(plist_t report, struct store_inv_device *d)
+{
+    plist_t q = get_typed(report, "QueryResponses", PLIST_DICT);
+    if (!q)
+        return -1;
+    device_columns(q, d);
+    return 0;
+}
+
 int inventory_on_device_information(struct store *s, const char *id, plist_t command,
                                     plist_t report, int64_t now)
 {

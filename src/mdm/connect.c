@@ -253,6 +253,11 @@ static void connect_report(struct worker *w, struct request *req, struct respons
     struct store_command *next = NULL, *reported = NULL;
     int64_t now = (int64_t)time(NULL);
     struct store_report_check chk = {.binding_id = m->device_id, .cert_fp = m->cert_fp};
+    /* A DeviceInformation answer: on PostgreSQL the report's statement also
+     * writes the device's row and reads its values ahead for the handler. */
+    struct store_inv_device dev;
+    if (strcmp(status, "Acknowledged") == 0 && inventory_device_row(m->root, &dev) == 0)
+        chk.device = &dev;
     int rc = store_begin(w->store);
     int tx = rc == STORE_OK;
     if (tx)

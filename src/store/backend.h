@@ -61,7 +61,20 @@ struct store {
     int version; /* schema version after migrations */
     int version_at_open; /* … and before them (store_transfer.h reports both) */
     struct store_hook *hooks; /* store_after_commit's, oldest first; run at the end */
+    struct store_inv_preread *inv_preread; /* store/inventory.c's read-ahead, or NULL */
 };
+
+struct store_inv_value;
+
+/* Inventory values a report statement read ahead with the device's row
+ * (PostgreSQL, store_queue_report_next_checked with chk->device), for the
+ * store_inventory_device_set_and_read of the same enrollment and time in
+ * the same transaction: it then runs no statement. put takes v over (also
+ * on failure); drop frees what was not used. Dropped by store_hooks_run at
+ * the end of every transaction. */
+int store_inventory_preread_put(struct store *s, const char *id, int64_t now,
+                                struct store_inv_value *v, size_t n, int reported);
+void store_inventory_preread_drop(struct store *s);
 
 /* The outermost transaction ended (committed 1: its COMMIT succeeded; 0:
  * rolled back, failed, or found already gone): runs and frees the

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/backend.h"
+#include "store/inv_device_sql.h"
 #include "store/sql.h"
 #include "store/store.h"
+#include "util/array.h"
 
 #define DEFAULT_LIMIT 100
 
@@ -38,6 +41,7 @@ enum stmt_id {
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
     ST_QUEUE_REPORT_NEXT_PG,
+    ST_QUEUE_REPORT_NEXT_DEVICE_PG,
     ST_CHECKIN_PEEK,
     ST_CHECKIN_PEEK_REPORT,
     ST_RESULT_ADD,
@@ -137,6 +141,41 @@ enum stmt_id {
     " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"             \
     "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
 
+/* PostgreSQL's report, in pieces for its two statements (below): the
+ * identity check, the report stored, the next command claimed (CTEs), the
+ * columns store_queue_report_next_checked reads, and what they come from. */
+#define REPORT_NEXT_CTES                                                                           \
+    "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"                     \
+    "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */          \
+    "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"      \
+    /* t: the reported command, read once (the follow check, the answer) */                        \
+    " t AS (SELECT uuid, request_type, payload FROM commands WHERE uuid = ?2),"                    \
+    /* go: ok, and the command is not one of the follow types (?9) */                              \
+    " go AS (SELECT 1 FROM ok WHERE CAST(?9 AS TEXT) IS NULL OR NOT EXISTS (SELECT 1"              \
+    "  FROM t WHERE t.request_type = ANY (string_to_array(?9, ',')))),"                            \
+    " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"                                        \
+    "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"                                         \
+    "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"                              \
+    "  AND EXISTS (SELECT 1 FROM go) RETURNING command_uuid),"                                     \
+    " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"           \
+    "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"                                               \
+    " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"     \
+    "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"                        \
+    "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM go)"                \
+    "  ORDER BY q.created_at, q.rowid LIMIT 1),"                                                   \
+    " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"            \
+    "  RETURNING queue.command_uuid, h.expired)"
+#define REPORT_NEXT_COLS                                                                           \
+    "t.uuid, t.request_type, t.payload, n.command_uuid, n.expired, nc.request_type,"               \
+    " nc.payload, EXISTS (SELECT 1 FROM ok),"                                                      \
+    " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"                    \
+    " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1),"                               \
+    " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM go)"
+#define REPORT_NEXT_FROM                                                                           \
+    "(SELECT 1) AS one"                                                                            \
+    " LEFT JOIN m ON true LEFT JOIN t ON m.command_uuid IS NOT NULL"                               \
+    " LEFT JOIN n ON true LEFT JOIN commands nc ON nc.uuid = n.command_uuid"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
         "INSERT INTO enrollments (id, " DEVICE_COLS ", status, awaiting_configuration, cert_fp,"
@@ -230,34 +269,25 @@ static const char *const stmt_sql[ST_COUNT] = {
      * a compliance policy is enabled: a report is then one round trip with
      * no peek before it. */
     [ST_QUEUE_REPORT_NEXT_PG] =
-        "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"
-        "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */
-        "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"
-        /* t: the reported command, read once (the follow check, the answer) */
-        " t AS (SELECT uuid, request_type, payload FROM commands WHERE uuid = ?2),"
-        /* go: ok, and the command is not one of the follow types (?9) */
-        " go AS (SELECT 1 FROM ok WHERE CAST(?9 AS TEXT) IS NULL OR NOT EXISTS (SELECT 1"
-        "  FROM t WHERE t.request_type = ANY (string_to_array(?9, ',')))),"
-        " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"
-        "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"
-        "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"
-        "  AND EXISTS (SELECT 1 FROM go) RETURNING command_uuid),"
-        " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"
-        "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"
-        " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"
-        "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"
-        "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM go)"
-        "  ORDER BY q.created_at, q.rowid LIMIT 1),"
-        " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"
-        "  RETURNING queue.command_uuid, h.expired)"
-        " SELECT t.uuid, t.request_type, t.payload, n.command_uuid, n.expired, nc.request_type,"
-        " nc.payload, EXISTS (SELECT 1 FROM ok),"
-        " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"
-        " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1),"
-        " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM go)"
-        " FROM (SELECT 1) AS one"
-        " LEFT JOIN m ON true LEFT JOIN t ON m.command_uuid IS NOT NULL"
-        " LEFT JOIN n ON true LEFT JOIN commands nc ON nc.uuid = n.command_uuid",
+        REPORT_NEXT_CTES " SELECT " REPORT_NEXT_COLS " FROM " REPORT_NEXT_FROM,
+    /* The same for a DeviceInformation answer (?10..?21 its filterable row,
+     * store_inventory_device_set's ?2..?13): when the report stored is an
+     * Acknowledged DeviceInformation, the row is written too and the
+     * device's stored values and marks come back, one per row (what
+     * store_inventory_device_set_and_read would read next). */
+    [ST_QUEUE_REPORT_NEXT_DEVICE_PG] =
+        REPORT_NEXT_CTES ","
+        " dv AS (INSERT INTO inv_device (" INV_DEVICE_COLS ") SELECT ?1, CAST(?10 AS TEXT),"
+        "  CAST(?11 AS BIGINT), CAST(?12 AS TEXT), CAST(?13 AS TEXT), CAST(?14 AS TEXT),"
+        "  CAST(?15 AS TEXT), CAST(?16 AS TEXT), CAST(?17 AS TEXT), CAST(?18 AS BIGINT),"
+        "  CAST(?19 AS BIGINT), CAST(?20 AS BIGINT), CAST(?21 AS BIGINT), ?4"
+        "  WHERE ?3 = 'Acknowledged' AND EXISTS (SELECT 1 FROM m)"
+        "  AND EXISTS (SELECT 1 FROM t WHERE t.request_type = 'DeviceInformation')"
+        INV_DEVICE_UPSERT " RETURNING 1)"
+        " SELECT " REPORT_NEXT_COLS ", EXISTS (SELECT 1 FROM dv), v.section, v.name, v.type,"
+        " v.value FROM " REPORT_NEXT_FROM
+        " LEFT JOIN inv_values v ON v.enrollment_id = ?1 AND v.section IN ('device', 'reported')"
+        " AND EXISTS (SELECT 1 FROM dv)",
     [ST_CHECKIN_PEEK] = CHECKIN_PEEK " FROM enrollments e WHERE e.id = ?1",
     /* For a report, also whether compliance has work. A statement of its
      * own: the Idle a fleet sends most does not set up the subquery. */
@@ -970,6 +1000,63 @@ static void command_from_cols(struct sql_stmt *st, int col, struct store_command
     c->payload = sql_col_blobdup(st, col + 2, &c->payload_len, oom);
 }
 
+/* ?10..?21 of ST_QUEUE_REPORT_NEXT_DEVICE_PG: a device's filterable row,
+ * -1 as NULL (unknown). */
+static void bind_device_row(struct sql_stmt *st, const struct store_inv_device *d, int *code)
+{
+    const char *texts[] = {d->os_version,    d->build_version, d->model,
+                           d->model_name,    d->product_name,  d->serial_number,
+                           d->device_name};
+    const int text_at[] = {10, 12, 13, 14, 15, 16, 17};
+    const int64_t ints[] = {d->os_num, d->supervised, d->battery_pct, d->capacity_mb,
+                            d->available_mb};
+    const int int_at[] = {11, 18, 19, 20, 21};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        sql_bind_text(st, text_at[i], texts[i], code);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (ints[i] < 0)
+            sql_bind_null(st, int_at[i], code);
+        else
+            sql_bind_int(st, int_at[i], ints[i], code);
+    }
+}
+
+/* The device values ST_QUEUE_REPORT_NEXT_DEVICE_PG read (columns 12..15 of
+ * each row, from the current one on: section, name, type, value; a
+ * "reported" row with name "device" is the section's mark), kept for the
+ * handler (store_inventory_preread_put). Finishes st. */
+static int device_read_ahead(struct store *s, struct sql_stmt *st, const char *id, int64_t now,
+                             int *oom)
+{
+    struct store_inv_value *v = NULL;
+    size_t cap = 0, n = 0;
+    int reported = 0, row = 1;
+    for (; row == 1 && !*oom; row = sql_next_row(s, st, "queue_report", 0)) {
+        const char *section = sql_col_text(st, 12), *name = sql_col_text(st, 13);
+        if (!section || !name)
+            continue; /* nothing stored yet: the one row carries no value */
+        if (strcmp(section, "reported") == 0) {
+            reported = reported || strcmp(name, "device") == 0;
+            continue;
+        }
+        if (array_grow((void **)&v, &cap, n, sizeof *v) < 0) {
+            *oom = 1;
+            break;
+        }
+        struct store_inv_value *e = &v[n++];
+        e->name = sql_col_strdup(st, 13, oom);
+        e->type = sql_col_strdup(st, 14, oom);
+        e->value = sql_col_strdup(st, 15, oom);
+    }
+    if (row == 1)
+        sql_done(st); /* stopped early */
+    if (*oom || row < 0) {
+        store_inv_values_free(v, n);
+        return *oom ? STORE_ERR : row;
+    }
+    return store_inventory_preread_put(s, id, now, v, n, reported);
+}
+
 /* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG),
  * with chk (may be NULL) the identity check first (nothing changes unless
  * chk->ok comes back set) and the follow types' (nothing changes when
@@ -982,7 +1069,9 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
                           int *claim_again)
 {
     int rc = STORE_OK;
-    struct sql_stmt *st = prep(s, ST_QUEUE_REPORT_NEXT_PG, "queue_report", &rc);
+    const struct store_inv_device *d = chk ? chk->device : NULL;
+    struct sql_stmt *st =
+        prep(s, d ? ST_QUEUE_REPORT_NEXT_DEVICE_PG : ST_QUEUE_REPORT_NEXT_PG, "queue_report", &rc);
     if (!st)
         return rc;
     int code = 0;
@@ -995,6 +1084,8 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     sql_bind_text(st, 7, chk ? chk->cert_fp : NULL, &code);
     sql_bind_int(st, 8, chk ? 1 : 0, &code);
     sql_bind_text(st, 9, chk ? chk->follow_types : NULL, &code);
+    if (d)
+        bind_device_row(st, d, &code);
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
         return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
@@ -1013,9 +1104,14 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
         next->request_type = sql_col_strdup(st, 5, &oom);
         next->payload = sql_col_blobdup(st, 6, &next->payload_len, &oom);
     }
-    sql_done(st);
+    if (d && !oom && sql_col_int(st, 11) != 0)
+        rc = device_read_ahead(s, st, enrollment_id, now, &oom);
+    else
+        sql_done(st);
     if (oom)
         return sql_out_of_memory("queue_report");
+    if (rc != STORE_OK)
+        return rc;
     if (claimed && !*claim_again && (!next->uuid || !next->request_type || !next->payload))
         return STORE_ERR; /* a queue row is only ever added with its command */
     return reported ? STORE_OK : STORE_NOTFOUND;

@@ -4,6 +4,8 @@
  * device listing and refresh bookkeeping. Declared in store_inventory.h;
  * called by core/inventory*.c. One SQL text serves every backend. */
 #include "store/store.h"
+#include "store/backend.h"
+#include "store/inv_device_sql.h"
 #include "store/sql.h"
 #include "util/array.h"
 
@@ -12,25 +14,9 @@
 
 /* ---- the filterable row ---------------------------------------------------- */
 
-/* COALESCE keeps what an answer did not include (a NULL bind). */
 #define DEVICE_SET                                                                                 \
-    "INSERT INTO inv_device (enrollment_id, os_version, os_num, build_version, model, model_name," \
-    " product_name, serial_number, device_name, supervised, battery_pct, capacity_mb,"            \
-    " available_mb, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"   \
-    " ?14) ON CONFLICT (enrollment_id) DO UPDATE SET"                                              \
-    " os_version = COALESCE(excluded.os_version, inv_device.os_version),"                         \
-    " os_num = COALESCE(excluded.os_num, inv_device.os_num),"                                     \
-    " build_version = COALESCE(excluded.build_version, inv_device.build_version),"                \
-    " model = COALESCE(excluded.model, inv_device.model),"                                        \
-    " model_name = COALESCE(excluded.model_name, inv_device.model_name),"                         \
-    " product_name = COALESCE(excluded.product_name, inv_device.product_name),"                   \
-    " serial_number = COALESCE(excluded.serial_number, inv_device.serial_number),"                \
-    " device_name = COALESCE(excluded.device_name, inv_device.device_name),"                      \
-    " supervised = COALESCE(excluded.supervised, inv_device.supervised),"                         \
-    " battery_pct = COALESCE(excluded.battery_pct, inv_device.battery_pct),"                      \
-    " capacity_mb = COALESCE(excluded.capacity_mb, inv_device.capacity_mb),"                      \
-    " available_mb = COALESCE(excluded.available_mb, inv_device.available_mb),"                   \
-    " device_at = excluded.device_at"
+    "INSERT INTO inv_device (" INV_DEVICE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"     \
+    " ?10, ?11, ?12, ?13, ?14)" INV_DEVICE_UPSERT
 static const char sql_device_set[] = DEVICE_SET;
 /* PostgreSQL: the row written by a data-modifying WITH (run to completion
  * whether read or not), the section's values and mark read by the query. */
@@ -64,10 +50,65 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
 static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
                        const char *mark, struct store_inv_value **out, size_t *n, int *reported);
 
+struct store_inv_preread {
+    char *id;
+    int64_t now;
+    struct store_inv_value *v;
+    size_t n;
+    int reported;
+};
+
+int store_inventory_preread_put(struct store *s, const char *id, int64_t now,
+                                struct store_inv_value *v, size_t n, int reported)
+{
+    store_inventory_preread_drop(s);
+    struct store_inv_preread *p = calloc(1, sizeof *p);
+    char *copy = strdup(id);
+    if (!p || !copy) {
+        free(p);
+        free(copy);
+        store_inv_values_free(v, n);
+        return sql_out_of_memory("inventory.preread");
+    }
+    *p = (struct store_inv_preread){.id = copy, .now = now, .v = v, .n = n, .reported = reported};
+    s->inv_preread = p;
+    return STORE_OK;
+}
+
+void store_inventory_preread_drop(struct store *s)
+{
+    struct store_inv_preread *p = s->inv_preread;
+    if (!p)
+        return;
+    s->inv_preread = NULL;
+    store_inv_values_free(p->v, p->n);
+    free(p->id);
+    free(p);
+}
+
+/* The read-ahead of this very write, taken (1), or 0. The row it wrote came
+ * from the same answer: the handler parses the same QueryResponses. */
+static int preread_take(struct store *s, const char *id, int64_t now, struct store_inv_value **v,
+                        size_t *n, int *reported)
+{
+    struct store_inv_preread *p = s->inv_preread;
+    if (!p || p->now != now || strcmp(p->id, id) != 0)
+        return 0;
+    *v = p->v;
+    *n = p->n;
+    *reported = p->reported;
+    p->v = NULL;
+    p->n = 0;
+    store_inventory_preread_drop(s);
+    return 1;
+}
+
 int store_inventory_device_set_and_read(struct store *s, const char *id,
                                         const struct store_inv_device *d, int64_t now,
                                         struct store_inv_value **v, size_t *n, int *reported)
 {
+    if (preread_take(s, id, now, v, n, reported))
+        return STORE_OK;
     if (sql_dialect(s) != STORE_DIALECT_POSTGRES) {
         int rc = store_inventory_device_set(s, id, d, now);
         return rc == STORE_OK ? store_inventory_values_and_mark(s, id, "device", v, n, reported)

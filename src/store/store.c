@@ -188,6 +188,7 @@ int store_after_commit(struct store *s, void (*fn)(void *arg, int committed), vo
 
 void store_hooks_run(struct store *s, int committed)
 {
+    store_inventory_preread_drop(s);
     /* Detached first: a hook may itself use the store (and register more). */
     struct store_hook *h = s->hooks;
     s->hooks = NULL;

@@ -223,6 +223,7 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
  * the same call (on PostgreSQL the same statement, so a report needs no
  * read before it): the binding enrollment not checked out, cert_fp the
  * certificate bound to it and not revoked (store_checkin_peek's rule). */
+struct store_inv_device; /* store_inventory.h, included below */
 struct store_report_check {
     const char *binding_id; /* the enrollment the certificate binds (the device channel) */
     const char *cert_fp;
@@ -230,6 +231,14 @@ struct store_report_check {
      * more work in the same transaction; a report of one of them is not
      * stored (chk->follow) */
     const char *follow_types;
+    /* in, may be NULL: a DeviceInformation answer's filterable row. On
+     * PostgreSQL, inside the caller's transaction, the same statement writes
+     * it when the command reported is an Acknowledged DeviceInformation, and
+     * reads the device's stored values ahead for the handler's
+     * store_inventory_device_set_and_read (one round trip fewer); elsewhere
+     * it is not used. The row then stays written should the handler's
+     * savepoint be undone: it is the same answer's. */
+    const struct store_inv_device *device;
     int ok;                 /* out: the rule held (else nothing was written) */
     int follow;             /* out: the command is of a follow type (nothing was written) */
     int64_t last_seen;      /* out: enrollment_id's last_seen_at; 0 when never or unknown */

@@ -57,7 +57,9 @@ int store_inventory_values_put(struct store *s, const char *id, const char *sect
                                int64_t now);
 /* store_inventory_device_set, then store_inventory_values_and_mark of the
  * "device" section: one statement on PostgreSQL (one round trip for a
- * DeviceInformation answer's reads and its filterable row). */
+ * DeviceInformation answer's reads and its filterable row), none when the
+ * report's statement already did both for this enrollment and time
+ * (store_report_check.device: the values read ahead are handed over once). */
 int store_inventory_device_set_and_read(struct store *s, const char *id,
                                         const struct store_inv_device *d, int64_t now,
                                         struct store_inv_value **v, size_t *n, int *reported);

@@ -533,6 +533,82 @@ static void test_report_follow_types(void **state)
     expect_status(f->s, "DEV1", "C3", "NotNow");
 }
 
+/* Opens a transaction and stores DEV1's Acknowledged of uuid with the
+ * device row d. */
+static void ack_with_row(struct store *s, const struct store_inv_device *d, const char *uuid,
+                         int64_t now, struct store_command **rep, struct store_command **next)
+{
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    struct store_report_check chk = {.binding_id = "DEV1", .cert_fp = FP_A, .device = d};
+    assert_int_equal(store_begin(s), STORE_OK);
+    assert_int_equal(store_queue_report_next_checked(s, &chk, "DEV1", uuid, "Acknowledged", raw,
+                                                     sizeof raw - 1, now, rep, next),
+                     STORE_OK);
+}
+
+/* The OSVersion store_inventory_device_set_and_read returns. */
+static void expect_os_version(struct store *s, const struct store_inv_device *d, int64_t now,
+                              const char *want)
+{
+    struct store_inv_value *got = NULL;
+    size_t n = 0;
+    int reported = -1;
+    assert_int_equal(store_inventory_device_set_and_read(s, "DEV1", d, now, &got, &n, &reported),
+                     STORE_OK);
+    const char *os = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(got[i].name, "OSVersion") == 0)
+            os = got[i].value;
+    assert_non_null(os);
+    assert_string_equal(os, want);
+    store_inv_values_free(got, n);
+}
+
+/* A DeviceInformation answer's row with the checked report: on PostgreSQL
+ * the report's statement writes it and reads the device's values ahead, so
+ * the handler's store_inventory_device_set_and_read runs no statement: it
+ * returns what was stored before the report, even once values changed
+ * since, and only once. A report of another command writes no row.
+ * Elsewhere the row is the handler's to write. */
+static void test_report_device_read_ahead(void **state)
+{
+    struct fx *f = *state;
+    int pg = sql_dialect(f->s) == STORE_DIALECT_POSTGRES;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "ProfileList", "C0", 399, 0);
+    enqueue_with_deadline(f->s, "DeviceInformation", "C1", 400, 0);
+    struct store_inv_value v = {(char *)"OSVersion", (char *)"string", (char *)"17.1"};
+    assert_int_equal(store_inventory_values_put(f->s, "DEV1", "device", &v, 1, 1, 300), STORE_OK);
+    struct store_command *next = NULL, *rep = NULL;
+    assert_int_equal(store_queue_next(f->s, "DEV1", 0, 401, &next), STORE_OK);
+    assert_string_equal(next->uuid, "C0");
+    store_command_free(next);
+    struct store_inv_device d = {.os_version = "17.2", .os_num = 170200, .supervised = 1,
+                                 .battery_pct = 80, .capacity_mb = -1, .available_mb = -1};
+    int sup = -1;
+    /* a ProfileList answer: no row */
+    ack_with_row(f->s, &d, "C0", 500, &rep, &next);
+    assert_string_equal(next->uuid, "C1");
+    store_command_free(rep);
+    store_command_free(next);
+    assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    /* the DeviceInformation answer */
+    ack_with_row(f->s, &d, "C1", 501, &rep, &next);
+    assert_string_equal(rep->request_type, "DeviceInformation");
+    assert_null(next);
+    store_command_free(rep);
+    assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup),
+                     pg ? STORE_OK : STORE_NOTFOUND);
+    v.value = (char *)"17.3"; /* changed after the report's statement */
+    assert_int_equal(store_inventory_values_put(f->s, "DEV1", "device", &v, 1, 0, 501), STORE_OK);
+    expect_os_version(f->s, &d, 501, pg ? "17.1" : "17.3");
+    expect_os_version(f->s, &d, 501, "17.3"); /* read ahead once: this call reads */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup), STORE_OK);
+    assert_int_equal(sup, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checked_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_follow_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_device_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
