@@ -580,32 +580,6 @@ static int pool_push(struct http_server *srv, struct job *job)
     return 0;
 }
 
-/* Next job for w, or NULL once the pool is closed and empty. A worker with
- * nothing to do goes on top of the idle stack. A woken worker may find the
- * job already taken by one that just finished its own; it goes back on top. */
-static struct job *pool_pop(struct worker *w)
-{
-    struct http_server *srv = w->srv;
-    pthread_mutex_lock(&srv->mu);
-    while (!srv->head && !srv->closed) {
-        w->idle = 1;
-        w->idle_next = srv->idle;
-        srv->idle = w;
-        while (w->idle && !srv->closed)
-            pthread_cond_wait(&w->cv, &srv->mu);
-    }
-    struct job *job = srv->head;
-    if (job) {
-        srv->head = job->next;
-        if (!srv->head)
-            srv->tail = NULL;
-        srv->queued--;
-        job->next = NULL;
-    }
-    pthread_mutex_unlock(&srv->mu);
-    return job;
-}
-
 /* Hands a finished job back to its I/O loop (any thread). event_active is
  * thread-safe once evthread_use_pthreads ran before the base was made. */
 static void io_post_done(struct job *job)
@@ -619,6 +593,68 @@ static void io_post_done(struct job *job)
     io->done_tail = job;
     pthread_mutex_unlock(&io->done_mu);
     event_active(io->done_ev, EV_READ, 0);
+}
+
+/* The first queued job, or NULL (srv->mu held). */
+static struct job *queue_take(struct http_server *srv)
+{
+    struct job *job = srv->head;
+    if (job) {
+        srv->head = job->next;
+        if (!srv->head)
+            srv->tail = NULL;
+        srv->queued--;
+        job->next = NULL;
+    }
+    return job;
+}
+
+/* Takes w off the idle stack wherever it is (srv->mu held): it found a job
+ * itself while on it. */
+static void idle_remove(struct http_server *srv, struct worker *w)
+{
+    for (struct worker **p = &srv->idle; *p; p = &(*p)->idle_next)
+        if (*p == w) {
+            *p = w->idle_next;
+            break;
+        }
+    w->idle_next = NULL;
+    w->idle = 0;
+}
+
+/* Hands back done (w's finished job, or NULL) and returns w's next job, or
+ * NULL once the pool is closed and empty. A worker with nothing to do goes
+ * on top of the idle stack before its reply leaves: the request that reply
+ * prompts (a device's next report on the same connection) then wakes this
+ * same worker. A woken worker may find its job taken by one that just
+ * finished its own; it goes back on top. */
+static struct job *pool_next(struct worker *w, struct job *done)
+{
+    struct http_server *srv = w->srv;
+    pthread_mutex_lock(&srv->mu);
+    struct job *job;
+    while (!(job = queue_take(srv)) && !srv->closed) {
+        if (!w->idle) {
+            w->idle = 1;
+            w->idle_next = srv->idle;
+            srv->idle = w;
+        }
+        if (done) {
+            pthread_mutex_unlock(&srv->mu);
+            io_post_done(done);
+            done = NULL;
+            pthread_mutex_lock(&srv->mu);
+            continue; /* a job may have come meanwhile */
+        }
+        while (w->idle && !srv->closed)
+            pthread_cond_wait(&w->cv, &srv->mu);
+    }
+    if (w->idle)
+        idle_remove(srv, w);
+    pthread_mutex_unlock(&srv->mu);
+    if (done)
+        io_post_done(done);
+    return job;
 }
 
 static void *worker_main(void *arg)
@@ -636,10 +672,8 @@ static void *worker_main(void *arg)
     if (failed)
         return NULL;
     struct job *job;
-    while ((job = pool_pop(w)) != NULL) {
+    for (job = pool_next(w, NULL); job; job = pool_next(w, job))
         srv->opts.handler(ctx, &job->req, &job->resp);
-        io_post_done(job);
-    }
     if (srv->opts.worker_fini)
         srv->opts.worker_fini(ctx);
     return NULL;

@@ -655,8 +655,8 @@ static void test_sequential_requests_keep_their_worker(void **state)
         if (++count[w] > most)
             most = count[w];
     }
-    /* A worker woken just as the last one went back to wait may take one
-     * now and then; a pool that picks any idle worker spreads them over 8. */
+    /* The worker is back on the idle stack before its reply leaves; a pool
+     * that picks any idle worker spreads them over 8. */
     assert_true(most >= 45);
     reply_free(&r);
     curl_easy_cleanup(c);
