@@ -293,10 +293,6 @@ int queue_enqueue(struct store *s, plist_t command, const char *const *ids, size
     return rc;
 }
 
-/* The device's answer to a security action (DeviceLock, EraseDevice,
- * ClearPasscode) is audited like the request was: a warn line and an event.
- * type is the command's RequestType, read with the report. Best effort: the
- * report itself is already stored. */
 int queue_report_audited(const char *request_type, const char *status)
 {
     if (!request_type || !status || strcmp(status, "NotNow") == 0)
@@ -305,6 +301,10 @@ int queue_report_audited(const char *request_type, const char *status)
     return c && (c->flags & CAT_SECURITY);
 }
 
+/* The device's answer to a security action (DeviceLock, EraseDevice,
+ * ClearPasscode) is audited like the request was: a warn line and an event.
+ * type is the command's RequestType, read with the report. Best effort: the
+ * report itself is already stored. */
 static void audit_security_result(struct store *s, const char *enrollment_id, const char *uuid,
                                   const char *type, const char *status, int64_t now)
 {

@@ -75,6 +75,22 @@ struct store_inv_value;
 int store_inventory_preread_put(struct store *s, const char *id, int64_t now,
                                 struct store_inv_value *v, size_t n, int reported);
 void store_inventory_preread_drop(struct store *s);
+/* Binds a device's filterable row (store/inv_device_sql.h's columns after
+ * enrollment_id, os_version to available_mb) as ?first.. ?first+11; -1 as
+ * NULL (unknown). */
+struct store_inv_device;
+void store_inventory_bind_device_row(struct sql_stmt *st, int first,
+                                     const struct store_inv_device *d, int *code);
+/* Inventory values from st's rows, name, type and value from column col on
+ * (rows without a name skipped); with mark set (a section's name), column
+ * col - 1 is the row's section, and a row of section "reported" is not a
+ * value but a mark: *reported is set when it names mark. current: st's
+ * current row is the first (sql_first_row ran), else the first call steps
+ * (code is the bind code then). *out malloc'd (store_inv_values_free); st
+ * finished. */
+int store_inventory_values_read(struct store *s, struct sql_stmt *st, int code, int current,
+                                int col, const char *op, const char *mark,
+                                struct store_inv_value **out, size_t *n, int *reported);
 
 /* The outermost transaction ended (committed 1: its COMMIT succeeded; 0:
  * rolled back, failed, or found already gone): runs and frees the

@@ -13,7 +13,6 @@
 #include "store/inv_device_sql.h"
 #include "store/sql.h"
 #include "store/store.h"
-#include "util/array.h"
 
 #define DEFAULT_LIMIT 100
 
@@ -1000,61 +999,17 @@ static void command_from_cols(struct sql_stmt *st, int col, struct store_command
     c->payload = sql_col_blobdup(st, col + 2, &c->payload_len, oom);
 }
 
-/* ?10..?21 of ST_QUEUE_REPORT_NEXT_DEVICE_PG: a device's filterable row,
- * -1 as NULL (unknown). */
-static void bind_device_row(struct sql_stmt *st, const struct store_inv_device *d, int *code)
-{
-    const char *texts[] = {d->os_version,    d->build_version, d->model,
-                           d->model_name,    d->product_name,  d->serial_number,
-                           d->device_name};
-    const int text_at[] = {10, 12, 13, 14, 15, 16, 17};
-    const int64_t ints[] = {d->os_num, d->supervised, d->battery_pct, d->capacity_mb,
-                            d->available_mb};
-    const int int_at[] = {11, 18, 19, 20, 21};
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-        sql_bind_text(st, text_at[i], texts[i], code);
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (ints[i] < 0)
-            sql_bind_null(st, int_at[i], code);
-        else
-            sql_bind_int(st, int_at[i], ints[i], code);
-    }
-}
-
 /* The device values ST_QUEUE_REPORT_NEXT_DEVICE_PG read (columns 12..15 of
- * each row, from the current one on: section, name, type, value; a
- * "reported" row with name "device" is the section's mark), kept for the
- * handler (store_inventory_preread_put). Finishes st. */
-static int device_read_ahead(struct store *s, struct sql_stmt *st, const char *id, int64_t now,
-                             int *oom)
+ * each row, from the current one on: section, name, type, value), kept for
+ * the handler (store_inventory_preread_put). Finishes st. */
+static int device_read_ahead(struct store *s, struct sql_stmt *st, const char *id, int64_t now)
 {
     struct store_inv_value *v = NULL;
-    size_t cap = 0, n = 0;
-    int reported = 0, row = 1;
-    for (; row == 1 && !*oom; row = sql_next_row(s, st, "queue_report", 0)) {
-        const char *section = sql_col_text(st, 12), *name = sql_col_text(st, 13);
-        if (!section || !name)
-            continue; /* nothing stored yet: the one row carries no value */
-        if (strcmp(section, "reported") == 0) {
-            reported = reported || strcmp(name, "device") == 0;
-            continue;
-        }
-        if (array_grow((void **)&v, &cap, n, sizeof *v) < 0) {
-            *oom = 1;
-            break;
-        }
-        struct store_inv_value *e = &v[n++];
-        e->name = sql_col_strdup(st, 13, oom);
-        e->type = sql_col_strdup(st, 14, oom);
-        e->value = sql_col_strdup(st, 15, oom);
-    }
-    if (row == 1)
-        sql_done(st); /* stopped early */
-    if (*oom || row < 0) {
-        store_inv_values_free(v, n);
-        return *oom ? STORE_ERR : row;
-    }
-    return store_inventory_preread_put(s, id, now, v, n, reported);
+    size_t n = 0;
+    int reported = 0;
+    int rc = store_inventory_values_read(s, st, 0, 1, 13, "queue_report", "device", &v, &n,
+                                         &reported);
+    return rc == STORE_OK ? store_inventory_preread_put(s, id, now, v, n, reported) : rc;
 }
 
 /* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG),
@@ -1085,7 +1040,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     sql_bind_int(st, 8, chk ? 1 : 0, &code);
     sql_bind_text(st, 9, chk ? chk->follow_types : NULL, &code);
     if (d)
-        bind_device_row(st, d, &code);
+        store_inventory_bind_device_row(st, 10, d, &code);
     rc = sql_first_row(s, st, "queue_report", code);
     if (rc != STORE_OK)
         return rc == STORE_NOTFOUND ? STORE_ERR : rc; /* the statement always has its one row */
@@ -1105,7 +1060,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
         next->payload = sql_col_blobdup(st, 6, &next->payload_len, &oom);
     }
     if (d && !oom && sql_col_int(st, 11) != 0)
-        rc = device_read_ahead(s, st, enrollment_id, now, &oom);
+        rc = device_read_ahead(s, st, enrollment_id, now);
     else
         sql_done(st);
     if (oom)

@@ -47,8 +47,6 @@ int store_inventory_device_set(struct store *s, const char *id, const struct sto
     return sql_exec(s, st, "inventory.device_set", code);
 }
 
-static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
-                       const char *mark, struct store_inv_value **out, size_t *n, int *reported);
 
 struct store_inv_preread {
     char *id;
@@ -125,29 +123,33 @@ int store_inventory_device_set_and_read(struct store *s, const char *id,
     bind_device(st, id, d, now, &code);
     sql_bind_text(st, 15, "device", &code);
     sql_bind_text(st, 16, "reported", &code);
-    return read_values(s, st, code, 1, "inventory.device_set_and_read", "device", v, n,
-                       reported);
+    return store_inventory_values_read(s, st, code, 0, 1, "inventory.device_set_and_read",
+                                       "device", v, n, reported);
+}
+
+void store_inventory_bind_device_row(struct sql_stmt *st, int first,
+                                     const struct store_inv_device *d, int *code)
+{
+    sql_bind_text(st, first, d->os_version, code);
+    bind_opt_int(st, first + 1, d->os_num, code);
+    sql_bind_text(st, first + 2, d->build_version, code);
+    sql_bind_text(st, first + 3, d->model, code);
+    sql_bind_text(st, first + 4, d->model_name, code);
+    sql_bind_text(st, first + 5, d->product_name, code);
+    sql_bind_text(st, first + 6, d->serial_number, code);
+    sql_bind_text(st, first + 7, d->device_name, code);
+    bind_opt_int(st, first + 8, d->supervised, code);
+    bind_opt_int(st, first + 9, d->battery_pct, code);
+    bind_opt_int(st, first + 10, d->capacity_mb, code);
+    bind_opt_int(st, first + 11, d->available_mb, code);
 }
 
 static void bind_device(struct sql_stmt *st, const char *id, const struct store_inv_device *d,
-                        int64_t now, int *code_out)
+                        int64_t now, int *code)
 {
-    int code = *code_out;
-    sql_bind_text(st, 1, id, &code);
-    sql_bind_text(st, 2, d->os_version, &code);
-    bind_opt_int(st, 3, d->os_num, &code);
-    sql_bind_text(st, 4, d->build_version, &code);
-    sql_bind_text(st, 5, d->model, &code);
-    sql_bind_text(st, 6, d->model_name, &code);
-    sql_bind_text(st, 7, d->product_name, &code);
-    sql_bind_text(st, 8, d->serial_number, &code);
-    sql_bind_text(st, 9, d->device_name, &code);
-    bind_opt_int(st, 10, d->supervised, &code);
-    bind_opt_int(st, 11, d->battery_pct, &code);
-    bind_opt_int(st, 12, d->capacity_mb, &code);
-    bind_opt_int(st, 13, d->available_mb, &code);
-    sql_bind_int(st, 14, now, &code);
-    *code_out = code;
+    sql_bind_text(st, 1, id, code);
+    store_inventory_bind_device_row(st, 2, d, code);
+    sql_bind_int(st, 14, now, code);
 }
 
 static const char sql_security_set[] =
@@ -292,22 +294,22 @@ static const char sql_values_and_mark[] =
     "SELECT section, name, type, value FROM inv_values WHERE enrollment_id = ?1"
     " AND section IN (?2, ?3)";
 
-/* Reads values from st (name, type, value from column col on); with mark
- * set (the section's name), column 0 is the row's section, and a row of
- * "reported" is not a value but the mark: *reported is set when it names
- * the section. */
-static int read_values(struct store *s, struct sql_stmt *st, int code, int col, const char *op,
-                       const char *mark, struct store_inv_value **out, size_t *n, int *reported)
+int store_inventory_values_read(struct store *s, struct sql_stmt *st, int code, int current,
+                                int col, const char *op, const char *mark,
+                                struct store_inv_value **out, size_t *n, int *reported)
 {
     struct store_inv_value *v = NULL;
     size_t cap = 0, count = 0;
-    int row, oom = 0;
-    while ((row = sql_next_row(s, st, op, code)) == 1) {
-        code = 0;
+    int oom = 0;
+    int row = current ? 1 : sql_next_row(s, st, op, code);
+    for (; row == 1; row = sql_next_row(s, st, op, 0)) {
+        const char *name = sql_col_text(st, col);
+        if (!name)
+            continue; /* an outer join's row without a value */
         if (mark) {
-            const char *section = sql_col_text(st, 0), *name = sql_col_text(st, 1);
+            const char *section = sql_col_text(st, col - 1);
             if (section && strcmp(section, "reported") == 0) {
-                if (name && strcmp(name, mark) == 0)
+                if (strcmp(name, mark) == 0)
                     *reported = 1;
                 continue;
             }
@@ -348,7 +350,8 @@ int store_inventory_values_and_mark(struct store *s, const char *id, const char 
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, section, &code);
     sql_bind_text(st, 3, "reported", &code);
-    return read_values(s, st, code, 1, "inventory.values_and_mark", section, out, n, reported);
+    return store_inventory_values_read(s, st, code, 0, 1, "inventory.values_and_mark", section,
+                                       out, n, reported);
 }
 
 int store_inventory_values_get(struct store *s, const char *id, const char *section,
@@ -362,7 +365,8 @@ int store_inventory_values_get(struct store *s, const char *id, const char *sect
         return rc;
     sql_bind_text(st, 1, id, &code);
     sql_bind_text(st, 2, section, &code);
-    return read_values(s, st, code, 0, "inventory.values_get", NULL, out, n, NULL);
+    return store_inventory_values_read(s, st, code, 0, 0, "inventory.values_get", NULL, out, n,
+                                       NULL);
 }
 
 /* ---- list sections ------------------------------------------------------------ */
