@@ -62,7 +62,15 @@ struct store {
     int version_at_open; /* … and before them (store_transfer.h reports both) */
     struct store_hook *hooks; /* store_after_commit's, oldest first; run at the end */
     struct store_inv_preread *inv_preread; /* store/inventory.c's read-ahead, or NULL */
+    struct store_cmd_types *cmd_types;     /* store/cmd_types.c's memo, or NULL */
 };
+
+/* The RequestType of a command this handle delivered (store/cmd_types.c):
+ * note remembers it (best effort), known returns it or NULL (never seen, or
+ * its slot taken since; valid until the next note). Freed by store_close. */
+void store_cmd_type_note(struct store *s, const char *uuid, const char *type);
+const char *store_cmd_type_known(struct store *s, const char *uuid);
+void store_cmd_types_free(struct store *s);
 
 struct store_inv_value;
 

@@ -40,6 +40,7 @@ enum stmt_id {
     ST_QUEUE_WAITING,
     ST_QUEUE_MARK,
     ST_QUEUE_REPORT_NEXT_PG,
+    ST_QUEUE_REPORT_NEXT_KNOWN_PG,
     ST_QUEUE_REPORT_NEXT_DEVICE_PG,
     ST_CHECKIN_PEEK,
     ST_CHECKIN_PEEK_REPORT,
@@ -140,35 +141,42 @@ enum stmt_id {
     " CASE WHEN ?4 <> 0 AND EXISTS (SELECT 1 FROM queue q WHERE q.enrollment_id = ?3"             \
     "  AND q.active = 1 AND (q.status IS NULL OR q.status = 'NotNow')) THEN 1 ELSE 0 END"
 
-/* PostgreSQL's report, in pieces for its two statements (below): the
- * identity check, the report stored, the next command claimed (CTEs), the
- * columns store_queue_report_next_checked reads, and what they come from. */
-#define REPORT_NEXT_CTES                                                                           \
+/* PostgreSQL's report, in pieces for its three statements (below): the
+ * identity check, the reported command's type checked against the follow
+ * types, the report stored and the next command claimed (CTEs, gated on
+ * the CTE named gate), the columns report_next_pg reads, and what they
+ * come from. */
+#define REPORT_OK_CTE                                                                              \
     "WITH ok AS (SELECT 1 WHERE ?8 = 0 OR EXISTS (SELECT 1 FROM enrollments e"                     \
     "  WHERE e.id = ?6 AND e.cert_fp = ?7 AND e.status <> 3" /* ENROLLMENT_CHECKED_OUT */          \
-    "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"      \
+    "  AND NOT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?7 AND status = 'revoked'))),"
+#define REPORT_FOLLOW_CTES                                                                         \
     /* t: the reported command, read once (the follow check, the answer) */                        \
     " t AS (SELECT uuid, request_type, payload FROM commands WHERE uuid = ?2),"                    \
     /* go: ok, and the command is not one of the follow types (?9) */                              \
     " go AS (SELECT 1 FROM ok WHERE CAST(?9 AS TEXT) IS NULL OR NOT EXISTS (SELECT 1"              \
-    "  FROM t WHERE t.request_type = ANY (string_to_array(?9, ',')))),"                            \
+    "  FROM t WHERE t.request_type = ANY (string_to_array(?9, ',')))),"
+#define REPORT_WRITE_CTES(gate)                                                                    \
     " m AS (UPDATE queue SET status = ?3, updated_at = ?4,"                                        \
     "  active = CASE WHEN ?3 = 'NotNow' THEN 1 ELSE 0 END"                                         \
     "  WHERE enrollment_id = ?1 AND command_uuid = ?2 AND active = 1"                              \
-    "  AND EXISTS (SELECT 1 FROM go) RETURNING command_uuid),"                                     \
+    "  AND EXISTS (SELECT 1 FROM " gate ") RETURNING command_uuid),"                               \
     " r AS (INSERT INTO results (enrollment_id, command_uuid, status, raw, received_at)"           \
     "  SELECT ?1, command_uuid, ?3, ?5, ?4 FROM m),"                                               \
     " h AS (SELECT q.rowid AS id, CASE WHEN " QUEUE_EXPIRED_AT("q", "?4") " THEN 1 ELSE 0 END"     \
     "  AS expired FROM queue q WHERE q.enrollment_id = ?1 AND q.active = 1"                        \
-    "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM go)"                \
+    "  AND q.status IS NULL AND q.command_uuid <> ?2 AND EXISTS (SELECT 1 FROM " gate ")"          \
     "  ORDER BY q.created_at, q.rowid LIMIT 1),"                                                   \
     " n AS (UPDATE queue SET " QUEUE_CLAIM_SET("?4") " FROM h WHERE queue.rowid = h.id"            \
     "  RETURNING queue.command_uuid, h.expired)"
-#define REPORT_NEXT_COLS                                                                           \
-    "t.uuid, t.request_type, t.payload, n.command_uuid, n.expired, nc.request_type,"               \
-    " nc.payload, EXISTS (SELECT 1 FROM ok),"                                                      \
+#define REPORT_NEXT_CTES REPORT_OK_CTE REPORT_FOLLOW_CTES REPORT_WRITE_CTES("go")
+/* The next command, then identity held, last seen, policies (columns 3..9). */
+#define REPORT_CLAIM_COLS                                                                          \
+    " n.command_uuid, n.expired, nc.request_type, nc.payload, EXISTS (SELECT 1 FROM ok),"          \
     " COALESCE((SELECT u.last_seen_at FROM enrollments u WHERE u.id = ?1), 0),"                    \
-    " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1),"                               \
+    " EXISTS (SELECT 1 FROM compliance_policies WHERE enabled = 1)"
+#define REPORT_NEXT_COLS                                                                           \
+    "t.uuid, t.request_type, t.payload," REPORT_CLAIM_COLS ","                                     \
     " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM go)"
 #define REPORT_NEXT_FROM                                                                           \
     "(SELECT 1) AS one"                                                                            \
@@ -269,6 +277,14 @@ static const char *const stmt_sql[ST_COUNT] = {
      * no peek before it. */
     [ST_QUEUE_REPORT_NEXT_PG] =
         REPORT_NEXT_CTES " SELECT " REPORT_NEXT_COLS " FROM " REPORT_NEXT_FROM,
+    /* The same when the reported command's type (?9) is known and not a
+     * follow type (store/cmd_types.c): no lookup of the command, which comes
+     * back as its uuid and that type (no payload), and never follows. */
+    [ST_QUEUE_REPORT_NEXT_KNOWN_PG] =
+        REPORT_OK_CTE REPORT_WRITE_CTES("ok")
+        " SELECT m.command_uuid, CAST(?9 AS TEXT), NULL," REPORT_CLAIM_COLS ", false"
+        " FROM (SELECT 1) AS one LEFT JOIN m ON true LEFT JOIN n ON true"
+        " LEFT JOIN commands nc ON nc.uuid = n.command_uuid",
     /* The same for a DeviceInformation answer (?10..?21 its filterable row,
      * store_inventory_device_set's ?2..?13): when the report stored is an
      * Acknowledged DeviceInformation, the row is written too and the
@@ -854,6 +870,7 @@ static int queue_claim(struct store *s, const char *enrollment_id, int include_n
         c->uuid = sql_col_strdup(st, 0, &oom);
         c->request_type = sql_col_strdup(st, 2, &oom);
         c->payload = sql_col_blobdup(st, 3, &c->payload_len, &oom);
+        store_cmd_type_note(s, c->uuid, c->request_type);
     }
     int missing = !*expired && !oom && (!c->uuid || !c->request_type || !c->payload);
     /* SQLite makes every change on the first step and buffers the RETURNING
@@ -1012,11 +1029,29 @@ static int device_read_ahead(struct store *s, struct sql_stmt *st, const char *i
     return rc == STORE_OK ? store_inventory_preread_put(s, id, now, v, n, reported) : rc;
 }
 
+/* Whether type is one of list's (comma-separated). */
+static int type_listed(const char *list, const char *type)
+{
+    size_t len = strlen(type);
+    for (const char *p = list; len && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, type, len) == 0)
+            return 1;
+        p += n + (end != NULL);
+    }
+    return 0;
+}
+
 /* PostgreSQL's report and claim, one statement (ST_QUEUE_REPORT_NEXT_PG),
  * with chk (may be NULL) the identity check first (nothing changes unless
  * chk->ok comes back set) and the follow types' (nothing changes when
- * chk->follow comes back set). *claim_again when the claimed row had expired
- * (it is marked so now). */
+ * chk->follow comes back set). When this handle delivered the command
+ * (store/cmd_types.c), its type is known: a follow type's report runs
+ * nothing (chk->follow set, chk->ok left 0: nothing was checked), any
+ * other the statement that does not look the command up (rep then has no
+ * payload). *claim_again when the claimed row had expired (it is marked so
+ * now). */
 static int report_next_pg(struct store *s, struct store_report_check *chk,
                           const char *enrollment_id, const char *uuid, const char *status,
                           const uint8_t *raw, size_t raw_len, int64_t now,
@@ -1024,9 +1059,21 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
                           int *claim_again)
 {
     int rc = STORE_OK;
+    *claim_again = 0;
     const struct store_inv_device *d = chk ? chk->device : NULL;
-    struct sql_stmt *st =
-        prep(s, d ? ST_QUEUE_REPORT_NEXT_DEVICE_PG : ST_QUEUE_REPORT_NEXT_PG, "queue_report", &rc);
+    char known[128] = "";
+    const char *memo = chk && chk->follow_types && !d ? store_cmd_type_known(s, uuid) : NULL;
+    if (memo && strlen(memo) < sizeof known)
+        strcpy(known, memo);
+    if (*known && type_listed(chk->follow_types, known)) {
+        chk->follow = 1;
+        return STORE_NOTFOUND;
+    }
+    struct sql_stmt *st = prep(s,
+                               d        ? ST_QUEUE_REPORT_NEXT_DEVICE_PG
+                               : *known ? ST_QUEUE_REPORT_NEXT_KNOWN_PG
+                                        : ST_QUEUE_REPORT_NEXT_PG,
+                               "queue_report", &rc);
     if (!st)
         return rc;
     int code = 0;
@@ -1038,7 +1085,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     sql_bind_text(st, 6, chk ? chk->binding_id : NULL, &code);
     sql_bind_text(st, 7, chk ? chk->cert_fp : NULL, &code);
     sql_bind_int(st, 8, chk ? 1 : 0, &code);
-    sql_bind_text(st, 9, chk ? chk->follow_types : NULL, &code);
+    sql_bind_text(st, 9, *known ? known : chk ? chk->follow_types : NULL, &code);
     if (d)
         store_inventory_bind_device_row(st, 10, d, &code);
     rc = sql_first_row(s, st, "queue_report", code);
@@ -1058,6 +1105,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
         next->uuid = sql_col_strdup(st, 3, &oom);
         next->request_type = sql_col_strdup(st, 5, &oom);
         next->payload = sql_col_blobdup(st, 6, &next->payload_len, &oom);
+        store_cmd_type_note(s, next->uuid, next->request_type);
     }
     if (d && !oom && sql_col_int(st, 11) != 0)
         rc = device_read_ahead(s, st, enrollment_id, now);
@@ -1152,24 +1200,19 @@ int store_queue_report_next(struct store *s, const char *enrollment_id, const ch
 }
 
 /* Whether chk->follow_types (a comma-separated list) holds the
- * RequestType of command uuid: sets chk->follow. An unknown command follows
+ * RequestType of command uuid (this handle's memo of it when it delivered
+ * the command, else read): sets chk->follow. An unknown command follows
  * nothing. */
 static int check_follow(struct store *s, struct store_report_check *chk, const char *uuid)
 {
     char type[128]; /* a longer RequestType is never queued (queue.h) */
-    int rc = store_command_request_type(s, uuid, type, sizeof type);
+    const char *known = store_cmd_type_known(s, uuid);
+    int rc = known ? STORE_OK : store_command_request_type(s, uuid, type, sizeof type);
     if (rc == STORE_NOTFOUND)
         return STORE_OK;
     if (rc != STORE_OK)
         return rc;
-    size_t len = strlen(type);
-    for (const char *p = chk->follow_types; len && *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == len && memcmp(p, type, len) == 0)
-            chk->follow = 1;
-        p += n + (end != NULL);
-    }
+    chk->follow = type_listed(chk->follow_types, known ? known : type);
     return STORE_OK;
 }
 

@@ -778,6 +778,20 @@ static const char migration_15[] =
     "ALTER TABLE queue SET (fillfactor = 90);"
     "{{/PG}}";
 
+/* v16: results without their foreign key on PostgreSQL. Checking it locked
+ * the device's enrollments row (FOR KEY SHARE) in every report, a row lock
+ * that writes the row's page and a WAL record each time: a deep queue's
+ * every exchange paid for it. Nothing needs it: enrollments are never
+ * deleted (so ON DELETE CASCADE never ran), and a result row is only ever
+ * added by the report that just marked the device's queue row, which exists
+ * only for an existing enrollment (migration 14). SQLite checks its foreign
+ * key in-process for the price of one index lookup, and cannot drop it
+ * without rebuilding the table, so it keeps it. */
+static const char migration_16[] =
+    "{{PG}}"
+    "ALTER TABLE results DROP CONSTRAINT IF EXISTS results_enrollment_id_fkey;"
+    "{{/PG}}";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", migration_1},
     {2, "certificates and challenges", migration_2},
@@ -794,6 +808,7 @@ const struct store_migration store_migrations[] = {
     {13, "inventory filter index", migration_13},
     {14, "leaner queue rows", migration_14},
     {15, "queue fillfactor on PostgreSQL", migration_15},
+    {16, "results without a foreign key on PostgreSQL", migration_16},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
 

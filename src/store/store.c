@@ -87,6 +87,7 @@ void store_close(struct store *s)
 {
     if (s) {
         store_hooks_run(s, 0); /* a transaction still open is rolled back */
+        store_cmd_types_free(s);
         s->be->close(s);
     }
 }

@@ -229,7 +229,8 @@ struct store_report_check {
     const char *cert_fp;
     /* in, may be NULL: RequestTypes (comma-separated) whose report needs
      * more work in the same transaction; a report of one of them is not
-     * stored (chk->follow) */
+     * stored (chk->follow). With it set, *reported may come back without
+     * its payload (the caller wants none: nothing follows the report). */
     const char *follow_types;
     /* in, may be NULL: a DeviceInformation answer's filterable row. On
      * PostgreSQL, inside the caller's transaction, the same statement writes

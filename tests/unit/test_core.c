@@ -29,6 +29,7 @@
 
 struct fx {
     char dir[64];
+    char dsn[256]; /* f->s's database: another handle opens it too */
     struct store *s;
 };
 
@@ -38,8 +39,9 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_core.XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    char dsn[256], *err = NULL;
-    if (fixture_dsn(f->dir, dsn, sizeof dsn) < 0 || store_open(dsn, &f->s, &err) != STORE_OK)
+    char *err = NULL;
+    if (fixture_dsn(f->dir, f->dsn, sizeof f->dsn) < 0 ||
+        store_open(f->dsn, &f->s, &err) != STORE_OK)
         return -1;
     *state = f;
     return 0;
@@ -471,6 +473,18 @@ static void test_checked_report(void **state)
     expect_status(f->s, "DEV1", "C3", "Pending");
 }
 
+/* DEV1's checked report of uuid (certificate fp, follow types follow),
+ * chk filled anew. */
+static int checked_report(struct store *s, struct store_report_check *chk, const char *fp,
+                          const char *follow, const char *uuid, const char *status, int64_t now,
+                          struct store_command **rep, struct store_command **next)
+{
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    *chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = fp, .follow_types = follow};
+    return store_queue_report_next_checked(s, chk, "DEV1", uuid, status, raw, sizeof raw - 1, now,
+                                           rep, next);
+}
+
 /* A checked report with follow types: a command of one of them is not
  * stored (chk.follow, nothing written, nothing claimed); any other is, and
  * outside a transaction on the backend that says reports stand alone. */
@@ -482,25 +496,23 @@ static void test_report_follow_types(void **state)
     enqueue_with_deadline(f->s, "RemoveApplication", "C2", 401, 0);
     enqueue_with_deadline(f->s, "ProfileList", "C3", 402, 0);
     struct store_command *next = NULL, *rep = NULL;
+    struct store_report_check chk;
     assert_int_equal(store_queue_next(f->s, "DEV1", 0, 403, &next), STORE_OK);
     store_command_free(next);
-    const uint8_t raw[] = "<plist><dict/></plist>";
     const char *follow = "DeviceInformation,DeviceLock,EraseDevice";
-    struct store_report_check chk = {.binding_id = "DEV1", .cert_fp = FP_A,
-                                     .follow_types = follow};
-    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
-                                                     raw, sizeof raw - 1, 500, &rep, &next),
-                     STORE_NOTFOUND);
-    assert_int_equal(chk.ok, 1);
+    assert_int_equal(
+        checked_report(f->s, &chk, FP_A, follow, "C1", "Acknowledged", 500, &rep, &next),
+        STORE_NOTFOUND);
+    /* PostgreSQL knew C1's type from delivering it and ran nothing, so
+     * nothing was checked either (test_report_known_type) */
+    assert_int_equal(chk.ok, sql_dialect(f->s) == STORE_DIALECT_POSTGRES ? 0 : 1);
     assert_int_equal(chk.follow, 1);
     assert_null(rep);
     assert_null(next);
     expect_status(f->s, "DEV1", "C1", "Pending"); /* sent, not answered */
     /* a prefix of a listed type is not that type */
-    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A,
-                                      .follow_types = "Device,DeviceLockX"};
-    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C1", "Acknowledged",
-                                                     raw, sizeof raw - 1, 501, &rep, &next),
+    assert_int_equal(checked_report(f->s, &chk, FP_A, "Device,DeviceLockX", "C1", "Acknowledged",
+                                    501, &rep, &next),
                      STORE_OK);
     assert_int_equal(chk.follow, 0);
     assert_string_equal(rep->request_type, "DeviceLock");
@@ -511,11 +523,9 @@ static void test_report_follow_types(void **state)
     /* not a follow type: stored without the caller's transaction, and the
      * store says whether that is its cheap path */
     assert_int_equal(store_reports_standalone(f->s), sql_dialect(f->s) == STORE_DIALECT_POSTGRES);
-    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A,
-                                      .follow_types = follow};
-    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C2", "Acknowledged",
-                                                     raw, sizeof raw - 1, 502, &rep, &next),
-                     STORE_OK);
+    assert_int_equal(
+        checked_report(f->s, &chk, FP_A, follow, "C2", "Acknowledged", 502, &rep, &next),
+        STORE_OK);
     assert_int_equal(chk.follow, 0);
     assert_string_equal(rep->request_type, "RemoveApplication");
     assert_string_equal(next->uuid, "C3");
@@ -523,14 +533,91 @@ static void test_report_follow_types(void **state)
     store_command_free(next);
     expect_status(f->s, "DEV1", "C2", "Acknowledged");
     /* an empty list follows nothing */
-    chk = (struct store_report_check){.binding_id = "DEV1", .cert_fp = FP_A, .follow_types = ""};
-    assert_int_equal(store_queue_report_next_checked(f->s, &chk, "DEV1", "C3", "NotNow", raw,
-                                                     sizeof raw - 1, 503, &rep, &next),
+    assert_int_equal(checked_report(f->s, &chk, FP_A, "", "C3", "NotNow", 503, &rep, &next),
                      STORE_OK);
     assert_int_equal(chk.follow, 0);
     store_command_free(rep);
     store_command_free(next);
     expect_status(f->s, "DEV1", "C3", "NotNow");
+}
+
+/* A checked report of a command this handle delivered: its type is known
+ * without a read (store/cmd_types.c). A follow type's report runs nothing
+ * on PostgreSQL (the caller's transaction takes over); any other runs the
+ * statement that does not look the command up, whose payload then does not
+ * come back. A command another handle delivered is looked up as before. */
+static void test_report_known_type(void **state)
+{
+    struct fx *f = *state;
+    int pg = sql_dialect(f->s) == STORE_DIALECT_POSTGRES;
+    enroll(f->s, "DEV1", FP_A);
+    enqueue_with_deadline(f->s, "RemoveApplication", "K1", 400, 0);
+    enqueue_with_deadline(f->s, "DeviceLock", "K2", 401, 0);
+    enqueue_with_deadline(f->s, "RemoveApplication", "K3", 402, 0);
+    struct store *other = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(f->dsn, &other, &err), STORE_OK);
+    struct store_command *next = NULL, *rep = NULL;
+    struct store_report_check chk;
+    assert_int_equal(store_queue_next(other, "DEV1", 0, 403, &next), STORE_OK);
+    assert_string_equal(next->uuid, "K1");
+    store_command_free(next);
+    store_close(other);
+    const char *follow = "DeviceInformation,DeviceLock";
+    /* K1: delivered by the other handle, so looked up, payload and all */
+    assert_int_equal(
+        checked_report(f->s, &chk, FP_A, follow, "K1", "Acknowledged", 500, &rep, &next),
+        STORE_OK);
+    assert_int_equal(chk.ok, 1);
+    assert_string_equal(rep->request_type, "RemoveApplication");
+    assert_non_null(rep->payload);
+    assert_string_equal(next->uuid, "K2");
+    store_command_free(rep);
+    store_command_free(next);
+    expect_status(f->s, "DEV1", "K1", "Acknowledged");
+    /* K2: delivered here, of a follow type: not stored */
+    assert_int_equal(
+        checked_report(f->s, &chk, FP_A, follow, "K2", "Acknowledged", 501, &rep, &next),
+        STORE_NOTFOUND);
+    assert_int_equal(chk.follow, 1);
+    assert_int_equal(chk.ok, pg ? 0 : 1);
+    assert_null(rep);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "K2", "Pending");
+    /* the caller's way for it: the report in a transaction */
+    const uint8_t raw[] = "<plist><dict/></plist>";
+    assert_int_equal(store_begin(f->s), STORE_OK);
+    assert_int_equal(store_queue_report_next(f->s, "DEV1", "K2", "Acknowledged", raw,
+                                             sizeof raw - 1, 502, &rep, &next),
+                     STORE_OK);
+    assert_string_equal(rep->request_type, "DeviceLock");
+    assert_string_equal(next->uuid, "K3");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    store_command_free(rep);
+    store_command_free(next);
+    /* K3: delivered here, not a follow type: stored with what is known of it */
+    assert_int_equal(checked_report(f->s, &chk, FP_A, follow, "K3", "Error", 503, &rep, &next),
+                     STORE_OK);
+    assert_int_equal(chk.ok, 1);
+    assert_int_equal(chk.follow, 0);
+    assert_string_equal(rep->uuid, "K3");
+    assert_string_equal(rep->request_type, "RemoveApplication");
+    if (pg)
+        assert_null(rep->payload); /* not looked up */
+    assert_null(next);
+    store_command_free(rep);
+    expect_status(f->s, "DEV1", "K3", "Error");
+    /* a wrong certificate still stores nothing, type known or not */
+    enqueue_with_deadline(f->s, "RemoveApplication", "K4", 504, 0);
+    assert_int_equal(store_queue_next(f->s, "DEV1", 0, 505, &next), STORE_OK);
+    store_command_free(next);
+    assert_int_equal(
+        checked_report(f->s, &chk, FP_B, follow, "K4", "Acknowledged", 506, &rep, &next),
+        STORE_NOTFOUND);
+    assert_int_equal(chk.ok, 0);
+    assert_null(rep);
+    assert_null(next);
+    expect_status(f->s, "DEV1", "K4", "Pending");
 }
 
 /* Opens a transaction and stores DEV1's Acknowledged of uuid with the
@@ -621,6 +708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exchange_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checked_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_follow_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_known_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_device_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkin_peek, setup, teardown),
     };
