@@ -16,6 +16,7 @@
  * store_pgsql_open. */
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1108,6 +1109,26 @@ static int migrate(struct pg *p, char **err)
     return rc != STORE_OK ? rc : urc;
 }
 
+/* steward answers a device's report once the commit that stored it
+ * returned, and the device then forgets it: with synchronous_commit = off a
+ * PostgreSQL crash can lose such reports (docs/deployment.md). steward does
+ * not override the server's choice (remote_apply and the like are
+ * stronger); it says so, once per process. Best effort: a failed SHOW only
+ * means no warning. */
+static atomic_int async_commit_warned;
+
+static void warn_if_async_commit(struct pg *p)
+{
+    PGresult *res = PQexec(p->conn, "SHOW synchronous_commit");
+    int off = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+              strcmp(PQgetvalue(res, 0, 0), "off") == 0;
+    PQclear(res);
+    if (off && !atomic_exchange(&async_commit_warned, 1))
+        log_warn("postgres synchronous_commit is off",
+                 "risk=\"a database crash can lose reports devices were already answered for\""
+                 " see=docs/deployment.md");
+}
+
 static int connect_session(struct pg *p, const char *conninfo, char **err)
 {
     /* The DSN's own settings come last, so they win over these defaults. */
@@ -1125,7 +1146,10 @@ static int connect_session(struct pg *p, const char *conninfo, char **err)
     }
     p->session = 1;
     PQsetNoticeProcessor(p->conn, log_notice, NULL);
-    return run_script(p, session_setup, "open.session", err);
+    int rc = run_script(p, session_setup, "open.session", err);
+    if (rc == STORE_OK)
+        warn_if_async_commit(p);
+    return rc;
 }
 
 int store_pgsql_open(const char *conninfo, struct store **out, char **err)

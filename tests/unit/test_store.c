@@ -168,6 +168,40 @@ static void test_migrations_idempotent(void **state)
     store_close(bare);
 }
 
+/* PostgreSQL with synchronous_commit off: opening says so, once per
+ * process (the first of these tests to open a PostgreSQL store). */
+static void test_async_commit_warned(void **state)
+{
+    (void)state;
+    const char *pg = fixture_pg_dsn();
+    if (!pg)
+        skip();
+    char dsn[512], path[] = "/tmp/test_store_log.XXXXXX";
+    snprintf(dsn, sizeof dsn, "%s%soptions=-c%%20synchronous_commit%%3Doff", pg,
+             strchr(pg, '?') ? "&" : "?");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    log_set_fd(fd);
+    log_set_level(LOG_WARN);
+    for (int i = 0; i < 2; i++) {
+        struct store *s = NULL;
+        char *err = NULL;
+        assert_int_equal(store_open(dsn, &s, &err), STORE_OK);
+        store_close(s);
+    }
+    log_set_level(LOG_ERROR); /* main's */
+    log_set_fd(2);
+    char buf[4096] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    buf[n] = 0;
+    const char *first = strstr(buf, "synchronous_commit is off");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "synchronous_commit is off"));
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -952,6 +986,7 @@ int main(void)
     log_set_level(LOG_ERROR); /* keep expected conflicts out of the output */
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_async_commit_warned),
         T(test_migrations_idempotent),
         cmocka_unit_test(test_open_errors),
         T(test_schema_newer_refused),
