@@ -41,7 +41,8 @@ static size_t slot_of(const char *uuid)
 
 void store_cmd_type_note(struct store *s, const char *uuid, const char *type)
 {
-    if (!uuid || !*uuid || !type || strlen(uuid) >= CMD_TYPES_UUID || strlen(type) >= CMD_TYPES_TYPE)
+    if (!uuid || !*uuid || !type || strlen(uuid) >= CMD_TYPES_UUID ||
+        strlen(type) >= CMD_TYPES_TYPE)
         return;
     if (!s->cmd_types && !(s->cmd_types = calloc(1, sizeof *s->cmd_types)))
         return; /* out of memory: the statements look types up themselves */

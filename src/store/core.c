@@ -1061,18 +1061,17 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     int rc = STORE_OK;
     *claim_again = 0;
     const struct store_inv_device *d = chk ? chk->device : NULL;
-    char known[128] = "";
-    const char *memo = chk && chk->follow_types && !d ? store_cmd_type_known(s, uuid) : NULL;
-    if (memo && strlen(memo) < sizeof known)
-        strcpy(known, memo);
-    if (*known && type_listed(chk->follow_types, known)) {
+    /* In the memo: valid until the claim below notes the next command,
+     * which is after the statement ran. */
+    const char *known = chk && chk->follow_types && !d ? store_cmd_type_known(s, uuid) : NULL;
+    if (known && type_listed(chk->follow_types, known)) {
         chk->follow = 1;
         return STORE_NOTFOUND;
     }
     struct sql_stmt *st = prep(s,
-                               d        ? ST_QUEUE_REPORT_NEXT_DEVICE_PG
-                               : *known ? ST_QUEUE_REPORT_NEXT_KNOWN_PG
-                                        : ST_QUEUE_REPORT_NEXT_PG,
+                               d       ? ST_QUEUE_REPORT_NEXT_DEVICE_PG
+                               : known ? ST_QUEUE_REPORT_NEXT_KNOWN_PG
+                                       : ST_QUEUE_REPORT_NEXT_PG,
                                "queue_report", &rc);
     if (!st)
         return rc;
@@ -1085,7 +1084,7 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     sql_bind_text(st, 6, chk ? chk->binding_id : NULL, &code);
     sql_bind_text(st, 7, chk ? chk->cert_fp : NULL, &code);
     sql_bind_int(st, 8, chk ? 1 : 0, &code);
-    sql_bind_text(st, 9, *known ? known : chk ? chk->follow_types : NULL, &code);
+    sql_bind_text(st, 9, known ? known : chk ? chk->follow_types : NULL, &code);
     if (d)
         store_inventory_bind_device_row(st, 10, d, &code);
     rc = sql_first_row(s, st, "queue_report", code);
