@@ -98,7 +98,9 @@ int inventory_report_command(struct store *s, const char *id, const char *status
     if (!h)
         return STORE_OK;
     const char *err = NULL;
-    plist_t cmd_root = pl_parse_dict(payload, len, &err);
+    /* no payload: the report's statement did not read it (store.h's
+     * store_report_check); handlers take a NULL command */
+    plist_t cmd_root = payload ? pl_parse_dict(payload, len, &err) : NULL;
     plist_t cmd = cmd_root ? plist_dict_get_item(cmd_root, "Command") : NULL;
     int nested = 0;
     int rc = sql_atomic_begin(s, "inventory.report", &nested);

@@ -42,6 +42,7 @@ enum stmt_id {
     ST_QUEUE_REPORT_NEXT_PG,
     ST_QUEUE_REPORT_NEXT_KNOWN_PG,
     ST_QUEUE_REPORT_NEXT_DEVICE_PG,
+    ST_QUEUE_REPORT_NEXT_DEVICE_KNOWN_PG,
     ST_CHECKIN_PEEK,
     ST_CHECKIN_PEEK_REPORT,
     ST_RESULT_ADD,
@@ -182,6 +183,28 @@ enum stmt_id {
     "(SELECT 1) AS one"                                                                            \
     " LEFT JOIN m ON true LEFT JOIN t ON m.command_uuid IS NOT NULL"                               \
     " LEFT JOIN n ON true LEFT JOIN commands nc ON nc.uuid = n.command_uuid"
+/* With the reported command's type known (?9): no lookup of the command,
+ * which comes back as its uuid and that type, without its payload. */
+#define REPORT_KNOWN_COLS "m.command_uuid, CAST(?9 AS TEXT), NULL," REPORT_CLAIM_COLS ", false"
+#define REPORT_KNOWN_FROM                                                                          \
+    "(SELECT 1) AS one LEFT JOIN m ON true LEFT JOIN n ON true"                                    \
+    " LEFT JOIN commands nc ON nc.uuid = n.command_uuid"
+/* A DeviceInformation answer's filterable row (?10..?21,
+ * store_inventory_device_set's ?2..?13), written when the report stored is
+ * an Acknowledged of a DeviceInformation (is_devinfo), and the device's
+ * stored values and marks after it, one per row (what
+ * store_inventory_device_set_and_read would read next). */
+#define REPORT_DEVICE_CTE(is_devinfo)                                                              \
+    " dv AS (INSERT INTO inv_device (" INV_DEVICE_COLS ") SELECT ?1, CAST(?10 AS TEXT),"           \
+    "  CAST(?11 AS BIGINT), CAST(?12 AS TEXT), CAST(?13 AS TEXT), CAST(?14 AS TEXT),"              \
+    "  CAST(?15 AS TEXT), CAST(?16 AS TEXT), CAST(?17 AS TEXT), CAST(?18 AS BIGINT),"              \
+    "  CAST(?19 AS BIGINT), CAST(?20 AS BIGINT), CAST(?21 AS BIGINT), ?4"                          \
+    "  WHERE ?3 = 'Acknowledged' AND EXISTS (SELECT 1 FROM m) AND " is_devinfo                     \
+    INV_DEVICE_UPSERT " RETURNING 1)"
+#define REPORT_DEVICE_COLS ", EXISTS (SELECT 1 FROM dv), v.section, v.name, v.type, v.value"
+#define REPORT_DEVICE_JOIN                                                                         \
+    " LEFT JOIN inv_values v ON v.enrollment_id = ?1 AND v.section IN ('device', 'reported')"     \
+    " AND EXISTS (SELECT 1 FROM dv)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ENR_AUTHENTICATE] =
@@ -278,31 +301,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QUEUE_REPORT_NEXT_PG] =
         REPORT_NEXT_CTES " SELECT " REPORT_NEXT_COLS " FROM " REPORT_NEXT_FROM,
     /* The same when the reported command's type (?9) is known and not a
-     * follow type (store/cmd_types.c): no lookup of the command, which comes
-     * back as its uuid and that type (no payload), and never follows. */
+     * follow type (store/cmd_types.c), and so never follows. */
     [ST_QUEUE_REPORT_NEXT_KNOWN_PG] =
-        REPORT_OK_CTE REPORT_WRITE_CTES("ok")
-        " SELECT m.command_uuid, CAST(?9 AS TEXT), NULL," REPORT_CLAIM_COLS ", false"
-        " FROM (SELECT 1) AS one LEFT JOIN m ON true LEFT JOIN n ON true"
-        " LEFT JOIN commands nc ON nc.uuid = n.command_uuid",
-    /* The same for a DeviceInformation answer (?10..?21 its filterable row,
-     * store_inventory_device_set's ?2..?13): when the report stored is an
-     * Acknowledged DeviceInformation, the row is written too and the
-     * device's stored values and marks come back, one per row (what
-     * store_inventory_device_set_and_read would read next). */
+        REPORT_OK_CTE REPORT_WRITE_CTES("ok") " SELECT " REPORT_KNOWN_COLS " FROM " REPORT_KNOWN_FROM,
+    /* The same for a DeviceInformation answer, with its row (REPORT_DEVICE_CTE). */
     [ST_QUEUE_REPORT_NEXT_DEVICE_PG] =
         REPORT_NEXT_CTES ","
-        " dv AS (INSERT INTO inv_device (" INV_DEVICE_COLS ") SELECT ?1, CAST(?10 AS TEXT),"
-        "  CAST(?11 AS BIGINT), CAST(?12 AS TEXT), CAST(?13 AS TEXT), CAST(?14 AS TEXT),"
-        "  CAST(?15 AS TEXT), CAST(?16 AS TEXT), CAST(?17 AS TEXT), CAST(?18 AS BIGINT),"
-        "  CAST(?19 AS BIGINT), CAST(?20 AS BIGINT), CAST(?21 AS BIGINT), ?4"
-        "  WHERE ?3 = 'Acknowledged' AND EXISTS (SELECT 1 FROM m)"
-        "  AND EXISTS (SELECT 1 FROM t WHERE t.request_type = 'DeviceInformation')"
-        INV_DEVICE_UPSERT " RETURNING 1)"
-        " SELECT " REPORT_NEXT_COLS ", EXISTS (SELECT 1 FROM dv), v.section, v.name, v.type,"
-        " v.value FROM " REPORT_NEXT_FROM
-        " LEFT JOIN inv_values v ON v.enrollment_id = ?1 AND v.section IN ('device', 'reported')"
-        " AND EXISTS (SELECT 1 FROM dv)",
+        REPORT_DEVICE_CTE("EXISTS (SELECT 1 FROM t WHERE t.request_type = 'DeviceInformation')")
+        " SELECT " REPORT_NEXT_COLS REPORT_DEVICE_COLS " FROM " REPORT_NEXT_FROM REPORT_DEVICE_JOIN,
+    /* … and when the command is known to be a DeviceInformation (?9). */
+    [ST_QUEUE_REPORT_NEXT_DEVICE_KNOWN_PG] =
+        REPORT_OK_CTE REPORT_WRITE_CTES("ok") "," REPORT_DEVICE_CTE("true")
+        " SELECT " REPORT_KNOWN_COLS REPORT_DEVICE_COLS " FROM " REPORT_KNOWN_FROM REPORT_DEVICE_JOIN,
     [ST_CHECKIN_PEEK] = CHECKIN_PEEK " FROM enrollments e WHERE e.id = ?1",
     /* For a report, also whether compliance has work. A statement of its
      * own: the Idle a fleet sends most does not set up the subquery. */
@@ -1062,17 +1072,20 @@ static int report_next_pg(struct store *s, struct store_report_check *chk,
     *claim_again = 0;
     const struct store_inv_device *d = chk ? chk->device : NULL;
     /* In the memo: valid until the claim below notes the next command,
-     * which is after the statement ran. */
-    const char *known = chk && chk->follow_types && !d ? store_cmd_type_known(s, uuid) : NULL;
-    if (known && type_listed(chk->follow_types, known)) {
+     * which is after the statement ran. With a device row it only counts
+     * when it is a DeviceInformation (the one handler that needs no
+     * payload); with neither, only follow types need it. */
+    const char *known = chk && (d || chk->follow_types) ? store_cmd_type_known(s, uuid) : NULL;
+    if (known && d && strcmp(known, "DeviceInformation") != 0)
+        known = NULL;
+    if (known && !d && type_listed(chk->follow_types, known)) {
         chk->follow = 1;
         return STORE_NOTFOUND;
     }
-    struct sql_stmt *st = prep(s,
-                               d       ? ST_QUEUE_REPORT_NEXT_DEVICE_PG
-                               : known ? ST_QUEUE_REPORT_NEXT_KNOWN_PG
-                                       : ST_QUEUE_REPORT_NEXT_PG,
-                               "queue_report", &rc);
+    enum stmt_id which = d ? (known ? ST_QUEUE_REPORT_NEXT_DEVICE_KNOWN_PG
+                                    : ST_QUEUE_REPORT_NEXT_DEVICE_PG)
+                           : (known ? ST_QUEUE_REPORT_NEXT_KNOWN_PG : ST_QUEUE_REPORT_NEXT_PG);
+    struct sql_stmt *st = prep(s, which, "queue_report", &rc);
     if (!st)
         return rc;
     int code = 0;

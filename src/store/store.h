@@ -238,7 +238,10 @@ struct store_report_check {
      * reads the device's stored values ahead for the handler's
      * store_inventory_device_set_and_read (one round trip fewer); elsewhere
      * it is not used. The row then stays written should the handler's
-     * savepoint be undone: it is the same answer's. */
+     * savepoint be undone: it is the same answer's. When this handle
+     * delivered the command and it is a DeviceInformation (its type
+     * remembered), the command is not read: *reported comes back without
+     * its payload. */
     const struct store_inv_device *device;
     int ok;                 /* out: the rule held (else nothing was written) */
     int follow;             /* out: the command is of a follow type (nothing was written) */

@@ -683,6 +683,8 @@ static void test_report_device_read_ahead(void **state)
     /* the DeviceInformation answer */
     ack_with_row(f->s, &d, "C1", 501, &rep, &next);
     assert_string_equal(rep->request_type, "DeviceInformation");
+    if (pg)
+        assert_null(rep->payload); /* delivered here: its type remembered, not read */
     assert_null(next);
     store_command_free(rep);
     assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup),
@@ -694,6 +696,25 @@ static void test_report_device_read_ahead(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
     assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup), STORE_OK);
     assert_int_equal(sup, 1);
+    /* one another handle delivered: looked up, payload and all */
+    enqueue_with_deadline(f->s, "DeviceInformation", "C2", 502, 0);
+    struct store *other = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(f->dsn, &other, &err), STORE_OK);
+    assert_int_equal(store_queue_next(other, "DEV1", 0, 503, &next), STORE_OK);
+    assert_string_equal(next->uuid, "C2");
+    store_command_free(next);
+    store_close(other);
+    d.supervised = 0;
+    ack_with_row(f->s, &d, "C2", 504, &rep, &next);
+    assert_string_equal(rep->request_type, "DeviceInformation");
+    assert_non_null(rep->payload);
+    assert_null(next);
+    store_command_free(rep);
+    expect_os_version(f->s, &d, 504, "17.3");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(store_inventory_supervised(f->s, "DEV1", &sup), STORE_OK);
+    assert_int_equal(sup, 0);
 }
 
 int main(void)
