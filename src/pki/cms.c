@@ -527,7 +527,12 @@ int cms_decrypt(X509 *cert, EVP_PKEY *key, const uint8_t *der, size_t len, uint8
     *out_len = 0;
     if (cipher_nid)
         *cipher_nid = NID_undef;
-    if (!cert || !key) {
+    /* A key that is not the certificate's would not always fail: RSA key
+     * transport may then yield a stray content key (implicit rejection),
+     * and about one CBC padding in 256 checks out, so garbage would come
+     * back as the content. Refused before anything is decrypted. */
+    if (!cert || !key || X509_check_private_key(cert, key) != 1) {
+        ERR_clear_error();
         *reason = cms_reason_decrypt;
         return -1;
     }
@@ -556,8 +561,7 @@ int cms_decrypt(X509 *cert, EVP_PKEY *key, const uint8_t *der, size_t len, uint8
         *reason = "out of memory";
         goto done;
     }
-    /* With cert given, OpenSSL decrypts only that recipient's key and
-     * reports a key-transport failure instead of using a random key. */
+    /* With cert given, OpenSSL decrypts only that recipient's key. */
     if (CMS_decrypt(cms, key, cert, NULL, plain, CMS_BINARY) != 1) {
         *reason = cms_reason_decrypt;
         goto done;
