@@ -541,6 +541,20 @@ static void test_report_follow_types(void **state)
     expect_status(f->s, "DEV1", "C3", "NotNow");
 }
 
+/* DEV1's next command, uuid, claimed by another handle on the same
+ * database (another worker or node): f->s has not seen it delivered. */
+static void deliver_elsewhere(struct fx *f, const char *uuid, int64_t now)
+{
+    struct store *other = NULL;
+    char *err = NULL;
+    struct store_command *next = NULL;
+    assert_int_equal(store_open(f->dsn, &other, &err), STORE_OK);
+    assert_int_equal(store_queue_next(other, "DEV1", 0, now, &next), STORE_OK);
+    assert_string_equal(next->uuid, uuid);
+    store_command_free(next);
+    store_close(other);
+}
+
 /* A checked report of a command this handle delivered: its type is known
  * without a read (store/cmd_types.c). A follow type's report runs nothing
  * on PostgreSQL (the caller's transaction takes over); any other runs the
@@ -554,15 +568,9 @@ static void test_report_known_type(void **state)
     enqueue_with_deadline(f->s, "RemoveApplication", "K1", 400, 0);
     enqueue_with_deadline(f->s, "DeviceLock", "K2", 401, 0);
     enqueue_with_deadline(f->s, "RemoveApplication", "K3", 402, 0);
-    struct store *other = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(f->dsn, &other, &err), STORE_OK);
+    deliver_elsewhere(f, "K1", 403);
     struct store_command *next = NULL, *rep = NULL;
     struct store_report_check chk;
-    assert_int_equal(store_queue_next(other, "DEV1", 0, 403, &next), STORE_OK);
-    assert_string_equal(next->uuid, "K1");
-    store_command_free(next);
-    store_close(other);
     const char *follow = "DeviceInformation,DeviceLock";
     /* K1: delivered by the other handle, so looked up, payload and all */
     assert_int_equal(
@@ -698,13 +706,7 @@ static void test_report_device_read_ahead(void **state)
     assert_int_equal(sup, 1);
     /* one another handle delivered: looked up, payload and all */
     enqueue_with_deadline(f->s, "DeviceInformation", "C2", 502, 0);
-    struct store *other = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(f->dsn, &other, &err), STORE_OK);
-    assert_int_equal(store_queue_next(other, "DEV1", 0, 503, &next), STORE_OK);
-    assert_string_equal(next->uuid, "C2");
-    store_command_free(next);
-    store_close(other);
+    deliver_elsewhere(f, "C2", 503);
     d.supervised = 0;
     ack_with_row(f->s, &d, "C2", 504, &rep, &next);
     assert_string_equal(rep->request_type, "DeviceInformation");
